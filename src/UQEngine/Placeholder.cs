@@ -1,0 +1,1 @@
+namespace UQEngine; internal static class Placeholder {}
