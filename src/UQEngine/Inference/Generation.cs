@@ -1,0 +1,98 @@
+using UQEngine.Kernels;
+using UQEngine.Uncertainty;
+
+namespace UQEngine.Inference;
+
+/// <summary>What to generate and what to record while doing it.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxTokens { get; init; } = 128;
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+    /// <summary>Generation of a sequence ends when its text contains one of these; the stop text is cut off.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>Most likely alternatives recorded per token (0..20), as OpenAI's top_logprobs.</summary>
+    public int TopAlternatives { get; init; }
+    /// <summary>Run the fused statistics kernel at each step (logprob, entropy, rank, TPU scores). Default true.</summary>
+    public bool TokenStatistics { get; init; } = true;
+    /// <summary>Copy each step's final hidden state into the result (the context needs FinalHiddenState).</summary>
+    public bool CaptureHiddenStates { get; init; }
+    /// <summary>Add BOS etc. when tokenizing a text prompt.</summary>
+    public bool AddSpecialTokens { get; init; } = true;
+    /// <summary>Treat control-token text in the prompt ("&lt;|im_start|&gt;") as control tokens. Needed for chat-formatted prompts.</summary>
+    public bool ParseSpecialTokens { get; init; } = true;
+    /// <summary>Called at every step of every sequence with zero-copy views of the logits and hidden state.</summary>
+    public DecodeStepObserver? OnStep { get; init; }
+
+    internal const int MaxTopAlternatives = 20;
+
+    internal void Validate()
+    {
+        if (MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "max_tokens must be at least 1");
+        if (TopAlternatives is < 0 or > MaxTopAlternatives) throw new ArgumentOutOfRangeException(nameof(TopAlternatives), TopAlternatives, $"top alternatives must be in 0..{MaxTopAlternatives}");
+        Sampling.Validate();
+    }
+}
+
+/// <summary>Why a sequence stopped.</summary>
+public enum FinishReason { EndOfGeneration, Length, Stop, ContextFull }
+
+/// <summary>An alternative the model considered at a step.</summary>
+public sealed record TokenAlternative(int TokenId, string Text, float LogProbability);
+
+/// <summary>One generated (or scored) token with its uncertainty. Statistics are NaN when TokenStatistics is off.</summary>
+public sealed record GeneratedToken(
+    int Sequence,
+    int Index,
+    int TokenId,
+    string Text,
+    float LogProbability,
+    float Entropy,
+    int Rank,
+    IReadOnlyList<TokenAlternative> Alternatives)
+{
+    public double Probability => Math.Exp(LogProbability);
+}
+
+/// <summary>A finished sequence.</summary>
+public sealed record GenerationResult(
+    int Sequence,
+    string Text,
+    IReadOnlyList<GeneratedToken> Tokens,
+    FinishReason FinishReason,
+    TokenProbabilityScores Uncertainty,
+    int PromptTokenCount,
+    IReadOnlyList<float[]>? HiddenStates);
+
+/// <summary>A teacher-forced answer: the model's probability of each given token.</summary>
+public sealed record ScoredSequence(
+    IReadOnlyList<GeneratedToken> Tokens,
+    TokenProbabilityScores Uncertainty,
+    int PromptTokenCount,
+    IReadOnlyList<float[]>? HiddenStates);
+
+/// <summary>
+/// A zero-copy view of one decoding step of one sequence, valid only during the observer call: the logits and
+/// hidden state point into llama.cpp's buffers. Probes and custom statistics hook in here.
+/// </summary>
+public readonly ref struct DecodeStep
+{
+    internal DecodeStep(LlamaContext context, int batchIndex, int sequence, int index, int tokenId, ReadOnlySpan<float> logits, in TokenStatistics statistics)
+    {
+        Context = context; BatchIndex = batchIndex; Sequence = sequence; Index = index; TokenId = tokenId; Logits = logits; Statistics = statistics;
+    }
+
+    public LlamaContext Context { get; }
+    public int BatchIndex { get; }
+    public int Sequence { get; }
+    /// <summary>Index of the token within the generated (or scored) answer.</summary>
+    public int Index { get; }
+    public int TokenId { get; }
+    public ReadOnlySpan<float> Logits { get; }
+    public TokenStatistics Statistics { get; }
+    /// <summary>The final hidden state at this step; empty unless the context has FinalHiddenState.</summary>
+    public ReadOnlySpan<float> FinalHiddenState => Context.Options.FinalHiddenState ? Context.GetFinalHiddenState(BatchIndex) : default;
+    /// <summary>The hidden state entering a layer requested in ContextOptions.HiddenLayers.</summary>
+    public ReadOnlySpan<float> LayerHiddenState(int layer) => Context.GetLayerHiddenState(layer, BatchIndex);
+}
+
+public delegate void DecodeStepObserver(in DecodeStep step);

@@ -1,0 +1,281 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using UQEngine.Kernels;
+using UQEngine.Native;
+using UQEngine.Uncertainty;
+
+namespace UQEngine.Inference;
+
+/// <summary>
+/// The decoding loop. Per step: one llama_decode for all live sequences, then for each sequence the sampler
+/// picks a token and the fused kernel reads the same logits in place (no copy) for its statistics, which feed the
+/// sequence's running TPU scores. Several sequences share the prompt's KV cache (evaluated once, then shared
+/// with llama_memory_seq_cp). Uses sequences 0..count-1 of its context; one Generator per context at a time.
+/// The hidden state reported at step t is the one the distribution over token t was computed from.
+/// </summary>
+public sealed class Generator : IDisposable
+{
+    private readonly LlamaContext _context;
+    private readonly LlamaBatchBuffer _batch;
+    private readonly TopToken[] _top = new TopToken[GenerationOptions.MaxTopAlternatives];
+
+    public Generator(LlamaContext context)
+    {
+        _context = context;
+        _batch = new LlamaBatchBuffer(Math.Max(context.BatchSize, context.MaxSequences));
+    }
+
+    public LlamaContext Context => _context;
+
+    /// <summary>Tokenizes a prompt the way <see cref="Generate(string, GenerationOptions?, CancellationToken)"/> does.</summary>
+    public int[] TokenizePrompt(string prompt, GenerationOptions options) =>
+        _context.Model.Vocabulary.Tokenize(prompt, options.AddSpecialTokens, options.ParseSpecialTokens);
+
+    /// <summary>Generates one continuation of a text prompt.</summary>
+    public GenerationResult Generate(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new GenerationOptions();
+        return Generate(TokenizePrompt(prompt, options), 1, options, null, cancellationToken)[0];
+    }
+
+    /// <summary>Generates <paramref name="count"/> samples of one prompt, decoded together in one batch per step.</summary>
+    public IReadOnlyList<GenerationResult> Sample(string prompt, int count, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new GenerationOptions();
+        return Generate(TokenizePrompt(prompt, options), count, options, null, cancellationToken);
+    }
+
+    /// <summary>Streams the tokens of one continuation as they are decoded (decoding runs on a worker thread).</summary>
+    public async IAsyncEnumerable<GeneratedToken> StreamAsync(string prompt, GenerationOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        options ??= new GenerationOptions();
+        int[] tokens = TokenizePrompt(prompt, options);
+        var channel = Channel.CreateBounded<GeneratedToken>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = Task.Run(() =>
+        {
+            try { Generate(tokens, 1, options, t => channel.Writer.WriteAsync(t, stop.Token).AsTask().GetAwaiter().GetResult(), stop.Token); channel.Writer.Complete(); }
+            catch (Exception e) { channel.Writer.Complete(e); }
+        }, CancellationToken.None);
+        try
+        {
+            await foreach (var token in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                yield return token;
+        }
+        finally
+        {
+            stop.Cancel(); // the consumer stopped early or finished: release the decoder
+            try { await producer.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        }
+    }
+
+    /// <summary>
+    /// The core loop: <paramref name="count"/> sequences continue one prompt; <paramref name="onToken"/> sees each
+    /// token as it is produced (on this thread).
+    /// </summary>
+    public IReadOnlyList<GenerationResult> Generate(ReadOnlySpan<int> promptTokens, int count, GenerationOptions options, Action<GeneratedToken>? onToken, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        if (count < 1 || count > _context.MaxSequences)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"this context decodes at most {_context.MaxSequences} sequence(s) at once (ContextOptions.MaxSequences)");
+        if (promptTokens.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(promptTokens));
+        if (options.CaptureHiddenStates && !_context.Options.FinalHiddenState)
+            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+        if (promptTokens.Length >= _context.ContextSize)
+            throw new InferenceException($"the prompt has {promptTokens.Length} tokens but the context holds {_context.ContextSize}; shorten it or raise the context size.");
+        var vocab = _context.Model.Vocabulary;
+        foreach (int t in promptTokens)
+            if (!vocab.IsValid(t)) throw new ArgumentException($"prompt token {t} is outside the vocabulary (0..{vocab.Count - 1})", nameof(promptTokens));
+
+        for (int s = 0; s < count; s++) _context.RemoveTokens(s);
+        int lastIndex = EvaluatePrompt(promptTokens, cancellationToken);
+        for (int s = 1; s < count; s++) _context.CopySequence(0, s);
+
+        var seqs = new SequenceState[count];
+        for (int s = 0; s < count; s++)
+            seqs[s] = new SequenceState(s, vocab, options.Sampling.IsGreedy ? null : new TokenSampler(options.Sampling, (uint)s), promptTokens.Length, lastIndex);
+        try
+        {
+            int live = count;
+            while (live > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                foreach (var seq in seqs)
+                {
+                    if (seq.Finished is not null) continue;
+                    Step(seq, options, onToken);
+                    if (seq.Finished is not null) live--;
+                }
+                if (live == 0) break;
+                _batch.Clear();
+                foreach (var seq in seqs)
+                    if (seq.Finished is null) seq.BatchIndex = _batch.Add(seq.PendingToken, seq.Position, seq.Sequence, wantOutput: true);
+                if (!_context.TryDecode(_batch, cancellationToken))
+                {
+                    foreach (var seq in seqs) seq.Finished ??= FinishReason.ContextFull;
+                    break;
+                }
+                foreach (var seq in seqs) if (seq.Finished is null) seq.Position++;
+            }
+            int promptLength = promptTokens.Length;
+            return [.. seqs.Select(s => s.ToResult(promptLength))];
+        }
+        finally
+        {
+            foreach (var seq in seqs) seq.Sampler?.Dispose();
+        }
+    }
+
+    /// <summary>Decodes the prompt in chunks of the batch size; returns the batch index of its last token's output.</summary>
+    private int EvaluatePrompt(ReadOnlySpan<int> prompt, CancellationToken cancellationToken)
+    {
+        for (int start = 0; start < prompt.Length; start += _batch.Capacity)
+        {
+            int n = Math.Min(_batch.Capacity, prompt.Length - start);
+            _batch.Clear();
+            for (int i = 0; i < n; i++)
+                _batch.Add(prompt[start + i], start + i, 0, wantOutput: start + i == prompt.Length - 1);
+            _context.Decode(_batch, cancellationToken);
+        }
+        return _batch.Count - 1;
+    }
+
+    /// <summary>Chooses the next token of one sequence from its logits, scores it, and decides whether it ends.</summary>
+    private void Step(SequenceState seq, GenerationOptions options, Action<GeneratedToken>? onToken)
+    {
+        ReadOnlySpan<float> logits = _context.GetLogits(seq.BatchIndex);
+        int token = seq.Sampler is null ? TensorPrimitives.IndexOfMax(logits) : seq.Sampler.Sample(_context, seq.BatchIndex);
+
+        TokenStatistics stats = default;
+        Span<TopToken> top = _top.AsSpan(0, options.TopAlternatives);
+        if (options.TokenStatistics)
+        {
+            stats = TokenStatisticsKernel.Compute(logits, token, top);
+            seq.Scores.Add(stats);
+        }
+        options.OnStep?.Invoke(new DecodeStep(_context, seq.BatchIndex, seq.Sequence, seq.Tokens.Count, token, logits, stats));
+        if (options.CaptureHiddenStates) seq.HiddenStates!.Add(_context.GetFinalHiddenState(seq.BatchIndex).ToArray());
+
+        var vocab = _context.Model.Vocabulary;
+        if (vocab.IsEndOfGeneration(token)) { seq.Finished = FinishReason.EndOfGeneration; return; }
+
+        string piece = seq.Text.Append(token);
+        var record = MakeToken(seq.Sequence, seq.Tokens.Count, token, piece, options.TokenStatistics, stats, top, vocab);
+        seq.Tokens.Add(record);
+        seq.Builder.Append(piece);
+        onToken?.Invoke(record);
+        seq.PendingToken = token;
+
+        if (options.Stop.Count > 0 && seq.TryCutAtStop(options.Stop, piece.Length)) seq.Finished = FinishReason.Stop;
+        else if (seq.Tokens.Count >= options.MaxTokens) seq.Finished = FinishReason.Length;
+        else if (seq.Position + 1 >= _context.ContextSize) seq.Finished = FinishReason.ContextFull;
+    }
+
+    private static GeneratedToken MakeToken(int sequence, int index, int token, string text, bool haveStats, in TokenStatistics stats, ReadOnlySpan<TopToken> top, Vocabulary vocab)
+    {
+        TokenAlternative[] alternatives = [];
+        if (haveStats && top.Length > 0)
+        {
+            alternatives = new TokenAlternative[top.Length];
+            for (int i = 0; i < top.Length; i++) alternatives[i] = new TokenAlternative(top[i].TokenId, vocab.TokenText(top[i].TokenId), top[i].LogProbability);
+        }
+        return haveStats
+            ? new GeneratedToken(sequence, index, token, text, stats.ChosenLogProbability, stats.Entropy, stats.ChosenRank, alternatives)
+            : new GeneratedToken(sequence, index, token, text, float.NaN, float.NaN, -1, alternatives);
+    }
+
+    /// <summary>
+    /// Teacher-forced scoring: the model reads prompt + answer in one pass and reports the probability of each
+    /// answer token. The answer is tokenized without special tokens and appended to the prompt's tokens.
+    /// </summary>
+    public ScoredSequence Score(string prompt, string answer, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new GenerationOptions();
+        var vocab = _context.Model.Vocabulary;
+        return Score(TokenizePrompt(prompt, options), vocab.Tokenize(answer, addSpecial: false, parseSpecial: false), options, cancellationToken);
+    }
+
+    public ScoredSequence Score(ReadOnlySpan<int> promptTokens, ReadOnlySpan<int> answerTokens, GenerationOptions options, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        if (promptTokens.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(promptTokens));
+        if (answerTokens.IsEmpty) throw new ArgumentException("the answer is empty", nameof(answerTokens));
+        if (options.CaptureHiddenStates && !_context.Options.FinalHiddenState)
+            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+        int total = promptTokens.Length + answerTokens.Length;
+        if (total > _context.ContextSize)
+            throw new InferenceException($"prompt + answer have {total} tokens but the context holds {_context.ContextSize}");
+        var vocab = _context.Model.Vocabulary;
+        int[] all = [.. promptTokens, .. answerTokens];
+        foreach (int t in all)
+            if (!vocab.IsValid(t)) throw new ArgumentException($"token {t} is outside the vocabulary (0..{vocab.Count - 1})");
+
+        _context.RemoveTokens(0);
+        var tokens = new List<GeneratedToken>(answerTokens.Length);
+        var hidden = options.CaptureHiddenStates ? new List<float[]>(answerTokens.Length) : null;
+        var scores = new TokenProbabilityAccumulator();
+        var decoder = new TokenTextDecoder(vocab);
+        int firstOutput = promptTokens.Length - 1; // the position whose logits predict answer[0]
+        Span<TopToken> top = _top.AsSpan(0, options.TopAlternatives);
+
+        for (int start = 0; start < total - 1; start += _batch.Capacity)
+        {
+            int n = Math.Min(_batch.Capacity, total - 1 - start); // the last answer token predicts nothing we score
+            _batch.Clear();
+            for (int i = 0; i < n; i++) _batch.Add(all[start + i], start + i, 0, wantOutput: start + i >= firstOutput);
+            _context.Decode(_batch, cancellationToken);
+            for (int i = Math.Max(0, firstOutput - start); i < n; i++)
+            {
+                int answerIndex = start + i - firstOutput;
+                int chosen = answerTokens[answerIndex];
+                ReadOnlySpan<float> logits = _context.GetLogits(i);
+                var stats = TokenStatisticsKernel.Compute(logits, chosen, top);
+                scores.Add(stats);
+                options.OnStep?.Invoke(new DecodeStep(_context, i, 0, answerIndex, chosen, logits, stats));
+                hidden?.Add(_context.GetFinalHiddenState(i).ToArray());
+                tokens.Add(MakeToken(0, answerIndex, chosen, decoder.Append(chosen), true, stats, top, vocab));
+            }
+        }
+        return new ScoredSequence(tokens, scores.Result, promptTokens.Length, hidden);
+    }
+
+    public void Dispose() => _batch.Dispose();
+
+    private sealed class SequenceState(int sequence, Vocabulary vocab, TokenSampler? sampler, int position, int batchIndex)
+    {
+        public int Sequence { get; } = sequence;
+        public TokenSampler? Sampler { get; } = sampler;
+        public int Position { get; set; } = position;
+        public int BatchIndex { get; set; } = batchIndex;
+        public int PendingToken { get; set; }
+        public FinishReason? Finished { get; set; }
+        public TokenProbabilityAccumulator Scores;
+        public List<GeneratedToken> Tokens { get; } = [];
+        public List<float[]>? HiddenStates { get; } = [];
+        public StringBuilder Builder { get; } = new();
+        public TokenTextDecoder Text { get; } = new(vocab);
+
+        /// <summary>Looks for a stop string in the text's tail (only where the new piece could have completed one).</summary>
+        public bool TryCutAtStop(IReadOnlyList<string> stops, int newChars)
+        {
+            foreach (string stop in stops)
+            {
+                if (stop.Length == 0) continue;
+                int from = Math.Max(0, Builder.Length - newChars - stop.Length + 1);
+                int at = Builder.ToString(from, Builder.Length - from).IndexOf(stop, StringComparison.Ordinal);
+                if (at < 0) continue;
+                Builder.Length = from + at;
+                return true;
+            }
+            return false;
+        }
+
+        public GenerationResult ToResult(int promptTokens)
+        {
+            Builder.Append(Text.Flush());
+            return new GenerationResult(Sequence, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, Scores.Result, promptTokens, HiddenStates is { Count: > 0 } ? HiddenStates : null);
+        }
+    }
+}

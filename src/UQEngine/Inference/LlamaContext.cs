@@ -1,0 +1,190 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using UQEngine.Native;
+
+namespace UQEngine.Inference;
+
+/// <summary>
+/// A decoding context: the KV cache for up to <see cref="MaxSequences"/> sequences and the output buffers of the
+/// last <see cref="Decode"/>. Not thread-safe: one decoding loop drives it. Spans it returns point into
+/// llama.cpp's buffers and stay valid until the next Decode.
+/// </summary>
+public sealed unsafe class LlamaContext : IDisposable
+{
+    // Architectures whose llama.cpp v0.5.0 graph records per-layer inputs; enabling them elsewhere aborts the process.
+    private static readonly HashSet<string> LayerInputArchitectures =
+    [
+        "llama", "qwen3", "qwen3moe", "qwen3next", "qwen35", "qwen35moe", "qwen4exp", "gemma4", "gpt-oss", "lfm2",
+        "minimax-01", "minimax-m2", "nemotron_h", "bailingmoe3", "hunyuan_vl", "nanbeige", "muse-glimmer", "deepseek4",
+    ];
+
+    private readonly SafeLlamaContextHandle _handle;
+    private readonly nint _memory;
+    // Pinned (POH) so llama.cpp's abort callback can read it by pointer; no native allocation to free.
+    private readonly int[] _abortFlag = GC.AllocateArray<int>(1, pinned: true);
+    private readonly int[] _hiddenLayers;
+    private int _lastBatchTokens;
+
+    internal LlamaContext(LlamaModel model, ContextOptions options)
+    {
+        model.ThrowIfDisposed();
+        Model = model;
+        var facts = model.Facts;
+        if (options.MaxSequences < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxSequences must be at least 1");
+        if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1");
+        foreach (int layer in options.HiddenLayers)
+            if (layer < 0 || layer >= facts.LayerCount)
+                throw new ArgumentOutOfRangeException(nameof(options), $"hidden layer {layer} is outside 0..{facts.LayerCount - 1} for '{model.Path}'");
+        if (options.HiddenLayers.Count > 0 && !LayerInputArchitectures.Contains(facts.Architecture))
+            throw new InferenceException($"per-layer hidden states are not available for architecture '{facts.Architecture}' in llama.cpp v0.5.0; the final hidden state is (ContextOptions.FinalHiddenState).");
+
+        int contextSize = options.ContextSize > 0 ? options.ContextSize : Math.Min(4096, Math.Max(facts.TrainingContext, 256));
+        int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        var p = LlamaNative.llama_context_default_params();
+        p.ContextSize = (uint)contextSize;
+        p.BatchSize = (uint)options.BatchSize;
+        p.MicroBatchSize = (uint)Math.Min(options.BatchSize, 512);
+        p.MaxSequences = (uint)options.MaxSequences;
+        p.MaxOutputsPerSequence = 0; // no cap: teacher-forced scoring wants logits at every position of a sequence
+        p.Threads = threads;
+        p.BatchThreads = threads;
+        p.KvUnified = options.UnifiedKvCache ? (byte)1 : (byte)0;
+        p.Embeddings = options.FinalHiddenState ? (byte)1 : (byte)0;
+        p.PoolingType = options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified;
+        p.AbortCallback = (nint)(delegate* unmanaged<void*, byte>)&ShouldAbort;
+        p.AbortCallbackData = (nint)Unsafe.AsPointer(ref _abortFlag[0]);
+
+        NativeLogging.ClearRecentErrors();
+        _handle = SafeLlamaContextHandle.Create(model.Handle, p);
+        if (_handle.IsInvalid)
+            throw new InferenceException($"llama.cpp could not create a context ({contextSize} tokens, {options.MaxSequences} sequences) for '{model.Path}': {NativeLogging.RecentErrorText()}");
+        _memory = LlamaNative.llama_get_memory(_handle);
+        _hiddenLayers = [.. options.HiddenLayers.Distinct().Order()];
+        foreach (int layer in _hiddenLayers) LlamaNative.llama_set_embeddings_layer_inp(_handle, (uint)layer, true);
+
+        Options = options;
+        ContextSize = (int)LlamaNative.llama_n_ctx(_handle);
+        BatchSize = (int)LlamaNative.llama_n_batch(_handle);
+        MaxSequences = (int)LlamaNative.llama_n_seq_max(_handle);
+        VocabularySize = model.Vocabulary.Count;
+        HiddenSize = model.Facts.EmbeddingSize;
+    }
+
+    public LlamaModel Model { get; }
+    public ContextOptions Options { get; }
+    public int ContextSize { get; }
+    public int BatchSize { get; }
+    public int MaxSequences { get; }
+    public int VocabularySize { get; }
+    public int HiddenSize { get; }
+    public IReadOnlyList<int> HiddenLayers => _hiddenLayers;
+
+    /// <summary>
+    /// Runs the model on a batch. Throws <see cref="OperationCanceledException"/> if cancelled mid-decode and
+    /// <see cref="InferenceException"/> when the KV cache is full or the batch is invalid.
+    /// </summary>
+    public void Decode(LlamaBatchBuffer batch, CancellationToken cancellationToken = default)
+    {
+        if (!TryDecode(batch, cancellationToken))
+            throw new InferenceException($"the KV cache is full ({ContextSize} tokens across {MaxSequences} sequence(s)); use a larger context size or shorter inputs.");
+    }
+
+    /// <summary>As <see cref="Decode"/>, but returns false (instead of throwing) when the KV cache has no room for the batch.</summary>
+    public bool TryDecode(LlamaBatchBuffer batch, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if (batch.Count == 0) throw new ArgumentException("batch is empty", nameof(batch));
+        cancellationToken.ThrowIfCancellationRequested();
+        Volatile.Write(ref _abortFlag[0], 0);
+        int rc;
+        using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static s => Volatile.Write(ref ((int[])s!)[0], 1), _abortFlag) : default)
+            rc = LlamaNative.llama_decode(_handle, batch.Native);
+        _lastBatchTokens = rc == 0 ? batch.Count : 0;
+        switch (rc)
+        {
+            case 0: return true;
+            case 1: return false;
+            case 2: throw new OperationCanceledException("decoding was cancelled", cancellationToken);
+            default: throw new InferenceException($"llama_decode failed with code {rc}: {NativeLogging.RecentErrorText()}");
+        }
+    }
+
+    /// <summary>The logits (one per vocabulary entry) of the batch token at <paramref name="batchIndex"/>, which must have asked for output.</summary>
+    public ReadOnlySpan<float> GetLogits(int batchIndex)
+    {
+        CheckIndex(batchIndex);
+        float* p = LlamaNative.llama_get_logits_ith(_handle, batchIndex);
+        if (p == null) throw new InferenceException($"no logits at batch index {batchIndex}: that token did not request output");
+        return new ReadOnlySpan<float>(p, VocabularySize);
+    }
+
+    /// <summary>The final hidden state (after the output norm) at a batch index. Needs <see cref="ContextOptions.FinalHiddenState"/>.</summary>
+    public ReadOnlySpan<float> GetFinalHiddenState(int batchIndex)
+    {
+        if (!Options.FinalHiddenState) throw new InvalidOperationException("this context was created without FinalHiddenState");
+        CheckIndex(batchIndex);
+        float* p = LlamaNative.llama_get_embeddings_ith(_handle, batchIndex);
+        if (p == null) throw new InferenceException($"no hidden state at batch index {batchIndex}: that token did not request output");
+        return new ReadOnlySpan<float>(p, HiddenSize);
+    }
+
+    /// <summary>The hidden state entering <paramref name="layer"/> for the token at <paramref name="batchIndex"/> (any token, output or not).</summary>
+    public ReadOnlySpan<float> GetLayerHiddenState(int layer, int batchIndex)
+    {
+        if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
+        CheckIndex(batchIndex);
+        float* p = LlamaNative.llama_get_embeddings_layer_inp(_handle, (uint)layer);
+        return new ReadOnlySpan<float>(p + (nint)batchIndex * HiddenSize, HiddenSize);
+    }
+
+    private void CheckIndex(int batchIndex)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if ((uint)batchIndex >= (uint)_lastBatchTokens)
+            throw new ArgumentOutOfRangeException(nameof(batchIndex), $"batch index {batchIndex} is outside the last decoded batch (0..{_lastBatchTokens - 1})");
+    }
+
+    // --- KV cache ---
+
+    /// <summary>Removes a sequence's cached tokens in [fromPosition, toPosition) (-1 = open end).</summary>
+    public void RemoveTokens(int sequence, int fromPosition = -1, int toPosition = -1)
+    {
+        CheckSequence(sequence);
+        LlamaNative.llama_memory_seq_rm(_memory, sequence, fromPosition, toPosition);
+    }
+
+    /// <summary>Makes <paramref name="destination"/> share <paramref name="source"/>'s cached tokens in [from, to) (-1 = open end).</summary>
+    public void CopySequence(int source, int destination, int fromPosition = -1, int toPosition = -1)
+    {
+        CheckSequence(source);
+        CheckSequence(destination);
+        LlamaNative.llama_memory_seq_cp(_memory, source, destination, fromPosition, toPosition);
+    }
+
+    /// <summary>Highest cached position of a sequence, or -1 when it is empty.</summary>
+    public int LastPosition(int sequence)
+    {
+        CheckSequence(sequence);
+        return LlamaNative.llama_memory_seq_pos_max(_memory, sequence);
+    }
+
+    /// <summary>Empties the whole KV cache.</summary>
+    public void ClearCache()
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        LlamaNative.llama_memory_clear(_memory, true);
+    }
+
+    private void CheckSequence(int sequence)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if ((uint)sequence >= (uint)MaxSequences) throw new ArgumentOutOfRangeException(nameof(sequence), $"sequence {sequence} is outside 0..{MaxSequences - 1}");
+    }
+
+    internal SafeLlamaContextHandle Handle => _handle;
+
+    [UnmanagedCallersOnly]
+    private static byte ShouldAbort(void* flag) => *(int*)flag != 0 ? (byte)1 : (byte)0;
+
+    public void Dispose() => _handle.Dispose();
+}

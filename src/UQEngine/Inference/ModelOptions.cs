@@ -1,0 +1,47 @@
+using UQEngine.Native;
+
+namespace UQEngine.Inference;
+
+/// <summary>How to load a model.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>cpu or cuda. Selects which llama.cpp build the process loads (once per process).</summary>
+    public NativeBackend Device { get; init; } = NativeBackend.Cpu;
+
+    /// <summary>Layers to offload to the GPU; -1 = all. Ignored on the CPU backend. Default: all on cuda.</summary>
+    public int GpuLayers { get; init; } = -1;
+
+    /// <summary>Memory-map the weights (fast load, shared pages). Default true.</summary>
+    public bool UseMemoryMap { get; init; } = true;
+
+    /// <summary>Reports load progress in [0, 1].</summary>
+    public IProgress<float>? Progress { get; init; }
+}
+
+/// <summary>How to create a decoding context on a loaded model.</summary>
+public sealed record ContextOptions
+{
+    /// <summary>Total KV-cache size in tokens (shared by all sequences when the cache is unified). 0 = min(4096, training context).</summary>
+    public int ContextSize { get; init; }
+
+    /// <summary>Most tokens submitted to one llama_decode call (prompt chunks are split to fit).</summary>
+    public int BatchSize { get; init; } = 512;
+
+    /// <summary>Most sequences decoded together (samples, concurrent requests).</summary>
+    public int MaxSequences { get; init; } = 1;
+
+    /// <summary>CPU threads; 0 = all cores.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>One KV buffer for all sequences, so a shared prompt is stored once (right for sampling). Default true.</summary>
+    public bool UnifiedKvCache { get; init; } = true;
+
+    /// <summary>Expose the final hidden state (after the output norm, what the LM head reads) at each output.</summary>
+    public bool FinalHiddenState { get; init; }
+
+    /// <summary>
+    /// Expose the hidden state entering these layers (0 = token embeddings, L = output of layer L-1), for every
+    /// token of each batch. Only for architectures whose llama.cpp graph records layer inputs (llama, qwen3, ...).
+    /// </summary>
+    public IReadOnlyList<int> HiddenLayers { get; init; } = [];
+}

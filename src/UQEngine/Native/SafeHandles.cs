@@ -1,0 +1,136 @@
+using System.Runtime.InteropServices;
+
+namespace UQEngine.Native;
+
+/// <summary>Owns a llama_model*. Freed exactly once, by Dispose or by the finalizer.</summary>
+public sealed class SafeLlamaModelHandle : SafeHandle
+{
+    public SafeLlamaModelHandle() : base(IntPtr.Zero, ownsHandle: true) { }
+    internal SafeLlamaModelHandle(nint handle) : this() => SetHandle(handle);
+    public override bool IsInvalid => handle == IntPtr.Zero;
+    protected override bool ReleaseHandle() { LlamaNative.llama_model_free(handle); return true; }
+}
+
+/// <summary>
+/// Owns a llama_context*. Holds a reference on its model handle so the model cannot be freed while a context
+/// built on it is alive (llama.cpp requires the model to outlive every context).
+/// </summary>
+public sealed class SafeLlamaContextHandle : SafeHandle
+{
+    private SafeLlamaModelHandle? _model;
+    private bool _modelRefAdded;
+
+    public SafeLlamaContextHandle() : base(IntPtr.Zero, ownsHandle: true) { }
+
+    internal static SafeLlamaContextHandle Create(SafeLlamaModelHandle model, LlamaContextParams parameters)
+    {
+        var context = new SafeLlamaContextHandle();
+        bool added = false;
+        model.DangerousAddRef(ref added);
+        try
+        {
+            nint raw = LlamaNative.llama_init_from_model(model, parameters);
+            if (raw == IntPtr.Zero) return context; // invalid; caller reports the error
+            context.SetHandle(raw);
+            context._model = model;
+            context._modelRefAdded = added;
+            added = false;
+            return context;
+        }
+        finally
+        {
+            if (added) model.DangerousRelease();
+        }
+    }
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+
+    protected override bool ReleaseHandle()
+    {
+        LlamaNative.llama_free(handle);
+        if (_modelRefAdded) _model!.DangerousRelease();
+        return true;
+    }
+}
+
+/// <summary>Owns a llama_sampler* (a chain; the chain frees the samplers added to it).</summary>
+public sealed class SafeLlamaSamplerHandle : SafeHandle
+{
+    public SafeLlamaSamplerHandle() : base(IntPtr.Zero, ownsHandle: true) { }
+    internal SafeLlamaSamplerHandle(nint handle) : this() => SetHandle(handle);
+    public override bool IsInvalid => handle == IntPtr.Zero;
+    protected override bool ReleaseHandle() { LlamaNative.llama_sampler_free(handle); return true; }
+}
+
+/// <summary>
+/// Owns the native memory behind a <see cref="LlamaBatch"/>: one block holding tokens, positions, sequence-id
+/// counts, sequence-id pointers, the sequence ids themselves and output flags. Managed allocation here rather than
+/// llama_batch_init so that one owner frees it, and reuse across steps needs no native call.
+/// </summary>
+public sealed unsafe class LlamaBatchBuffer : SafeHandle
+{
+    public int Capacity { get; }
+    public int MaxSequencesPerToken { get; }
+    private LlamaBatch _batch;
+
+    public LlamaBatchBuffer(int capacity, int maxSequencesPerToken = 1) : base(IntPtr.Zero, ownsHandle: true)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSequencesPerToken, 1);
+        Capacity = capacity;
+        MaxSequencesPerToken = maxSequencesPerToken;
+        nuint ints = (nuint)capacity * (nuint)(3 + maxSequencesPerToken); // tokens, positions, counts, ids
+        nuint bytes = ints * sizeof(int) + (nuint)capacity * (nuint)sizeof(int*) + (nuint)capacity + 64;
+        byte* block = (byte*)NativeMemory.AllocZeroed(bytes);
+        SetHandle((nint)block);
+        // Pointers first (8-byte aligned), then 4-byte arrays, then the byte flags.
+        int** seqPtrs = (int**)block;
+        int* tokens = (int*)(seqPtrs + capacity);
+        int* positions = tokens + capacity;
+        int* counts = positions + capacity;
+        int* ids = counts + capacity;
+        sbyte* outputs = (sbyte*)(ids + (nint)capacity * maxSequencesPerToken);
+        for (int i = 0; i < capacity; i++) seqPtrs[i] = ids + (nint)i * maxSequencesPerToken;
+        _batch = new LlamaBatch
+        {
+            TokenCount = 0, Tokens = tokens, Embeddings = null, Positions = positions,
+            SequenceIdCounts = counts, SequenceIds = seqPtrs, Outputs = outputs,
+        };
+    }
+
+    public int Count => _batch.TokenCount;
+
+    public void Clear() => _batch.TokenCount = 0;
+
+    /// <summary>Appends one token at a position for one sequence; returns its index in the batch.</summary>
+    public int Add(int token, int position, int sequenceId, bool wantOutput)
+    {
+        int i = _batch.TokenCount;
+        if (i >= Capacity) throw new InvalidOperationException($"batch is full ({Capacity} tokens)");
+        _batch.Tokens[i] = token;
+        _batch.Positions[i] = position;
+        _batch.SequenceIdCounts[i] = 1;
+        _batch.SequenceIds[i][0] = sequenceId;
+        _batch.Outputs[i] = wantOutput ? (sbyte)1 : (sbyte)0;
+        _batch.TokenCount = i + 1;
+        return i;
+    }
+
+    /// <summary>Appends one token shared by several sequences (e.g. a common prompt).</summary>
+    public int Add(int token, int position, ReadOnlySpan<int> sequenceIds, bool wantOutput)
+    {
+        if (sequenceIds.Length == 0 || sequenceIds.Length > MaxSequencesPerToken)
+            throw new ArgumentOutOfRangeException(nameof(sequenceIds), $"1..{MaxSequencesPerToken} sequence ids per token");
+        int i = Add(token, position, sequenceIds[0], wantOutput);
+        for (int s = 0; s < sequenceIds.Length; s++) _batch.SequenceIds[i][s] = sequenceIds[s];
+        _batch.SequenceIdCounts[i] = sequenceIds.Length;
+        return i;
+    }
+
+    public void SetOutput(int index, bool wantOutput) => _batch.Outputs[index] = wantOutput ? (sbyte)1 : (sbyte)0;
+
+    internal LlamaBatch Native => _batch;
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+    protected override bool ReleaseHandle() { NativeMemory.Free((void*)handle); return true; }
+}

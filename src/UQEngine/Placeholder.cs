@@ -1,1 +1,0 @@
-namespace UQEngine; internal static class Placeholder {}
