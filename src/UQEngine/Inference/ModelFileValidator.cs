@@ -9,6 +9,6 @@ internal static class ModelFileValidator
         if (Directory.Exists(path)) throw new FileNotFoundException($"'{path}' is a directory, not a GGUF model file.", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"model file '{path}' does not exist.", path);
         // Full structural validation (header, metadata, tensor extents) by the GGUF reader; throws GgufFormatException.
-        // MERGE: UQEngine.Gguf.GgufFile.Read(path);
+        UQEngine.Gguf.GgufFile.Read(path);
     }
 }
