@@ -21,7 +21,7 @@ public static class NativeLibraryLoader
     public const string DirectoryVariable = "UQENGINE_NATIVE_DIR";
     private static readonly Lock Gate = new();
     private static NativeBackend _backend = NativeBackend.Cpu;
-    private static bool _loaded;
+    private static bool _loaded, _initializing;
     private static nint _llama, _ggml;
 
     /// <summary>The folder the libraries were loaded from (null before loading).</summary>
@@ -47,9 +47,12 @@ public static class NativeLibraryLoader
         if (_loaded) return;
         lock (Gate)
         {
-            if (_loaded) return;
-            Load();
-            _loaded = true;
+            // _initializing: Load's own native calls run LlamaNative's static constructor, which comes back here on
+            // this thread (Lock is re-entrant); other threads wait on the lock until loading has finished.
+            if (_loaded || _initializing) return;
+            _initializing = true;
+            try { Load(); _loaded = true; }
+            finally { _initializing = false; }
         }
     }
 
@@ -71,9 +74,9 @@ public static class NativeLibraryLoader
         }
         NativeLibrary.SetDllImportResolver(typeof(NativeLibraryLoader).Assembly, Resolve);
         LoadedFrom = dir;
+        NativeLogging.Install(); // first, so the backend loader's messages go through it too
         byte[] dirUtf8 = System.Text.Encoding.UTF8.GetBytes(dir + "\0");
         fixed (byte* p = dirUtf8) LlamaNative.ggml_backend_load_all_from_path(p);
-        NativeLogging.Install();
         LlamaNative.llama_backend_init();
     }
 
