@@ -130,6 +130,42 @@ public sealed class ByteLevelBpeVocabulary
     /// </summary>
     public static ByteLevelBpeVocabulary CreateSmallEnglish() => Create(SmallEnglishMerges, [EndOfText, ImStart, ImEnd]);
 
+    /// <summary>
+    /// The small English vocabulary grown to <paramref name="vocabularySize"/> tokens with generated merges
+    /// (letter pairs, then pair + letter), for benchmarks that need a realistic vocabulary width (32k-150k).
+    /// The merges are meaningless; only the size matters.
+    /// </summary>
+    public static ByteLevelBpeVocabulary CreateSyntheticEnglish(int vocabularySize)
+    {
+        string[] specials = [EndOfText, ImStart, ImEnd];
+        var merges = new List<(string, string)>(SmallEnglishMerges);
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        for (int b = 0; b < 256; b++) known.Add(ByteToChar[b].ToString());
+        foreach (var (l, r) in SmallEnglishMerges) known.Add(l + r);
+        int target = vocabularySize - specials.Length;
+        if (known.Count > target) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, $"at least {known.Count + specials.Length} tokens");
+        string[] letters = [.. "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".Select(c => c.ToString()), "Ġ"];
+        var pairs = new List<string>();
+        foreach (string l in letters)
+            foreach (string r in letters)
+            {
+                if (r == "Ġ") continue;
+                if (known.Count >= target) goto done;
+                if (known.Add(l + r)) merges.Add((l, r));
+                pairs.Add(l + r);
+            }
+        foreach (string pair in pairs)
+            foreach (string r in letters)
+            {
+                if (r == "Ġ") continue;
+                if (known.Count >= target) goto done;
+                if (known.Add(pair + r)) merges.Add((pair, r));
+            }
+        if (known.Count < target) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, $"at most {known.Count + specials.Length} tokens can be generated");
+        done:
+        return Create(merges, specials);
+    }
+
     private static readonly (string, string)[] SmallEnglishMerges =
     [
         ("Ġ", "t"), ("h", "e"), ("i", "n"), ("r", "e"), ("o", "n"), ("Ġt", "he"), ("e", "r"), ("Ġ", "a"),

@@ -25,6 +25,9 @@ public sealed record SyntheticLlamaOptions
     /// <summary>Storage of the matrices: F32 (default), F16 or BF16.</summary>
     public GgmlType WeightType { get; init; } = GgmlType.F32;
 
+    /// <summary>Vocabulary size; null = the 314-token small English vocabulary. Larger sizes add generated merges.</summary>
+    public int? VocabularySize { get; init; }
+
     /// <summary>"general.name".</summary>
     public string ModelName { get; init; } = "uqengine-synthetic-llama";
 }
@@ -40,7 +43,7 @@ public static class SyntheticLlamaModel
     public static GgufFile Write(SyntheticLlamaOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var vocabulary = ByteLevelBpeVocabulary.CreateSmallEnglish();
+        var vocabulary = options.VocabularySize is { } size ? ByteLevelBpeVocabulary.CreateSyntheticEnglish(size) : ByteLevelBpeVocabulary.CreateSmallEnglish();
         var hyperparameters = new LlamaHyperparameters
         {
             VocabularySize = vocabulary.Count,

@@ -327,3 +327,23 @@ public sealed class GeneratorTests
         Assert.True(after - before < 8 << 20, $"managed heap grew by {(after - before) >> 10} KiB over 50 contexts");
     }
 }
+
+/// <summary>The generated large vocabulary used by decode benchmarks is a real BPE vocabulary llama.cpp accepts.</summary>
+public sealed class SyntheticVocabularyTests
+{
+    [Fact]
+    public void A_generated_vocabulary_has_the_requested_size_and_llama_cpp_applies_its_merges()
+    {
+        var vocabulary = UQEngine.Models.ByteLevelBpeVocabulary.CreateSyntheticEnglish(4000);
+        Assert.Equal(4000, vocabulary.Count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => UQEngine.Models.ByteLevelBpeVocabulary.CreateSyntheticEnglish(100));
+
+        string path = TestModels.TempFile("vocab4000.gguf");
+        UQEngine.Models.SyntheticLlamaModel.Write(new UQEngine.Models.SyntheticLlamaOptions { OutputPath = path, VocabularySize = 4000 });
+        using var model = LlamaModel.Load(path);
+        Assert.Equal(4000, model.Facts.VocabularySize);
+        int[] tokens = model.Vocabulary.Tokenize("zebra quokka", addSpecial: false);
+        Assert.True(tokens.Length < "zebra quokka".Length, "generated merges should join letters");
+        Assert.Equal("zebra quokka", model.Vocabulary.Detokenize(tokens));
+    }
+}
