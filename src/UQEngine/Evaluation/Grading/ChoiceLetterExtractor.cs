@@ -10,7 +10,7 @@ namespace UQEngine.Evaluation.Grading;
 /// <item>a leading letter: "B", "(B)", "B)", "B.", "B: text", "[B]", lowercase "b)" / "b"; a leading "A" followed by
 /// an ordinary word ("A cat ...") is English, not an answer, unless the text after it is that option's text;</item>
 /// <item>the response is (or starts with) exactly one option's text, compared after SQuAD normalization;</item>
-/// <item>exactly one distinct standalone capital letter in range anywhere ("I think B"; the pronoun "I" is ignored).</item>
+/// <item>exactly one distinct standalone capital letter in range anywhere ("I think B"; the words "I" and "A" before a lowercase word are ignored).</item>
 /// </list>
 /// Returns null when no rule applies or the last rule is ambiguous.
 /// </summary>
@@ -53,7 +53,7 @@ public static partial class ChoiceLetterExtractor
             // "A cat sat" is English; "B Paris" is B only when the rest is option B's text.
             string rest = response[(leading.Index + leading.Length)..];
             bool followedByOptionText = options is not null && first - 'A' < options.Count && StartsWithOption(rest, options[first - 'A']);
-            if (followedByOptionText || (first != 'A' && !(first == 'I' && IsPronoun(response, leading.Groups[4].Index)))) return first;
+            if (followedByOptionText || (first != 'A' && !(first == 'I' && IsEnglishWord(response, leading.Groups[4].Index)))) return first;
         }
 
         if (options is not null && options.Count > 0)
@@ -74,7 +74,7 @@ public static partial class ChoiceLetterExtractor
         foreach (Match m in StandaloneCapital().Matches(response))
         {
             char c = m.Groups[1].Value[0];
-            if (c > last || (c == 'I' && IsPronoun(response, m.Index))) continue;
+            if (c > last || (c is 'I' or 'A' && IsEnglishWord(response, m.Index))) continue;
             if (only is not null && only != c) return null;
             only = c;
         }
@@ -87,8 +87,8 @@ public static partial class ChoiceLetterExtractor
         return o.Length > 0 && (r == o || r.StartsWith(o + " ", StringComparison.Ordinal));
     }
 
-    /// <summary>"I" followed by a space and a lowercase word ("I think") or an apostrophe ("I'm") is the pronoun.</summary>
-    private static bool IsPronoun(string text, int index)
+    /// <summary>"I" or "A" followed by a space and a lowercase word ("I think", "A cat") or an apostrophe ("I'm") is English.</summary>
+    private static bool IsEnglishWord(string text, int index)
     {
         int next = index + 1;
         if (next < text.Length && text[next] == '\'') return true;
