@@ -17,6 +17,9 @@ internal sealed class ScottPlotFigureRenderer : IEvaluationFigureRenderer
     public IReadOnlyList<string> Render(string folder, IReadOnlyList<MethodCurves> methods)
     {
         var written = new List<string>();
+        // One colour per method in both figures, so a method is recognisable across them.
+        var palette = new ScottPlot.Palettes.Category10();
+        Color ColorOf(MethodCurves m) => palette.GetColor(IndexOf(methods, m));
         var calibrated = methods.Where(m => m.Reliability is { Bins.Count: > 0 }).ToList();
         if (calibrated.Count > 0)
         {
@@ -29,7 +32,8 @@ internal sealed class ScottPlotFigureRenderer : IEvaluationFigureRenderer
             {
                 var bins = m.Reliability!.Bins;
                 var s = plot.Add.Scatter(bins.Select(b => b.MeanConfidence).ToArray(), bins.Select(b => b.Accuracy).ToArray());
-                s.LegendText = m.Method;
+                s.LegendText = $"{m.Method} (n={m.Reliability.TotalCount})";
+                s.Color = ColorOf(m);
                 s.LineWidth = 2;
                 s.MarkerSize = 8;
             }
@@ -39,16 +43,29 @@ internal sealed class ScottPlotFigureRenderer : IEvaluationFigureRenderer
         if (curves.Count > 0)
         {
             var plot = NewPlot("Risk–coverage (lower is better)", "Coverage (fraction of items kept, most certain first)", "Risk (error rate of kept items)");
+            // Random abstention keeps the overall error rate at every coverage: the reference a method must beat.
+            double overallRisk = curves[0].RiskCoverage.Risk[^1];
+            var random = plot.Add.HorizontalLine(overallRisk);
+            random.LineColor = Colors.Gray;
+            random.LinePattern = LinePattern.Dashed;
+            random.LegendText = "random order";
             foreach (var m in curves)
             {
                 var s = plot.Add.Scatter(m.RiskCoverage.Coverage.ToArray(), m.RiskCoverage.Risk.ToArray());
-                s.LegendText = m.Method;
+                s.LegendText = $"{m.Method} (n={m.RiskCoverage.Coverage.Count})";
+                s.Color = ColorOf(m);
                 s.LineWidth = 2;
                 s.MarkerSize = 0;
             }
             Save(plot, folder, RiskCoverageFile, written);
         }
         return written;
+    }
+
+    private static int IndexOf(IReadOnlyList<MethodCurves> methods, MethodCurves m)
+    {
+        for (int i = 0; i < methods.Count; i++) if (ReferenceEquals(methods[i], m)) return i;
+        return 0;
     }
 
     private static Plot NewPlot(string title, string x, string y)
@@ -58,6 +75,8 @@ internal sealed class ScottPlotFigureRenderer : IEvaluationFigureRenderer
         plot.XLabel(x);
         plot.YLabel(y);
         plot.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
         plot.ShowLegend(Alignment.UpperLeft);
         return plot;
     }
