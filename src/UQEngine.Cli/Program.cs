@@ -6,6 +6,7 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     InfoCommand.Create(),
     GenerateCommand.Create(),
     ScoreCommand.Create(),
+    EvalCommand.Create(),
     SystemCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -61,7 +61,7 @@ internal static class CommandRunner
     public static int Run(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (e is CliException or GgufFormatException or FileNotFoundException or InferenceException or NativeLibraryException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is CliException or UQEngine.Evaluation.Datasets.DatasetFormatException or GgufFormatException or FileNotFoundException or InferenceException or NativeLibraryException or ArgumentException or InvalidOperationException)
         {
             Console.Error.WriteLine($"uqengine: error: {e.Message}");
             return 1;

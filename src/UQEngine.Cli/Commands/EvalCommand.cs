@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Spectre.Console;
+using UQEngine.Cli.Reports;
+using UQEngine.Evaluation;
+using UQEngine.Evaluation.Datasets;
+using UQEngine.Evaluation.Runner;
+using UQEngine.Inference;
+using UQEngine.Uncertainty.Methods;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>`uqengine eval`: run uncertainty methods over a dataset and write a results folder (JSONL, JSON, Markdown, PNG).</summary>
+internal static class EvalCommand
+{
+    public const string DefaultMethods = "msp,mean_logprob,mean_entropy,max_entropy,min_token_prob";
+
+    public static Command Create()
+    {
+        var model = new ModelOptionsBinder();
+        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file (.jsonl, MMLU-Pro .parquet/.json, TriviaQA .json/.parquet) or built-in name", Required = true };
+        var format = new Option<string>("--format") { Description = "auto, jsonl, mmlu-pro or triviaqa", DefaultValueFactory = _ => "auto" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated methods: " + string.Join(", ", UncertaintyMethodRegistry.CreateDefault().Estimators.Select(e => e.Name)), DefaultValueFactory = _ => DefaultMethods };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N items" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap intervals (and of sampling methods)", DefaultValueFactory = _ => 42 };
+        var output = new Option<string>("--out", "-o") { Description = "Results folder (resumed when it holds a run with the same settings)", Required = true };
+        var by = new Option<string?>("--by") { Description = "Metadata fields to break the metrics down by, comma-separated (e.g. exposure,family)" };
+        var route = new Option<string>("--mc-route") { Description = "How multiple-choice answers are graded: generated (letter in the greedy answer) or option-prob (most probable option letter)", DefaultValueFactory = _ => "generated" };
+        var onBadLine = new Option<string>("--on-bad-line") { Description = "stop (default) or skip malformed dataset lines (skips are counted in the report)", DefaultValueFactory = _ => "stop" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
+        var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
+        {
+            dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
+        };
+        model.AddTo(command);
+        command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
+        {
+            var readOptions = new DatasetReadOptions
+            {
+                OnBadLine = result.GetValue(onBadLine)!.Trim().ToLowerInvariant() switch
+                {
+                    "stop" => OnBadLine.Stop,
+                    "skip" => OnBadLine.Skip,
+                    var other => throw new CliException($"--on-bad-line must be stop or skip, not '{other}'"),
+                },
+            };
+            var datasetFormat = result.GetValue(format)!.Trim().ToLowerInvariant() switch
+            {
+                "auto" => DatasetFormat.Auto,
+                "jsonl" => DatasetFormat.Jsonl,
+                "mmlu-pro" or "mmlupro" => DatasetFormat.MmluPro,
+                "triviaqa" or "trivia-qa" => DatasetFormat.TriviaQa,
+                var other => throw new CliException($"--format must be auto, jsonl, mmlu-pro or triviaqa, not '{other}'"),
+            };
+            var mcRoute = result.GetValue(route)!.Trim().ToLowerInvariant() switch
+            {
+                "generated" => MultipleChoiceRoute.Generated,
+                "option-prob" or "option-probability" => MultipleChoiceRoute.OptionProbability,
+                var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
+            };
+            var registry = UncertaintyMethodRegistry.CreateDefault();
+            string methodList = result.GetValue(methods)!;
+            var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
+            var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
+            if (data.SkippedCount > 0)
+                AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
+
+            var console = AnsiConsole.Console;
+            var loadClock = Stopwatch.StartNew();
+            using var llm = model.LoadModel(result, console);
+            loadClock.Stop();
+            using var context = llm.CreateContext(model.ContextOptions(result));
+            using var generator = new Generator(context);
+            var options = new EvaluationRunOptions
+            {
+                OutputFolder = result.GetValue(output)!,
+                Methods = [.. resolved.Select(e => e.Name)],
+                Limit = result.GetValue(limit),
+                Seed = result.GetValue(seed),
+                MultipleChoiceRoute = mcRoute,
+                BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
+                BootstrapResamples = result.GetValue(bootstrap),
+                Figures = new ScottPlotFigureRenderer(),
+            };
+            if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
+            if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
+
+            EvaluationRunResult run = null!;
+            console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("items", maxValue: Math.Max(1, data.Take(options.Limit).Items.Count));
+                    var clock = Stopwatch.StartNew();
+                    int resumedAtStart = 0;
+                    var progress = new SynchronousProgress<EvaluationProgress>(p =>
+                    {
+                        if (p.LastItemId is null) { resumedAtStart = p.Resumed; task.Value = p.Completed; }
+                        else task.Value = p.Completed;
+                        int fresh = p.Completed - resumedAtStart;
+                        double rate = fresh / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                        task.Description = $"{p.Completed}/{p.Total} items, {rate:F1}/s" + (resumedAtStart > 0 ? $" ({resumedAtStart} resumed)" : "");
+                    });
+                    run = new EvaluationRunner(generator, registry).Run(data, options, progress, loadClock.Elapsed.TotalMilliseconds, cancellation);
+                });
+            Show(console, run, options.OutputFolder);
+            return 0;
+        })));
+        return command;
+    }
+
+    private static void Show(IAnsiConsole console, EvaluationRunResult run, string folder)
+    {
+        var s = run.Summary;
+        console.MarkupLine($"Accuracy [bold]{Markup.Escape(s.Accuracy.ToString("F3"))}[/] ({s.CorrectCount}/{s.Count})" + (s.Dataset.SkippedLines > 0 ? $" [yellow](incomplete: {s.Dataset.SkippedLines} dataset line(s) skipped)[/]" : ""));
+        var table = new Table().AddColumns("method", "n", "AUROC", "ECE", "AURC", "PRR");
+        foreach (var (name, m) in s.MethodSummaries)
+            table.AddRow(Markup.Escape(name), m.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(m.Metrics.Ranking.AurocErrorDetection.ToString()),
+                Markup.Escape(m.Metrics.Calibration?.EceEqualWidth.ToString() ?? "n/a"), Markup.Escape(m.Metrics.Selective.Aurc.ToString()), Markup.Escape(m.Metrics.Selective.Prr.ToString()));
+        console.Write(table);
+        console.MarkupLine($"Results in [bold]{Markup.Escape(Path.GetFullPath(folder))}[/]: {Markup.Escape(string.Join(", ", run.Files))}");
+    }
+
+    /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
