@@ -7,175 +7,214 @@ namespace UQEngine.Kernels;
 
 public static partial class TokenStatisticsKernel
 {
-    /// <summary>Logits per hot-loop iteration of the Vector256 path: two vectors amortize the event test and keep every constant in a register.</summary>
+    /// <summary>Logits per hot-loop iteration of the Vector256 path: two vectors amortize the top-k test and keep every constant in a register.</summary>
     private const int Block256 = 2 * 8;
 
-    /// <summary>Logits between flushes of the float partial sums into the double totals: 64 per lane, which keeps float rounding of S and T below 1e-7.</summary>
+    /// <summary>Logits between flushes of the float partial sums into double: 64 per lane keeps float rounding of S and T below 1e-7.</summary>
     private const int FlushInterval256 = 32 * Block256;
 
     /// <summary>
-    /// Per-lane online-softmax state of the Vector256 path: running max m and the sums S = Σ e^{x−m},
-    /// T = Σ e^{x−m}(x−m). The hot loop adds into float partial sums, which are flushed into double totals every
-    /// <see cref="FlushInterval256"/> logits, so a lane whose sum is ~1 does not round away millions of ~1e-9 terms.
+    /// Pass 1 at memory speed: the maximum (NaN ignored) and <see cref="TopKLowerBound256"/> from the maxima of 32
+    /// interleaved buckets (4 accumulators × 8 lanes), so pass 2 starts with a near-final top-k threshold instead of
+    /// taking the slow path for every logit that would have improved a still-warming heap.
     /// </summary>
-    private struct Lanes256
+    private static (float Max, float TopKBound) MaximumAndTopKBound256(ReadOnlySpan<float> logits, int k)
     {
-        public Vector256<float> Max;
-        public Vector256<float> PartialSum;
-        public Vector256<float> PartialShiftedSum;
-        public Vector256<double> SumLower, SumUpper;
-        public Vector256<double> ShiftedSumLower, ShiftedSumUpper;
-
-        public void Flush()
+        ref float origin = ref MemoryMarshal.GetReference(logits);
+        int length = logits.Length;
+        var max0 = Vector256.Create(float.NegativeInfinity);
+        var max1 = max0;
+        var max2 = max0;
+        var max3 = max0;
+        int i = 0;
+        for (; i <= length - 32; i += 32)
         {
-            (var lower, var upper) = Vector256.Widen(PartialSum);
-            SumLower += lower;
-            SumUpper += upper;
-            (lower, upper) = Vector256.Widen(PartialShiftedSum);
-            ShiftedSumLower += lower;
-            ShiftedSumUpper += upper;
-            PartialSum = Vector256<float>.Zero;
-            PartialShiftedSum = Vector256<float>.Zero;
+            max0 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)i), max0);
+            max1 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)(i + 8)), max1);
+            max2 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)(i + 16)), max2);
+            max3 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)(i + 24)), max3);
         }
-
-        /// <summary>
-        /// Moves the reference point to <paramref name="newMax"/> ≥ Max: e^{x−new} = s·e^{x−old} and
-        /// x−new = (x−old) + δ with δ = old − new ≤ 0, s = e^δ. A lane that only saw −∞ has δ clamped to −87, s ≈ 0,
-        /// and its sums were ≈ 0 anyway. Flushes first so only the double totals need rescaling.
-        /// </summary>
-        public void Rescale<TExp>(Vector256<float> newMax) where TExp : struct, IVectorExp
+        for (; i <= length - 8; i += 8)
         {
-            Flush();
-            var delta = ClampExponent(Max - newMax);
-            (var scaleLower, var scaleUpper) = Vector256.Widen(TExp.Exp(delta));
-            (var deltaLower, var deltaUpper) = Vector256.Widen(delta);
-            ShiftedSumLower = scaleLower * Vector256.FusedMultiplyAdd(deltaLower, SumLower, ShiftedSumLower);
-            ShiftedSumUpper = scaleUpper * Vector256.FusedMultiplyAdd(deltaUpper, SumUpper, ShiftedSumUpper);
-            SumLower *= scaleLower;
-            SumUpper *= scaleUpper;
-            Max = newMax;
+            max0 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)i), max0);
         }
+        float max = Math.Max(HorizontalMax(MaxIgnoringNaN(MaxIgnoringNaN(max0, max1), MaxIgnoringNaN(max2, max3))), MaximumScalar(logits, i));
+        return (max, TopKLowerBound256(max0, max1, max2, max3, k));
     }
 
     /// <summary>
-    /// Vector256 pass over whole vectors; returns the index where the scalar tail starts. The hot loop
-    /// (<see cref="ScanBlocks256{TExp}"/>) has no call and no rare work in it: it stops at the first block holding a
-    /// logit that could raise a lane max or enter the top-k, and this method handles that block before resuming.
+    /// The k-th largest of the 32 bucket maxima, one ulp lower: the buckets are disjoint, so at least k logits are ≥
+    /// the k-th largest maximum, and a logit not above the bound cannot be in the top-k (a tie with it still can, hence
+    /// the ulp). −∞ when k is 0 or above 32.
     /// </summary>
-    private static int AccumulateVector256<TExp>(
-        ReadOnlySpan<float> logits, float chosenLogit, ref TopKSelector selector,
-        out ScalarAccumulator accumulator, out int greaterCount)
+    private static float TopKLowerBound256(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, int k)
+    {
+        if (k == 0 || k > 32)
+        {
+            return float.NegativeInfinity;
+        }
+        Span<float> maxima = stackalloc float[32];
+        a.CopyTo(maxima);
+        b.CopyTo(maxima[8..]);
+        c.CopyTo(maxima[16..]);
+        d.CopyTo(maxima[24..]);
+        // The largest value v with at least k maxima ≥ v, by counting with compares: at most 32 × 4 vector compares.
+        float bound = float.NegativeInfinity;
+        foreach (float candidate in maxima)
+        {
+            if (candidate > bound)
+            {
+                var v = Vector256.Create(candidate);
+                int atLeast = BitOperations.PopCount(Vector256.GreaterThanOrEqual(a, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector256.GreaterThanOrEqual(b, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector256.GreaterThanOrEqual(c, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector256.GreaterThanOrEqual(d, v).ExtractMostSignificantBits());
+                if (atLeast >= k)
+                {
+                    bound = candidate;
+                }
+            }
+        }
+        return float.IsNegativeInfinity(bound) ? bound : float.BitDecrement(bound);
+    }
+
+    /// <summary>
+    /// Pass 2 over whole vectors with the maximum known: per lane S = Σ e^{x−max}, T = Σ e^{x−max}(x−max) and the
+    /// count of logits above the chosen one; returns the index where the scalar tail starts. The hot loop
+    /// (<see cref="ScanBlocks256{TExp}"/>) has no call in it; it stops at a block holding a possible top-k entry, which
+    /// this method offers to the selector before resuming.
+    /// </summary>
+    private static int SumVector256<TExp>(
+        ReadOnlySpan<float> logits, float max, float topKBound, float chosenLogit, ref TopKSelector selector,
+        ref ExpSums sums, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
         const int Width = 8; // Vector256<float>.Count
         ref float origin = ref MemoryMarshal.GetReference(logits);
         int length = logits.Length;
         int blocksEnd = length - length % Block256;
+        var maxVector = Vector256.Create(max);
         var chosen = Vector256.Create(chosenLogit);
-        var lanes = new Lanes256 { Max = Vector256.Create(float.NegativeInfinity) };
+        var partialSum = Vector256<float>.Zero;
+        var partialShiftedSum = Vector256<float>.Zero;
+        Vector256<double> sum = default, shiftedSum = default;
         int greater = 0;
 
         int i = 0;
         while (i < blocksEnd)
         {
-            // A lane triggers on x > min(lane max, k-th best so far); both bars only rise, so events thin out fast.
-            var trigger = Vector256.Min(lanes.Max, Vector256.Create(selector.Threshold));
+            var threshold = Vector256.Create(Math.Max(topKBound, selector.Threshold));
             int chunkEnd = Math.Min(blocksEnd, i + FlushInterval256);
-            i = ScanBlocks256<TExp>(ref origin, i, chunkEnd, ref lanes, trigger, chosen, ref greater);
-            lanes.Flush();
+            i = ScanBlocks256<TExp>(ref origin, i, chunkEnd, maxVector, threshold, chosen, ref partialSum, ref partialShiftedSum, ref greater);
             if (i < chunkEnd)
             {
-                for (int end = i + Block256; i < end; i += Width)
-                {
-                    AddVectorWithEvents256<TExp>(logits, i, ref lanes, ref selector, chosen, ref greater);
-                }
+                selector.OfferBlock(logits.Slice(i, Block256), i);
+                AddVector256<TExp>(Vector256.LoadUnsafe(ref origin, (nuint)i), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
+                AddVector256<TExp>(Vector256.LoadUnsafe(ref origin, (nuint)(i + Width)), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
+                i += Block256;
             }
+            Flush(ref partialSum, ref sum);
+            Flush(ref partialShiftedSum, ref shiftedSum);
         }
         for (; i <= length - Width; i += Width)
         {
-            AddVectorWithEvents256<TExp>(logits, i, ref lanes, ref selector, chosen, ref greater);
+            var x = Vector256.LoadUnsafe(ref origin, (nuint)i);
+            if (Vector256.GreaterThanAny(x, Vector256.Create(Math.Max(topKBound, selector.Threshold))))
+            {
+                selector.OfferBlock(logits.Slice(i, Width), i);
+            }
+            AddVector256<TExp>(x, maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
         }
-        lanes.Flush();
+        Flush(ref partialSum, ref sum);
+        Flush(ref partialShiftedSum, ref shiftedSum);
 
-        accumulator = new ScalarAccumulator(float.NegativeInfinity, 0, 0);
-        for (int lane = 0; lane < Width / 2; lane++)
-        {
-            accumulator.Merge(lanes.Max.GetElement(lane), lanes.SumLower.GetElement(lane), lanes.ShiftedSumLower.GetElement(lane));
-            accumulator.Merge(lanes.Max.GetElement(lane + Width / 2), lanes.SumUpper.GetElement(lane), lanes.ShiftedSumUpper.GetElement(lane));
-        }
-        greaterCount = greater;
+        // Every lane shares the reference point max, so the lanes simply add.
+        sums.Sum += Vector256.Sum(sum);
+        sums.ShiftedSum += Vector256.Sum(shiftedSum);
+        greaterCount += greater;
         return i;
     }
 
     /// <summary>
     /// Hot loop: adds whole blocks in [<paramref name="start"/>, <paramref name="end"/>) to the partial sums and the
-    /// rank count until a block holds a logit above <paramref name="trigger"/>; returns that block's (unprocessed)
-    /// index, or <paramref name="end"/>. Compares are false for NaN, so NaN never triggers, never counts toward the
-    /// rank and never enters the top-k.
+    /// rank count until a block holds a logit above <paramref name="threshold"/>; returns that block's (unprocessed)
+    /// index, or <paramref name="end"/>. Compares are false for NaN, so NaN never triggers and never counts toward the rank.
     /// </summary>
     private static int ScanBlocks256<TExp>(
-        ref float origin, int start, int end, ref Lanes256 state, Vector256<float> trigger, Vector256<float> chosen,
-        ref int greaterCount)
+        ref float origin, int start, int end, Vector256<float> max, Vector256<float> threshold, Vector256<float> chosen,
+        ref Vector256<float> partialSum, ref Vector256<float> partialShiftedSum, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
-        // Locals, not the ref'd struct, so the JIT keeps the state in registers for the whole loop.
-        var laneMax = state.Max;
-        var sum = state.PartialSum;
-        var shiftedSum = state.PartialShiftedSum;
+        // Locals, not the refs, so the JIT keeps them in registers for the whole loop.
+        var sum = partialSum;
+        var shiftedSum = partialShiftedSum;
         int greater = greaterCount;
         int i = start;
         for (; i < end; i += Block256)
         {
             var x0 = Vector256.LoadUnsafe(ref origin, (nuint)i);
             var x1 = Vector256.LoadUnsafe(ref origin, (nuint)(i + 8));
-            if ((Vector256.GreaterThan(x0, trigger) | Vector256.GreaterThan(x1, trigger)) != Vector256<float>.Zero)
+            if ((Vector256.GreaterThan(x0, threshold) | Vector256.GreaterThan(x1, threshold)) != Vector256<float>.Zero)
             {
                 break;
             }
             // Counted on the integer ports (mask → popcount), which this FP-bound loop leaves idle.
             greater += BitOperations.PopCount(Vector256.GreaterThan(x0, chosen).ExtractMostSignificantBits())
                      + BitOperations.PopCount(Vector256.GreaterThan(x1, chosen).ExtractMostSignificantBits());
-            var d0 = ClampExponent(x0 - laneMax);
-            var d1 = ClampExponent(x1 - laneMax);
+            var d0 = ClampExponent(x0 - max);
+            var d1 = ClampExponent(x1 - max);
             var e0 = TExp.Exp(d0);
             var e1 = TExp.Exp(d1);
             sum += e0 + e1;
             shiftedSum += Vector256.FusedMultiplyAdd(e0, d0, e1 * d1);
         }
-        state.PartialSum = sum;
-        state.PartialShiftedSum = shiftedSum;
+        partialSum = sum;
+        partialShiftedSum = shiftedSum;
         greaterCount = greater;
         return i;
     }
 
-    /// <summary>Cold path for one vector: raises lane maxima (rescaling the sums), offers top-k candidates, then adds it.</summary>
-    private static void AddVectorWithEvents256<TExp>(
-        ReadOnlySpan<float> logits, int index, ref Lanes256 state, ref TopKSelector selector, Vector256<float> chosen,
-        ref int greaterCount)
+    /// <summary>Adds one vector's terms and rank count (the slow path's version of the hot loop body).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddVector256<TExp>(
+        Vector256<float> x, Vector256<float> max, Vector256<float> chosen,
+        ref Vector256<float> partialSum, ref Vector256<float> partialShiftedSum, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
-        var x = Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(logits), (nuint)index);
-        var grows = Vector256.GreaterThan(x, state.Max);
-        if (grows != Vector256<float>.Zero)
-        {
-            state.Rescale<TExp>(Vector256.ConditionalSelect(grows, x, state.Max));
-        }
-        if (Vector256.GreaterThanAny(x, Vector256.Create(selector.Threshold)))
-        {
-            selector.OfferBlock(logits.Slice(index, 8), index);
-        }
         greaterCount += BitOperations.PopCount(Vector256.GreaterThan(x, chosen).ExtractMostSignificantBits());
-        var d = ClampExponent(x - state.Max);
+        var d = ClampExponent(x - max);
         var e = TExp.Exp(d);
-        state.PartialSum += e;
-        state.PartialShiftedSum = Vector256.FusedMultiplyAdd(e, d, state.PartialShiftedSum);
+        partialSum += e;
+        partialShiftedSum = Vector256.FusedMultiplyAdd(e, d, partialShiftedSum);
     }
 
-    /// <summary>max(d, <see cref="UnderflowExponent"/>), also mapping NaN (a NaN logit, or −∞ − (−∞)) to the floor: the compare is false for NaN.</summary>
+    private static void Flush(ref Vector256<float> partial, ref Vector256<double> total)
+    {
+        (var lower, var upper) = Vector256.Widen(partial);
+        total += lower + upper;
+        partial = Vector256<float>.Zero;
+    }
+
+    /// <summary>max(d, <see cref="UnderflowExponent"/>), also mapping NaN (from a NaN logit) to the floor: the compare is false for NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> ClampExponent(Vector256<float> delta)
     {
         var floor = Vector256.Create(UnderflowExponent);
         return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(delta, floor), delta, floor);
+    }
+
+    /// <summary>Lane-wise max that keeps <paramref name="accumulator"/> where <paramref name="x"/> is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MaxIgnoringNaN(Vector256<float> x, Vector256<float> accumulator) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(x, accumulator), x, accumulator);
+
+    private static float HorizontalMax(Vector256<float> v)
+    {
+        float max = float.NegativeInfinity;
+        for (int lane = 0; lane < Vector256<float>.Count; lane++)
+        {
+            max = Math.Max(max, v.GetElement(lane)); // no NaN here: the accumulators ignore it
+        }
+        return max;
     }
 }

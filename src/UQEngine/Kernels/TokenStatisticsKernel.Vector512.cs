@@ -7,175 +7,214 @@ namespace UQEngine.Kernels;
 
 public static partial class TokenStatisticsKernel
 {
-    /// <summary>Logits per hot-loop iteration of the Vector512 path: two vectors amortize the event test and keep every constant in a register.</summary>
+    /// <summary>Logits per hot-loop iteration of the Vector512 path: two vectors amortize the top-k test and keep every constant in a register.</summary>
     private const int Block512 = 2 * 16;
 
-    /// <summary>Logits between flushes of the float partial sums into the double totals: 64 per lane, which keeps float rounding of S and T below 1e-7.</summary>
+    /// <summary>Logits between flushes of the float partial sums into double: 64 per lane keeps float rounding of S and T below 1e-7.</summary>
     private const int FlushInterval512 = 32 * Block512;
 
     /// <summary>
-    /// Per-lane online-softmax state of the Vector512 path: running max m and the sums S = Σ e^{x−m},
-    /// T = Σ e^{x−m}(x−m). The hot loop adds into float partial sums, which are flushed into double totals every
-    /// <see cref="FlushInterval512"/> logits, so a lane whose sum is ~1 does not round away millions of ~1e-9 terms.
+    /// Pass 1 at memory speed: the maximum (NaN ignored) and <see cref="TopKLowerBound512"/> from the maxima of 64
+    /// interleaved buckets (4 accumulators × 16 lanes), so pass 2 starts with a near-final top-k threshold instead of
+    /// taking the slow path for every logit that would have improved a still-warming heap.
     /// </summary>
-    private struct Lanes512
+    private static (float Max, float TopKBound) MaximumAndTopKBound512(ReadOnlySpan<float> logits, int k)
     {
-        public Vector512<float> Max;
-        public Vector512<float> PartialSum;
-        public Vector512<float> PartialShiftedSum;
-        public Vector512<double> SumLower, SumUpper;
-        public Vector512<double> ShiftedSumLower, ShiftedSumUpper;
-
-        public void Flush()
+        ref float origin = ref MemoryMarshal.GetReference(logits);
+        int length = logits.Length;
+        var max0 = Vector512.Create(float.NegativeInfinity);
+        var max1 = max0;
+        var max2 = max0;
+        var max3 = max0;
+        int i = 0;
+        for (; i <= length - 64; i += 64)
         {
-            (var lower, var upper) = Vector512.Widen(PartialSum);
-            SumLower += lower;
-            SumUpper += upper;
-            (lower, upper) = Vector512.Widen(PartialShiftedSum);
-            ShiftedSumLower += lower;
-            ShiftedSumUpper += upper;
-            PartialSum = Vector512<float>.Zero;
-            PartialShiftedSum = Vector512<float>.Zero;
+            max0 = MaxIgnoringNaN(Vector512.LoadUnsafe(ref origin, (nuint)i), max0);
+            max1 = MaxIgnoringNaN(Vector512.LoadUnsafe(ref origin, (nuint)(i + 16)), max1);
+            max2 = MaxIgnoringNaN(Vector512.LoadUnsafe(ref origin, (nuint)(i + 32)), max2);
+            max3 = MaxIgnoringNaN(Vector512.LoadUnsafe(ref origin, (nuint)(i + 48)), max3);
         }
-
-        /// <summary>
-        /// Moves the reference point to <paramref name="newMax"/> ≥ Max: e^{x−new} = s·e^{x−old} and
-        /// x−new = (x−old) + δ with δ = old − new ≤ 0, s = e^δ. A lane that only saw −∞ has δ clamped to −87, s ≈ 0,
-        /// and its sums were ≈ 0 anyway. Flushes first so only the double totals need rescaling.
-        /// </summary>
-        public void Rescale<TExp>(Vector512<float> newMax) where TExp : struct, IVectorExp
+        for (; i <= length - 16; i += 16)
         {
-            Flush();
-            var delta = ClampExponent(Max - newMax);
-            (var scaleLower, var scaleUpper) = Vector512.Widen(TExp.Exp(delta));
-            (var deltaLower, var deltaUpper) = Vector512.Widen(delta);
-            ShiftedSumLower = scaleLower * Vector512.FusedMultiplyAdd(deltaLower, SumLower, ShiftedSumLower);
-            ShiftedSumUpper = scaleUpper * Vector512.FusedMultiplyAdd(deltaUpper, SumUpper, ShiftedSumUpper);
-            SumLower *= scaleLower;
-            SumUpper *= scaleUpper;
-            Max = newMax;
+            max0 = MaxIgnoringNaN(Vector512.LoadUnsafe(ref origin, (nuint)i), max0);
         }
+        float max = Math.Max(HorizontalMax(MaxIgnoringNaN(MaxIgnoringNaN(max0, max1), MaxIgnoringNaN(max2, max3))), MaximumScalar(logits, i));
+        return (max, TopKLowerBound512(max0, max1, max2, max3, k));
     }
 
     /// <summary>
-    /// Vector512 pass over whole vectors; returns the index where the scalar tail starts. The hot loop
-    /// (<see cref="ScanBlocks512{TExp}"/>) has no call and no rare work in it: it stops at the first block holding a
-    /// logit that could raise a lane max or enter the top-k, and this method handles that block before resuming.
+    /// The k-th largest of the 64 bucket maxima, one ulp lower: the buckets are disjoint, so at least k logits are ≥
+    /// the k-th largest maximum, and a logit not above the bound cannot be in the top-k (a tie with it still can, hence
+    /// the ulp). −∞ when k is 0 or above 64.
     /// </summary>
-    private static int AccumulateVector512<TExp>(
-        ReadOnlySpan<float> logits, float chosenLogit, ref TopKSelector selector,
-        out ScalarAccumulator accumulator, out int greaterCount)
+    private static float TopKLowerBound512(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, int k)
+    {
+        if (k == 0 || k > 64)
+        {
+            return float.NegativeInfinity;
+        }
+        Span<float> maxima = stackalloc float[64];
+        a.CopyTo(maxima);
+        b.CopyTo(maxima[16..]);
+        c.CopyTo(maxima[32..]);
+        d.CopyTo(maxima[48..]);
+        // The largest value v with at least k maxima ≥ v, by counting with compares: at most 64 × 4 vector compares.
+        float bound = float.NegativeInfinity;
+        foreach (float candidate in maxima)
+        {
+            if (candidate > bound)
+            {
+                var v = Vector512.Create(candidate);
+                int atLeast = BitOperations.PopCount(Vector512.GreaterThanOrEqual(a, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector512.GreaterThanOrEqual(b, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector512.GreaterThanOrEqual(c, v).ExtractMostSignificantBits())
+                            + BitOperations.PopCount(Vector512.GreaterThanOrEqual(d, v).ExtractMostSignificantBits());
+                if (atLeast >= k)
+                {
+                    bound = candidate;
+                }
+            }
+        }
+        return float.IsNegativeInfinity(bound) ? bound : float.BitDecrement(bound);
+    }
+
+    /// <summary>
+    /// Pass 2 over whole vectors with the maximum known: per lane S = Σ e^{x−max}, T = Σ e^{x−max}(x−max) and the
+    /// count of logits above the chosen one; returns the index where the scalar tail starts. The hot loop
+    /// (<see cref="ScanBlocks512{TExp}"/>) has no call in it; it stops at a block holding a possible top-k entry, which
+    /// this method offers to the selector before resuming.
+    /// </summary>
+    private static int SumVector512<TExp>(
+        ReadOnlySpan<float> logits, float max, float topKBound, float chosenLogit, ref TopKSelector selector,
+        ref ExpSums sums, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
         const int Width = 16; // Vector512<float>.Count
         ref float origin = ref MemoryMarshal.GetReference(logits);
         int length = logits.Length;
         int blocksEnd = length - length % Block512;
+        var maxVector = Vector512.Create(max);
         var chosen = Vector512.Create(chosenLogit);
-        var lanes = new Lanes512 { Max = Vector512.Create(float.NegativeInfinity) };
+        var partialSum = Vector512<float>.Zero;
+        var partialShiftedSum = Vector512<float>.Zero;
+        Vector512<double> sum = default, shiftedSum = default;
         int greater = 0;
 
         int i = 0;
         while (i < blocksEnd)
         {
-            // A lane triggers on x > min(lane max, k-th best so far); both bars only rise, so events thin out fast.
-            var trigger = Vector512.Min(lanes.Max, Vector512.Create(selector.Threshold));
+            var threshold = Vector512.Create(Math.Max(topKBound, selector.Threshold));
             int chunkEnd = Math.Min(blocksEnd, i + FlushInterval512);
-            i = ScanBlocks512<TExp>(ref origin, i, chunkEnd, ref lanes, trigger, chosen, ref greater);
-            lanes.Flush();
+            i = ScanBlocks512<TExp>(ref origin, i, chunkEnd, maxVector, threshold, chosen, ref partialSum, ref partialShiftedSum, ref greater);
             if (i < chunkEnd)
             {
-                for (int end = i + Block512; i < end; i += Width)
-                {
-                    AddVectorWithEvents512<TExp>(logits, i, ref lanes, ref selector, chosen, ref greater);
-                }
+                selector.OfferBlock(logits.Slice(i, Block512), i);
+                AddVector512<TExp>(Vector512.LoadUnsafe(ref origin, (nuint)i), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
+                AddVector512<TExp>(Vector512.LoadUnsafe(ref origin, (nuint)(i + Width)), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
+                i += Block512;
             }
+            Flush(ref partialSum, ref sum);
+            Flush(ref partialShiftedSum, ref shiftedSum);
         }
         for (; i <= length - Width; i += Width)
         {
-            AddVectorWithEvents512<TExp>(logits, i, ref lanes, ref selector, chosen, ref greater);
+            var x = Vector512.LoadUnsafe(ref origin, (nuint)i);
+            if (Vector512.GreaterThanAny(x, Vector512.Create(Math.Max(topKBound, selector.Threshold))))
+            {
+                selector.OfferBlock(logits.Slice(i, Width), i);
+            }
+            AddVector512<TExp>(x, maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
         }
-        lanes.Flush();
+        Flush(ref partialSum, ref sum);
+        Flush(ref partialShiftedSum, ref shiftedSum);
 
-        accumulator = new ScalarAccumulator(float.NegativeInfinity, 0, 0);
-        for (int lane = 0; lane < Width / 2; lane++)
-        {
-            accumulator.Merge(lanes.Max.GetElement(lane), lanes.SumLower.GetElement(lane), lanes.ShiftedSumLower.GetElement(lane));
-            accumulator.Merge(lanes.Max.GetElement(lane + Width / 2), lanes.SumUpper.GetElement(lane), lanes.ShiftedSumUpper.GetElement(lane));
-        }
-        greaterCount = greater;
+        // Every lane shares the reference point max, so the lanes simply add.
+        sums.Sum += Vector512.Sum(sum);
+        sums.ShiftedSum += Vector512.Sum(shiftedSum);
+        greaterCount += greater;
         return i;
     }
 
     /// <summary>
     /// Hot loop: adds whole blocks in [<paramref name="start"/>, <paramref name="end"/>) to the partial sums and the
-    /// rank count until a block holds a logit above <paramref name="trigger"/>; returns that block's (unprocessed)
-    /// index, or <paramref name="end"/>. Compares are false for NaN, so NaN never triggers, never counts toward the
-    /// rank and never enters the top-k.
+    /// rank count until a block holds a logit above <paramref name="threshold"/>; returns that block's (unprocessed)
+    /// index, or <paramref name="end"/>. Compares are false for NaN, so NaN never triggers and never counts toward the rank.
     /// </summary>
     private static int ScanBlocks512<TExp>(
-        ref float origin, int start, int end, ref Lanes512 state, Vector512<float> trigger, Vector512<float> chosen,
-        ref int greaterCount)
+        ref float origin, int start, int end, Vector512<float> max, Vector512<float> threshold, Vector512<float> chosen,
+        ref Vector512<float> partialSum, ref Vector512<float> partialShiftedSum, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
-        // Locals, not the ref'd struct, so the JIT keeps the state in registers for the whole loop.
-        var laneMax = state.Max;
-        var sum = state.PartialSum;
-        var shiftedSum = state.PartialShiftedSum;
+        // Locals, not the refs, so the JIT keeps them in registers for the whole loop.
+        var sum = partialSum;
+        var shiftedSum = partialShiftedSum;
         int greater = greaterCount;
         int i = start;
         for (; i < end; i += Block512)
         {
             var x0 = Vector512.LoadUnsafe(ref origin, (nuint)i);
             var x1 = Vector512.LoadUnsafe(ref origin, (nuint)(i + 16));
-            if ((Vector512.GreaterThan(x0, trigger) | Vector512.GreaterThan(x1, trigger)) != Vector512<float>.Zero)
+            if ((Vector512.GreaterThan(x0, threshold) | Vector512.GreaterThan(x1, threshold)) != Vector512<float>.Zero)
             {
                 break;
             }
             // Counted on the integer ports (mask → popcount), which this FP-bound loop leaves idle.
             greater += BitOperations.PopCount(Vector512.GreaterThan(x0, chosen).ExtractMostSignificantBits())
                      + BitOperations.PopCount(Vector512.GreaterThan(x1, chosen).ExtractMostSignificantBits());
-            var d0 = ClampExponent(x0 - laneMax);
-            var d1 = ClampExponent(x1 - laneMax);
+            var d0 = ClampExponent(x0 - max);
+            var d1 = ClampExponent(x1 - max);
             var e0 = TExp.Exp(d0);
             var e1 = TExp.Exp(d1);
             sum += e0 + e1;
             shiftedSum += Vector512.FusedMultiplyAdd(e0, d0, e1 * d1);
         }
-        state.PartialSum = sum;
-        state.PartialShiftedSum = shiftedSum;
+        partialSum = sum;
+        partialShiftedSum = shiftedSum;
         greaterCount = greater;
         return i;
     }
 
-    /// <summary>Cold path for one vector: raises lane maxima (rescaling the sums), offers top-k candidates, then adds it.</summary>
-    private static void AddVectorWithEvents512<TExp>(
-        ReadOnlySpan<float> logits, int index, ref Lanes512 state, ref TopKSelector selector, Vector512<float> chosen,
-        ref int greaterCount)
+    /// <summary>Adds one vector's terms and rank count (the slow path's version of the hot loop body).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddVector512<TExp>(
+        Vector512<float> x, Vector512<float> max, Vector512<float> chosen,
+        ref Vector512<float> partialSum, ref Vector512<float> partialShiftedSum, ref int greaterCount)
         where TExp : struct, IVectorExp
     {
-        var x = Vector512.LoadUnsafe(ref MemoryMarshal.GetReference(logits), (nuint)index);
-        var grows = Vector512.GreaterThan(x, state.Max);
-        if (grows != Vector512<float>.Zero)
-        {
-            state.Rescale<TExp>(Vector512.ConditionalSelect(grows, x, state.Max));
-        }
-        if (Vector512.GreaterThanAny(x, Vector512.Create(selector.Threshold)))
-        {
-            selector.OfferBlock(logits.Slice(index, 16), index);
-        }
         greaterCount += BitOperations.PopCount(Vector512.GreaterThan(x, chosen).ExtractMostSignificantBits());
-        var d = ClampExponent(x - state.Max);
+        var d = ClampExponent(x - max);
         var e = TExp.Exp(d);
-        state.PartialSum += e;
-        state.PartialShiftedSum = Vector512.FusedMultiplyAdd(e, d, state.PartialShiftedSum);
+        partialSum += e;
+        partialShiftedSum = Vector512.FusedMultiplyAdd(e, d, partialShiftedSum);
     }
 
-    /// <summary>max(d, <see cref="UnderflowExponent"/>), also mapping NaN (a NaN logit, or −∞ − (−∞)) to the floor: the compare is false for NaN.</summary>
+    private static void Flush(ref Vector512<float> partial, ref Vector512<double> total)
+    {
+        (var lower, var upper) = Vector512.Widen(partial);
+        total += lower + upper;
+        partial = Vector512<float>.Zero;
+    }
+
+    /// <summary>max(d, <see cref="UnderflowExponent"/>), also mapping NaN (from a NaN logit) to the floor: the compare is false for NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ClampExponent(Vector512<float> delta)
     {
         var floor = Vector512.Create(UnderflowExponent);
         return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(delta, floor), delta, floor);
+    }
+
+    /// <summary>Lane-wise max that keeps <paramref name="accumulator"/> where <paramref name="x"/> is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> MaxIgnoringNaN(Vector512<float> x, Vector512<float> accumulator) =>
+        Vector512.ConditionalSelect(Vector512.GreaterThan(x, accumulator), x, accumulator);
+
+    private static float HorizontalMax(Vector512<float> v)
+    {
+        float max = float.NegativeInfinity;
+        for (int lane = 0; lane < Vector512<float>.Count; lane++)
+        {
+            max = Math.Max(max, v.GetElement(lane)); // no NaN here: the accumulators ignore it
+        }
+        return max;
     }
 }

@@ -24,6 +24,9 @@ internal ref struct TopKSelector
         Threshold = _heap.Length == 0 ? float.PositiveInfinity : float.NegativeInfinity;
     }
 
+    /// <summary>min(k, V): how many entries the selection will hold.</summary>
+    public readonly int Capacity => _heap.Length;
+
     /// <summary>Adds a candidate; the caller has checked <c>logit &gt; Threshold</c> and offers ids in increasing order.</summary>
     public void Offer(int tokenId, float logit)
     {

@@ -6,15 +6,17 @@ namespace UQEngine.Tests.Kernels;
 /// <summary>Accuracy of the kernel's polynomial exp over its whole domain [−87, 0], against double-precision exp.</summary>
 public sealed class VectorExpTests
 {
-    /// <summary>The documented bound: 2.5e-7 relative, about 2 ulp of float (the fit itself is 2e-9; the rest is float rounding).</summary>
-    private const double MaxRelativeError = 2.5e-7;
+    /// <summary>
+    /// The documented bound, about 2.5 ulp: the measured worst case is 8.6e-8 (1.4 ulp, at d ≈ −5.2); the fit itself is
+    /// 2e-9, the rest is float rounding of the reduction and the polynomial.
+    /// </summary>
+    private const double MaxRelativeError = 1.5e-7;
 
     [Fact]
     public void Vector512ExpIsAccurateOnItsDomain()
     {
         Assert.SkipUnless(Vector512.IsHardwareAccelerated, "Vector512 is not hardware accelerated on this machine");
-        double worst = WorstRelativeError(16, (input, output) =>
-            PolynomialExp.Exp(Vector512.Create(input)).CopyTo(output));
+        double worst = WorstRelativeError(16, (input, output) => PolynomialExp.Exp(Vector512.Create(input)).CopyTo(output));
         Assert.True(worst <= MaxRelativeError, $"max relative error {worst:E3}");
     }
 
@@ -22,33 +24,36 @@ public sealed class VectorExpTests
     public void Vector256ExpIsAccurateOnItsDomain()
     {
         Assert.SkipUnless(Vector256.IsHardwareAccelerated, "Vector256 is not hardware accelerated on this machine");
-        double worst = WorstRelativeError(8, (input, output) =>
-            PolynomialExp.Exp(Vector256.Create(input)).CopyTo(output));
+        double worst = WorstRelativeError(8, (input, output) => PolynomialExp.Exp(Vector256.Create(input)).CopyTo(output));
         Assert.True(worst <= MaxRelativeError, $"max relative error {worst:E3}");
     }
 
     [Fact]
-    public void ExpOfZeroIsExactlyOne()
+    public void ExpOfZeroIsExactlyOneAndTheDomainEndsAreNormal()
     {
         Assert.Equal(Vector256<float>.One, PolynomialExp.Exp(Vector256<float>.Zero));
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Assert.Equal(Vector512<float>.One, PolynomialExp.Exp(Vector512<float>.Zero));
-        }
+        float atFloor = PolynomialExp.Exp(Vector256.Create(-87f)).GetElement(0);
+        Assert.True(float.IsNormal(atFloor), $"e^-87 gave {atFloor}");
+        Assert.True(Math.Abs(atFloor - Math.Exp(-87)) / Math.Exp(-87) <= MaxRelativeError);
     }
 
-    /// <summary>Dense sweep of [−87, 0] (every float near the reduction boundaries ±ln2/2 included by density).</summary>
+    /// <summary>
+    /// Every 127th float bit pattern in [−87, 0] (8.8 million values, spread evenly in magnitude from 1e-45 to 87),
+    /// which crosses every reduction interval [(n − ½)ln 2, (n + ½)ln 2] many times.
+    /// </summary>
     private static double WorstRelativeError(int width, Action<float[], float[]> exp)
     {
-        const int Samples = 4_000_000;
         var input = new float[width];
         var output = new float[width];
         double worst = 0;
-        for (int start = 0; start <= Samples; start += width)
+        uint bits = 0;
+        uint last = BitConverter.SingleToUInt32Bits(87f);
+        while (bits <= last)
         {
             for (int lane = 0; lane < width; lane++)
             {
-                input[lane] = -87f * Math.Min(start + lane, Samples) / Samples;
+                input[lane] = -BitConverter.UInt32BitsToSingle(Math.Min(bits, last));
+                bits += 127;
             }
             exp(input, output);
             for (int lane = 0; lane < width; lane++)
