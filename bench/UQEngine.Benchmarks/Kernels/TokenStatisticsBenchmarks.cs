@@ -10,6 +10,7 @@ namespace UQEngine.Benchmarks.Kernels;
 /// the Ratio baseline) and (d) one TensorPrimitives.Sum pass (memory floor). See bench/README.md.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn, MedianColumn] // the machine may be shared: Min shows the uncontended cost next to the Mean
 public class TokenStatisticsBenchmarks
 {
     private const int TopK = 20;

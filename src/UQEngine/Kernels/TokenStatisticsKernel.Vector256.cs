@@ -7,7 +7,7 @@ namespace UQEngine.Kernels;
 
 public static partial class TokenStatisticsKernel
 {
-    /// <summary>Logits per hot-loop iteration of the Vector256 path: two vectors amortize the top-k test and keep every constant in a register.</summary>
+    /// <summary>Logits per hot-loop iteration of the Vector256 path: two vectors share one top-k test.</summary>
     private const int Block256 = 2 * 8;
 
     /// <summary>Logits between flushes of the float partial sums into double: 64 per lane keeps float rounding of S and T below 1e-7.</summary>
@@ -38,7 +38,8 @@ public static partial class TokenStatisticsKernel
         {
             max0 = MaxIgnoringNaN(Vector256.LoadUnsafe(ref origin, (nuint)i), max0);
         }
-        float max = Math.Max(HorizontalMax(MaxIgnoringNaN(MaxIgnoringNaN(max0, max1), MaxIgnoringNaN(max2, max3))), MaximumScalar(logits, i));
+        var lanesMax = MaxIgnoringNaN(MaxIgnoringNaN(max0, max1), MaxIgnoringNaN(max2, max3));
+        float max = Math.Max(HorizontalMax(lanesMax), MaximumScalar(logits, i));
         return (max, TopKLowerBound256(max0, max1, max2, max3, k));
     }
 
@@ -81,8 +82,8 @@ public static partial class TokenStatisticsKernel
     /// <summary>
     /// Pass 2 over whole vectors with the maximum known: per lane S = Σ e^{x−max}, T = Σ e^{x−max}(x−max) and the
     /// count of logits above the chosen one; returns the index where the scalar tail starts. The hot loop
-    /// (<see cref="ScanBlocks256{TExp}"/>) has no call in it; it stops at a block holding a possible top-k entry, which
-    /// this method offers to the selector before resuming.
+    /// (<see cref="ScanBlocks256{TExp}"/>) has no call in it: it only notes the blocks holding a possible top-k entry,
+    /// which this method offers to the selector after each chunk.
     /// </summary>
     private static int SumVector256<TExp>(
         ReadOnlySpan<float> logits, float max, float topKBound, float chosenLogit, ref TopKSelector selector,
@@ -99,19 +100,21 @@ public static partial class TokenStatisticsKernel
         var partialShiftedSum = Vector256<float>.Zero;
         Vector256<double> sum = default, shiftedSum = default;
         int greater = 0;
+        Span<int> candidateBlocks = stackalloc int[CandidateBlockCapacity];
 
         int i = 0;
         while (i < blocksEnd)
         {
             var threshold = Vector256.Create(Math.Max(topKBound, selector.Threshold));
             int chunkEnd = Math.Min(blocksEnd, i + FlushInterval256);
-            i = ScanBlocks256<TExp>(ref origin, i, chunkEnd, maxVector, threshold, chosen, ref partialSum, ref partialShiftedSum, ref greater);
-            if (i < chunkEnd)
+            int candidates = 0;
+            i = ScanBlocks256<TExp>(
+                ref origin, i, chunkEnd, maxVector, threshold, chosen, ref partialSum, ref partialShiftedSum, ref greater,
+                candidateBlocks, ref candidates);
+            // In increasing id order, as the selector requires; its own threshold drops most of each block.
+            foreach (int block in candidateBlocks[..candidates])
             {
-                selector.OfferBlock(logits.Slice(i, Block256), i);
-                AddVector256<TExp>(Vector256.LoadUnsafe(ref origin, (nuint)i), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
-                AddVector256<TExp>(Vector256.LoadUnsafe(ref origin, (nuint)(i + Width)), maxVector, chosen, ref partialSum, ref partialShiftedSum, ref greater);
-                i += Block256;
+                selector.OfferBlock(logits.Slice(block, Block256), block);
             }
             Flush(ref partialSum, ref sum);
             Flush(ref partialShiftedSum, ref shiftedSum);
@@ -137,18 +140,22 @@ public static partial class TokenStatisticsKernel
 
     /// <summary>
     /// Hot loop: adds whole blocks in [<paramref name="start"/>, <paramref name="end"/>) to the partial sums and the
-    /// rank count until a block holds a logit above <paramref name="threshold"/>; returns that block's (unprocessed)
-    /// index, or <paramref name="end"/>. Compares are false for NaN, so NaN never triggers and never counts toward the rank.
+    /// rank count, and appends the index of every block holding a logit above <paramref name="threshold"/> to
+    /// <paramref name="candidateBlocks"/>. Returns <paramref name="end"/>, or the index of the first unprocessed block
+    /// if the candidate list filled up. Compares are false for NaN, so NaN is never a candidate and never counts toward
+    /// the rank.
     /// </summary>
     private static int ScanBlocks256<TExp>(
         ref float origin, int start, int end, Vector256<float> max, Vector256<float> threshold, Vector256<float> chosen,
-        ref Vector256<float> partialSum, ref Vector256<float> partialShiftedSum, ref int greaterCount)
+        ref Vector256<float> partialSum, ref Vector256<float> partialShiftedSum, ref int greaterCount,
+        Span<int> candidateBlocks, ref int candidateCount)
         where TExp : struct, IVectorExp
     {
         // Locals, not the refs, so the JIT keeps them in registers for the whole loop.
         var sum = partialSum;
         var shiftedSum = partialShiftedSum;
         int greater = greaterCount;
+        int candidates = candidateCount;
         int i = start;
         for (; i < end; i += Block256)
         {
@@ -156,7 +163,11 @@ public static partial class TokenStatisticsKernel
             var x1 = Vector256.LoadUnsafe(ref origin, (nuint)(i + 8));
             if ((Vector256.GreaterThan(x0, threshold) | Vector256.GreaterThan(x1, threshold)) != Vector256<float>.Zero)
             {
-                break;
+                if (candidates == candidateBlocks.Length)
+                {
+                    break;
+                }
+                candidateBlocks[candidates++] = i;
             }
             // Counted on the integer ports (mask → popcount), which this FP-bound loop leaves idle.
             greater += BitOperations.PopCount(Vector256.GreaterThan(x0, chosen).ExtractMostSignificantBits())
@@ -171,6 +182,7 @@ public static partial class TokenStatisticsKernel
         partialSum = sum;
         partialShiftedSum = shiftedSum;
         greaterCount = greater;
+        candidateCount = candidates;
         return i;
     }
 

@@ -44,6 +44,12 @@ public static partial class TokenStatisticsKernel
     private const float UnderflowExponent = -87f;
 
     /// <summary>
+    /// Blocks the vector hot loops note as possible top-k holders before handing them to the selector. Pass 1's bound
+    /// leaves about k + a few such blocks per call on language-model-like logits; a full list just ends a chunk early.
+    /// </summary>
+    private const int CandidateBlockCapacity = 32;
+
+    /// <summary>
     /// Computes the statistics of p = softmax(<paramref name="logits"/>) and writes the top-k tokens.
     /// </summary>
     /// <param name="logits">The step's logits over the whole vocabulary (length V ≥ 1). NaN entries are treated as −∞
