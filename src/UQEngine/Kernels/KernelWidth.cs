@@ -1,0 +1,9 @@
+namespace UQEngine.Kernels;
+
+/// <summary>Vector width a kernel runs at; lets tests pin every code path on one machine.</summary>
+internal enum KernelWidth
+{
+    Scalar = 1,
+    Vector256 = 256,
+    Vector512 = 512,
+}

@@ -1,0 +1,81 @@
+using System.Runtime.InteropServices;
+
+namespace UQEngine.Kernels;
+
+/// <summary>How the softmax distribution of one step was defined.</summary>
+public enum DistributionStatus
+{
+    /// <summary>The largest logit is finite: ordinary softmax, every value is computed as documented.</summary>
+    Regular = 0,
+
+    /// <summary>
+    /// At least one logit is +∞. The result is the limit of softmax: the mass is split uniformly over the c logits
+    /// equal to +∞ (entropy = ln c, each of them has log-probability −ln c, every other token −∞), and
+    /// <see cref="TokenStatistics.MaxLogit"/> and <see cref="TokenStatistics.LogSumExp"/> are +∞.
+    /// </summary>
+    PositiveInfinity = 1,
+
+    /// <summary>
+    /// No logit is above −∞ (every logit is −∞ or NaN). Softmax is 0/0 here; it is defined as the limit of "all logits
+    /// equal", i.e. uniform over the whole vocabulary V: entropy = ln V and every token has log-probability −ln V, so an
+    /// unusable step reads as maximally uncertain rather than certain. <see cref="TokenStatistics.MaxLogit"/> and
+    /// <see cref="TokenStatistics.LogSumExp"/> are −∞ and ranks are 0.
+    /// </summary>
+    NoFiniteLogits = 2,
+}
+
+/// <summary>
+/// Statistics of one decoding step's next-token distribution p = softmax(logits), computed by
+/// <see cref="TokenStatisticsKernel.Compute(ReadOnlySpan{float}, int, Span{TopToken})"/>. All logarithms are natural.
+/// </summary>
+[StructLayout(LayoutKind.Auto)]
+public readonly struct TokenStatistics
+{
+    internal TokenStatistics(
+        float maxLogit, float logSumExp, float entropy, float chosenLogProbability, int chosenRank, int chosenTokenId,
+        int topCount, DistributionStatus status)
+    {
+        MaxLogit = maxLogit;
+        LogSumExp = logSumExp;
+        Entropy = entropy;
+        ChosenLogProbability = chosenLogProbability;
+        ChosenRank = chosenRank;
+        ChosenTokenId = chosenTokenId;
+        TopCount = topCount;
+        Status = status;
+    }
+
+    /// <summary>max_i x_i over the logits, NaN ignored; −∞ when no logit is above −∞.</summary>
+    public float MaxLogit { get; }
+
+    /// <summary>ln Σ_i e^{x_i}, computed as m + ln Σ_i e^{x_i − m} with m = <see cref="MaxLogit"/> so it never overflows.</summary>
+    public float LogSumExp { get; }
+
+    /// <summary>H = −Σ_i p_i ln p_i in nats, in [0, ln V]; computed as ln S − T/S with S = Σ e^{x_i−m}, T = Σ e^{x_i−m}(x_i−m).</summary>
+    public float Entropy { get; }
+
+    /// <summary>ln p(chosen) = x_chosen − <see cref="LogSumExp"/> (−∞ if the chosen logit is −∞ or NaN); NaN when the chosen token is unknown (−1).</summary>
+    public float ChosenLogProbability { get; }
+
+    /// <summary>Number of logits strictly greater than the chosen logit (0 = most likely; ties share a rank); −1 when the chosen token is unknown.</summary>
+    public int ChosenRank { get; }
+
+    /// <summary>The chosen token id passed in, or −1 when unknown.</summary>
+    public int ChosenTokenId { get; }
+
+    /// <summary>How many leading entries of the caller's top-k span were filled: min(k, V).</summary>
+    public int TopCount { get; }
+
+    /// <summary>Whether softmax was regular or one of the documented degenerate limits.</summary>
+    public DistributionStatus Status { get; }
+
+    /// <summary>True when <see cref="Status"/> is not <see cref="DistributionStatus.Regular"/>.</summary>
+    public bool IsDegenerate => Status != DistributionStatus.Regular;
+
+    /// <summary>p(chosen) = e^{<see cref="ChosenLogProbability"/>}; NaN when the chosen token is unknown.</summary>
+    public float ChosenProbability => MathF.Exp(ChosenLogProbability);
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"max={MaxLogit} lse={LogSumExp} H={Entropy} chosen={ChosenTokenId} lp={ChosenLogProbability} rank={ChosenRank} top={TopCount} {Status}";
+}
