@@ -7,7 +7,8 @@ namespace UQEngine.Benchmarks.Decoding;
 /// <summary>
 /// Greedy decoding of a fixed continuation with the per-step token statistics (TPU) on and off, on a synthetic
 /// llama with a realistic vocabulary width: the cost of uncertainty inside the decoding loop. Greedy decoding picks
-/// the same tokens in both modes, so both runs do identical model work.
+/// the same tokens in both modes, so both runs do identical model work. One decode thread: on a shared 2-core
+/// machine, two spinning ggml threads make timings swing by 100x (see ContextOptions.DefaultThreads).
 /// </summary>
 [MemoryDiagnoser]
 public class DecodeBenchmarks
@@ -36,7 +37,7 @@ public class DecodeBenchmarks
             EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
         });
         _model = LlamaModel.Load(path);
-        _context = _model.CreateContext(new ContextOptions { ContextSize = 512, Threads = 2 });
+        _context = _model.CreateContext(new ContextOptions { ContextSize = 512, Threads = 1 });
         _generator = new Generator(_context);
     }
 

@@ -39,7 +39,7 @@ public sealed unsafe class LlamaContext : IDisposable
             throw new InferenceException($"per-layer hidden states are not available for architecture '{facts.Architecture}' in llama.cpp v0.5.0; the final hidden state is (ContextOptions.FinalHiddenState).");
 
         int contextSize = options.ContextSize > 0 ? options.ContextSize : Math.Min(4096, Math.Max(facts.TrainingContext, 256));
-        int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        int threads = options.Threads > 0 ? options.Threads : ContextOptions.DefaultThreads;
         var p = LlamaNative.llama_context_default_params();
         p.ContextSize = (uint)contextSize;
         p.BatchSize = (uint)options.BatchSize;

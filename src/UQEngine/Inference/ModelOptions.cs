@@ -30,8 +30,16 @@ public sealed record ContextOptions
     /// <summary>Most sequences decoded together (samples, concurrent requests).</summary>
     public int MaxSequences { get; init; } = 1;
 
-    /// <summary>CPU threads; 0 = all cores.</summary>
+    /// <summary>CPU threads; 0 = <see cref="DefaultThreads"/>.</summary>
     public int Threads { get; init; }
+
+    /// <summary>
+    /// UQENGINE_THREADS when set, else all cores. ggml's worker threads spin at barriers, so a decode that shares its
+    /// cores with other busy processes (or other contexts) slows down by orders of magnitude: on a shared machine,
+    /// give each context fewer threads than there are idle cores.
+    /// </summary>
+    public static int DefaultThreads =>
+        int.TryParse(Environment.GetEnvironmentVariable("UQENGINE_THREADS"), out int n) && n > 0 ? n : Environment.ProcessorCount;
 
     /// <summary>One KV buffer for all sequences, so a shared prompt is stored once (right for sampling). Default true.</summary>
     public bool UnifiedKvCache { get; init; } = true;
