@@ -55,8 +55,14 @@ internal static class UncertaintyView
 
     private static Table ScoreTable(TokenProbabilityScores s, string finish, int tokens)
     {
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("sequence probability", "mean log p", "perplexity", "mean entropy", "max entropy", "min token p", "tokens", "finish");
-        table.AddRow($"{s.SequenceProbability:G3}", $"{s.MeanLogProbability:F3}", $"{s.Perplexity:F2}", $"{s.MeanEntropy:F2}", $"{s.MaxEntropy:F2}", $"{s.MinTokenProbability:F3}", tokens.ToString(), finish);
+        // One row per score: stays readable in a narrow terminal, where eight columns would be cut off.
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("sequence score").AddColumn(new TableColumn("value").RightAligned());
+        table.AddRow("sequence probability (MSP)", $"{s.SequenceProbability:G3}");
+        table.AddRow("mean token log p", $"{s.MeanLogProbability:F3}");
+        table.AddRow("perplexity", $"{s.Perplexity:F2}");
+        table.AddRow("mean / max entropy (nats)", $"{s.MeanEntropy:F2} / {s.MaxEntropy:F2}");
+        table.AddRow("min token probability", $"{s.MinTokenProbability:F3}");
+        table.AddRow("tokens, finish", $"{tokens}, {finish}");
         return table;
     }
 
