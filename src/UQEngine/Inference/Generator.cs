@@ -146,7 +146,16 @@ public sealed class Generator : IDisposable
     private void Step(SequenceState seq, GenerationOptions options, Action<GeneratedToken>? onToken)
     {
         ReadOnlySpan<float> logits = _context.GetLogits(seq.BatchIndex);
-        int token = seq.Sampler is null ? TensorPrimitives.IndexOfMax(logits) : seq.Sampler.Sample(_context, seq.BatchIndex);
+        int token;
+        if (seq.Sampler is null) token = TensorPrimitives.IndexOfMax(logits);
+        else
+        {
+            // llama.cpp's sampler chain asserts (aborting the process) when no candidate survives, which NaN or
+            // infinite logits cause; one max pass at memory speed turns that into an exception.
+            if (!float.IsFinite(TensorPrimitives.Max(logits)))
+                throw new InferenceException($"the model produced non-finite logits (sequence {seq.Sequence}, step {seq.Tokens.Count}); cannot sample from them.");
+            token = seq.Sampler.Sample(_context, seq.BatchIndex);
+        }
 
         TokenStatistics stats = default;
         Span<TopToken> top = _top.AsSpan(0, options.TopAlternatives);
