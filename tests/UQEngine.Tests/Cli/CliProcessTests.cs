@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace UQEngine.Tests.Cli;
+
+/// <summary>The `uqengine` commands run as a real process: exit codes, stdout JSON, one-line errors.</summary>
+public sealed class CliProcessTests
+{
+    private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    {
+        string cli = Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(cli);
+        foreach (string a in args) start.ArgumentList.Add(a);
+        start.Environment["UQENGINE_THREADS"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2))) { process.Kill(true); throw new TimeoutException("uqengine did not finish"); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Info_json_reports_the_models_facts()
+    {
+        var (code, stdout, stderr) = Run("info", TestModels.SyntheticPath, "--json");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("llama", json.RootElement.GetProperty("architecture").GetString());
+        Assert.Equal(2, json.RootElement.GetProperty("layers").GetInt32());
+        Assert.Equal(314, json.RootElement.GetProperty("vocabulary").GetInt32());
+    }
+
+    [Fact]
+    public void Generate_json_gives_tokens_with_logprobs_entropies_and_sequence_scores()
+    {
+        var (code, stdout, stderr) = Run("generate", "Hello world", "-m", TestModels.SyntheticPath, "-n", "5", "--json", "--top-logprobs", "2");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var result = json.RootElement.GetProperty("results")[0];
+        var tokens = result.GetProperty("tokens").EnumerateArray().ToList();
+        Assert.InRange(tokens.Count, 1, 5);
+        double sum = 0;
+        foreach (var t in tokens)
+        {
+            double logprob = t.GetProperty("logprob").GetDouble();
+            Assert.True(logprob <= 0);
+            Assert.True(t.GetProperty("entropy").GetDouble() > 0);
+            Assert.Equal(2, t.GetProperty("top_logprobs").GetArrayLength());
+            sum += logprob;
+        }
+        Assert.Equal(sum, result.GetProperty("uncertainty").GetProperty("sequence_logprob").GetDouble(), 1e-3);
+    }
+
+    [Fact]
+    public void Score_json_scores_every_answer_token()
+    {
+        var (code, stdout, stderr) = Run("score", "-m", TestModels.SyntheticPath, "-p", "Hello", "-a", " world, the", "--raw", "--json");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var tokens = json.RootElement.GetProperty("tokens").EnumerateArray().ToList();
+        Assert.Equal(" world, the", string.Concat(tokens.Select(t => t.GetProperty("text").GetString())));
+        Assert.True(json.RootElement.GetProperty("uncertainty").GetProperty("perplexity").GetDouble() >= 1);
+    }
+
+    [Fact]
+    public void A_corrupt_model_is_one_clear_error_line_and_exit_code_1()
+    {
+        string bad = TestModels.TempFile("cli-corrupt.gguf");
+        File.WriteAllBytes(bad, File.ReadAllBytes(TestModels.SyntheticPath)[..1000]);
+        foreach (var args in new[] { new[] { "info", bad }, ["generate", "hi", "-m", bad], ["generate", "hi", "-m", bad, "--device", "tpu"] })
+        {
+            var (code, _, stderr) = Run(args);
+            Assert.Equal(1, code);
+            Assert.StartsWith("uqengine: error:", stderr.Trim());
+            Assert.DoesNotContain("   at ", stderr); // no stack trace
+        }
+    }
+}
