@@ -7,5 +7,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     GenerateCommand.Create(),
     ScoreCommand.Create(),
     SystemCommand.Create(),
+    ModelCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
