@@ -172,6 +172,7 @@ internal static class ModelCommand
             string[] names = result.GetValue(quant) ?? ["F16"];
             var types = names.Any(n => n.Equals("all", StringComparison.OrdinalIgnoreCase)) ? QuantizationType.Ladder : names.Select(QuantizationType.Parse).ToList();
             string? explicitModel = result.GetValue(modelPath);
+            var combined = new List<(string Label, long Bytes, IReadOnlyList<DemoBucket> Buckets)>();
             foreach (var type in explicitModel is null ? types : [QuantizationType.F16])
             {
                 string path = explicitModel ?? DemoModels.Variant(type);
@@ -179,12 +180,26 @@ internal static class ModelCommand
                 var clock = Stopwatch.StartNew();
                 var results = EvaluateAll(model, world, r.World.OptionCount, result.GetValue(limit), result.GetValue(threads), result.GetValue(trainSplit));
                 string label = explicitModel is null ? type.Name : Path.GetFileName(path);
+                combined.Add((label, new FileInfo(path).Length, DemoEvaluator.Buckets(results)));
                 if (result.GetValue(markdown))
                 {
                     Console.WriteLine($"### {label} ({new FileInfo(path).Length / 1048576.0:F2} MiB, {clock.Elapsed.TotalSeconds:F1} s)\n");
                     Console.WriteLine(DemoEvaluator.MarkdownTable(DemoEvaluator.Buckets(results)));
                 }
                 else ShowTable(results, $"{label}, {new FileInfo(path).Length / 1048576.0:F2} MiB, {clock.Elapsed.TotalSeconds:F1} s");
+            }
+            if (result.GetValue(markdown) && combined.Count > 1)
+            {
+                // One table: a row per bucket, a column per variant (open-answer / 10-choice accuracy).
+                var sb = new System.Text.StringBuilder("| held-out items | n | " + string.Join(" | ", combined.Select(c => $"{c.Label} ({c.Bytes / 1048576.0:F1} MiB)")) + " |\n");
+                sb.Append("|---|---:|" + string.Concat(combined.Select(_ => "---:|")) + "\n");
+                for (int i = 0; i < combined[0].Buckets.Count; i++)
+                {
+                    var b = combined[0].Buckets[i];
+                    sb.Append($"| {b.Name} | {b.Count} | " + string.Join(" | ", combined.Select(c => $"{c.Buckets[i].OpenAccuracy:P0} / {c.Buckets[i].ChoiceAccuracy:P0}")) + " |\n");
+                }
+                Console.WriteLine("### All variants (open answer / 10-choice)\n");
+                Console.WriteLine(sb.ToString());
             }
             return 0;
         }));

@@ -6,9 +6,9 @@ using UQEngine.Models;
 namespace UQEngine.Tests.Demo;
 
 /// <summary>The demo vocabulary gives the same token ids in Microsoft.ML.Tokenizers as in llama.cpp.</summary>
-public sealed class TokenizerParityTests(DemoModelFixture demo) : IClassFixture<DemoModelFixture>
+public sealed class TokenizerParityTests(DemoVocabularyFixture demo) : IClassFixture<DemoVocabularyFixture>
 {
-    /// <summary>The committed model's vocabulary, rebuilt from its merges as the exporter wrote them.</summary>
+    /// <summary>The vocabulary as written to GGUF, rebuilt from its merges.</summary>
     private ByteLevelBpeVocabulary CommittedVocabulary()
     {
         var file = GgufFile.Read(demo.Path);
