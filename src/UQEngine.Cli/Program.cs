@@ -8,5 +8,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ScoreCommand.Create(),
     EvalCommand.Create(),
     SystemCommand.Create(),
+    ModelCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

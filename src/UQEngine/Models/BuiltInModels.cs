@@ -1,8 +1,12 @@
+using System.Security.Cryptography;
+using UQEngine.Demo;
+
 namespace UQEngine.Models;
 
 /// <summary>
-/// The model used when none is given. Until a trained demo model is committed under models/, this is the
-/// synthetic random llama model, written once to the user's cache (a few hundred KB, milliseconds to make).
+/// The model used when none is given: the committed demo model (models/demo/uqengine-demo-f16.gguf, trained by
+/// llama.cpp on a synthetic world) when it is found beside the app or in a parent folder (a source checkout);
+/// otherwise the synthetic random llama model, written once to the user's cache (a few hundred KB, milliseconds to make).
 /// </summary>
 public static class BuiltInModels
 {
@@ -22,8 +26,19 @@ public static class BuiltInModels
         }
     }
 
-    /// <summary>Returns the default model's path, making it first if needed; <paramref name="log"/> hears what was chosen.</summary>
+    /// <summary>Returns the default model's path, making the synthetic one if needed; <paramref name="log"/> hears what was chosen.</summary>
     public static string DefaultModelPath(Action<string>? log = null)
+    {
+        if (DemoModels.FindModel() is { } demo)
+        {
+            log?.Invoke($"no --model given: using the demo model (trained on a synthetic world; ask it e.g. \"Where does <name> live?\") at {demo}");
+            return demo;
+        }
+        return SyntheticModelPath(log);
+    }
+
+    /// <summary>The synthetic random model in the user cache, written on first use.</summary>
+    public static string SyntheticModelPath(Action<string>? log = null)
     {
         string path = Path.Combine(CacheDirectory, SyntheticFileName);
         if (!File.Exists(path))
@@ -34,7 +49,14 @@ public static class BuiltInModels
             SyntheticLlamaModel.Write(new SyntheticLlamaOptions { OutputPath = temp });
             File.Move(temp, path, overwrite: true);
         }
-        log?.Invoke($"no --model given: using the built-in synthetic llama model (random weights, so its text is noise) at {path}");
+        log?.Invoke($"no --model given and no demo model found: using the built-in synthetic llama model (random weights, so its text is noise) at {path}");
         return path;
+    }
+
+    /// <summary>First 12 hex digits of a file's SHA-256.</summary>
+    internal static string ShortHash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream))[..12];
     }
 }

@@ -11,7 +11,7 @@ public enum NativeBackend { Cpu, Cuda }
 public sealed class NativeLibraryException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Finds and loads llama.cpp's shared libraries and routes the "llama"/"ggml" LibraryImport names to them.
+/// Finds and loads llama.cpp's shared libraries and routes the "llama"/"ggml"/"ggml-base" LibraryImport names to them.
 /// Search order: UQENGINE_NATIVE_DIR; then native/&lt;backend&gt;/ beside the app; then native/&lt;backend&gt;/ in any
 /// parent folder (a source checkout). ggml's CPU variants are then loaded from the same folder, which makes
 /// ggml pick the best one this processor supports (e.g. zen4 / AVX-512).
@@ -22,7 +22,7 @@ public static class NativeLibraryLoader
     private static readonly Lock Gate = new();
     private static NativeBackend _backend = NativeBackend.Cpu;
     private static bool _loaded, _initializing;
-    private static nint _llama, _ggml;
+    private static nint _llama, _ggml, _ggmlBase;
 
     /// <summary>The folder the libraries were loaded from (null before loading).</summary>
     public static string? LoadedFrom { get; private set; }
@@ -62,7 +62,7 @@ public static class NativeLibraryLoader
         try
         {
             // Dependencies first so each dlopen finds the one already in the process.
-            NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
+            _ggmlBase = NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
             _ggml = NativeLibrary.Load(Path.Combine(dir, names.Ggml));
             _llama = NativeLibrary.Load(Path.Combine(dir, names.Llama));
         }
@@ -84,8 +84,20 @@ public static class NativeLibraryLoader
     {
         LlamaNative.Llama => _llama,
         LlamaNative.Ggml => _ggml,
+        LlamaNative.GgmlBase => _ggmlBase,
         _ => IntPtr.Zero,
     };
+
+    /// <summary>The address of an exported C function of one of the loaded libraries ("llama", "ggml", "ggml-base").</summary>
+    internal static nint Export(string library, string name)
+    {
+        EnsureLoaded();
+        nint handle = Resolve(library, typeof(NativeLibraryLoader).Assembly, null);
+        if (handle == IntPtr.Zero) throw new NativeLibraryException($"no loaded library is called '{library}'");
+        if (!NativeLibrary.TryGetExport(handle, name, out nint address))
+            throw new NativeLibraryException($"llama.cpp's '{library}' library (from {LoadedFrom}) does not export {name}; the libraries are not release v0.5.0.");
+        return address;
+    }
 
     internal readonly record struct LibraryNames(string Llama, string Ggml);
 
