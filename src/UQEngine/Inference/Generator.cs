@@ -89,7 +89,7 @@ public sealed class Generator : IDisposable
         foreach (int t in promptTokens)
             if (!vocab.IsValid(t)) throw new ArgumentException($"prompt token {t} is outside the vocabulary (0..{vocab.Count - 1})", nameof(promptTokens));
 
-        for (int s = 0; s < count; s++) _context.RemoveTokens(s);
+        ReleaseAllSequences();
         int lastIndex = EvaluatePrompt(promptTokens, cancellationToken);
         for (int s = 1; s < count; s++) _context.CopySequence(0, s);
 
@@ -126,6 +126,15 @@ public sealed class Generator : IDisposable
         {
             foreach (var seq in seqs) seq.Sampler?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Frees every sequence's cache cells, not only the ones this call uses: samples left by an earlier call with a
+    /// larger count would otherwise keep occupying a unified KV cache.
+    /// </summary>
+    private void ReleaseAllSequences()
+    {
+        for (int s = 0; s < _context.MaxSequences; s++) _context.RemoveTokens(s);
     }
 
     /// <summary>Decodes the prompt in chunks of the batch size; returns the batch index of its last token's output.</summary>
@@ -221,7 +230,7 @@ public sealed class Generator : IDisposable
         foreach (int t in all)
             if (!vocab.IsValid(t)) throw new ArgumentException($"token {t} is outside the vocabulary (0..{vocab.Count - 1})");
 
-        _context.RemoveTokens(0);
+        ReleaseAllSequences();
         var tokens = new List<GeneratedToken>(answerTokens.Length);
         var hidden = options.CaptureHiddenStates ? new List<float[]>(answerTokens.Length) : null;
         var scores = new TokenProbabilityAccumulator();

@@ -347,3 +347,18 @@ public sealed class SyntheticVocabularyTests
         Assert.Equal("zebra quokka", model.Vocabulary.Detokenize(tokens));
     }
 }
+
+public sealed class GeneratorCacheReuseTests
+{
+    [Fact]
+    public void Samples_from_an_earlier_call_do_not_keep_occupying_the_cache()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, MaxSequences = 4 });
+        using var generator = new Generator(context);
+        generator.Sample("The cat", 4, new GenerationOptions { MaxTokens = 20 });
+        Assert.True(context.LastPosition(3) > 0);
+        generator.Generate("The cat", new GenerationOptions { MaxTokens = 2 });
+        for (int s = 1; s < 4; s++) Assert.Equal(-1, context.LastPosition(s));
+    }
+}
