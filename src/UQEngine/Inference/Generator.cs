@@ -194,10 +194,11 @@ public sealed class Generator : IDisposable
     private static GeneratedToken MakeToken(int sequence, int index, int token, string text, bool haveStats, in TokenStatistics stats, ReadOnlySpan<TopToken> top, Vocabulary vocab)
     {
         TokenAlternative[] alternatives = [];
-        if (haveStats && top.Length > 0)
+        int count = Math.Min(top.Length, stats.TopCount); // a vocabulary smaller than k leaves empty slots
+        if (haveStats && count > 0)
         {
-            alternatives = new TokenAlternative[top.Length];
-            for (int i = 0; i < top.Length; i++) alternatives[i] = new TokenAlternative(top[i].TokenId, vocab.TokenText(top[i].TokenId), top[i].LogProbability);
+            alternatives = new TokenAlternative[count];
+            for (int i = 0; i < count; i++) alternatives[i] = new TokenAlternative(top[i].TokenId, vocab.TokenText(top[i].TokenId), top[i].LogProbability);
         }
         return haveStats
             ? new GeneratedToken(sequence, index, token, text, stats.ChosenLogProbability, stats.Entropy, stats.ChosenRank, alternatives)
