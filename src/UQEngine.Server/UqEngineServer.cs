@@ -196,6 +196,11 @@ public static class UqEngineServer
             await SendAsync(http, e.Envelope, cancellation); // headers are gone: the error travels as an event
             return;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await SendAsync(http, new ErrorEnvelope(new ErrorBody($"generation failed: {e.Message}", "server_error", null, null)), cancellation);
+            return;
+        }
         int completionTokens = results.Sum(r => r.Tokens.Count);
         metrics.RecordTokens(promptTokens.Length, completionTokens);
         foreach (var r in results)
