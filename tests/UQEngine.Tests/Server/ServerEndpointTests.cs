@@ -180,3 +180,45 @@ public sealed class ServerEndpointTests : IAsyncLifetime
         Assert.Contains("uqengine_request_duration_seconds_count ", metrics);
     }
 }
+
+public sealed class ServerStreamingStopTests : IAsyncLifetime
+{
+    private LoopbackServer _server = null!;
+
+    public async ValueTask InitializeAsync() => _server = await LoopbackServer.StartAsync();
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Streamed_text_never_contains_a_stop_string_and_matches_the_plain_answer()
+    {
+        object Request(string[]? stop, bool stream) => new { model = LoopbackServer.ModelId, prompt = "The quick brown fox", max_tokens = 24, temperature = 0, stop, stream };
+        var (_, free) = await _server.PostJsonAsync("/v1/completions", Request(null, false));
+        string freeText = free.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        Assert.True(freeText.Length >= 6, $"greedy text too short to pick a stop from: '{freeText}'");
+        string stop = freeText.Substring(freeText.Length / 2, 3);
+
+        var (_, plain) = await _server.PostJsonAsync("/v1/completions", Request([stop], false));
+        string plainText = plain.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        Assert.Equal("stop", plain.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.DoesNotContain(stop, plainText);
+
+        using var response = await _server.PostAsync("/v1/completions", JsonSerializer.Serialize(Request([stop], true)));
+        var (events, done) = LoopbackServer.ParseEvents(await response.Content.ReadAsStringAsync());
+        Assert.True(done);
+        string streamed = string.Concat(events.Select(e => e.GetProperty("choices")[0].GetProperty("text").GetString()));
+        Assert.Equal(plainText, streamed);
+    }
+
+    [Fact]
+    public async Task Parallel_requests_are_all_answered_in_turn()
+    {
+        var requests = Enumerable.Range(0, 12).Select(i => _server.PostJsonAsync(i % 2 == 0 ? "/v1/completions" : "/v1/chat/completions", i % 2 == 0
+            ? new { model = LoopbackServer.ModelId, prompt = $"request {i}", max_tokens = 4, seed = i } as object
+            : new { model = LoopbackServer.ModelId, messages = new[] { new { role = "user", content = $"request {i}" } }, max_tokens = 4, seed = i, n = 2 })).ToList();
+        foreach (var (status, body) in await Task.WhenAll(requests))
+        {
+            Assert.Equal(200, status);
+            Assert.True(body.GetProperty("choices").GetArrayLength() >= 1);
+        }
+    }
+}
