@@ -11,7 +11,7 @@ internal sealed class ModelHost : IAsyncDisposable
 
     public ModelHost(ServerOptions options)
     {
-        _model = LlamaModel.Load(options.ModelPath);
+        _model = LlamaModel.Load(options.ModelPath, options.Loading);
         try
         {
             _context = _model.CreateContext(new ContextOptions { ContextSize = options.ContextSize, MaxSequences = options.MaxSequences, Threads = options.Threads });

@@ -6,6 +6,9 @@ public sealed record ServerOptions
     /// <summary>The GGUF file to serve.</summary>
     public required string ModelPath { get; init; }
 
+    /// <summary>How the model is loaded (device, GPU layers).</summary>
+    public UQEngine.Inference.ModelOptions Loading { get; init; } = new();
+
     /// <summary>The id clients pass as "model"; default: the file name without extension.</summary>
     public string? ModelId { get; init; }
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
-using UQEngine.Models;
+using Spectre.Console;
 using UQEngine.Server;
 
 namespace UQEngine.Cli.Commands;
@@ -11,36 +11,34 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model file. Default: the built-in demo model (made on first use)." };
+        var model = new ModelOptionsBinder(); // --model, --device, --gpu-layers, --threads, --ctx, --verbose
         var host = new Option<string>("--host") { Description = "Address to listen on (an IP or localhost); keep loopback unless you mean to expose it", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
         var maxSequences = new Option<int>("--max-sequences") { Description = "Sequences decoded together: the largest \"n\" a request may ask for", DefaultValueFactory = _ => 4 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
-        var contextSize = new Option<int>("--ctx") { Description = "Context size in tokens, shared by a request's samples (0 = model default, at most 4096)" };
-        var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            model, host, port, apiKey, maxSequences, queue, contextSize, threads,
+            host, port, apiKey, maxSequences, queue,
         };
+        model.AddTo(command);
         command.SetAction(async (result, cancellation) =>
         {
             WebApplication? app = null; // built inside CommandRunner so load errors print as one line
             int code = CommandRunner.Run(() =>
             {
-                string? path = result.GetValue(model);
-                if (string.IsNullOrWhiteSpace(path)) path = BuiltInModels.DefaultModelPath(message => Console.Error.WriteLine(message));
                 var options = new ServerOptions
                 {
-                    ModelPath = path,
+                    ModelPath = model.ResolveModelPath(result, AnsiConsole.Console),
+                    Loading = model.LoadOptions(result),
                     Host = result.GetValue(host)!,
                     Port = result.GetValue(port),
                     ApiKey = result.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("UQENGINE_API_KEY")),
                     MaxSequences = result.GetValue(maxSequences),
                     QueueCapacity = result.GetValue(queue),
-                    ContextSize = result.GetValue(contextSize),
-                    Threads = result.GetValue(threads),
+                    ContextSize = result.GetValue(model.ContextSize),
+                    Threads = result.GetValue(model.Threads),
                 };
                 app = UqEngineServer.Build(options);
                 return 0;

@@ -65,6 +65,24 @@ public sealed class ServerConcurrencyTests
     }
 
     [Fact]
+    public async Task A_streaming_client_that_disconnects_frees_the_worker()
+    {
+        var gate = new DecoderGate();
+        await using var server = await LoopbackServer.StartAsync(o => o with { OnDecodeStep = gate.OnStep });
+        string json = JsonSerializer.Serialize(new { model = LoopbackServer.ModelId, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 8, stream = true });
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(json) };
+        var response = await server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the role chunk went out; the decoder is now held
+        Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        response.Dispose(); // hang up mid-stream
+        await WaitForAsync(server, "uqengine_decoder_busy 0");
+        gate.Open.Set();
+        using var next = await server.PostAsync("/v1/completions", Completion());
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    [Fact]
     public async Task Api_key_guards_v1_but_not_health()
     {
         await using var server = await LoopbackServer.StartAsync(o => o with { ApiKey = "s3cret" });
