@@ -34,14 +34,26 @@ public static class UqEngineServer
             else if (IPAddress.TryParse(options.Host, out var address)) kestrel.Listen(address, options.Port);
             else throw new ArgumentException($"host must be an IP address or localhost, not '{options.Host}'", nameof(options));
         });
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<ServerMetrics>();
-        builder.Services.AddSingleton<ModelHost>();
+        builder.Services.AddUqEngine(options);
         var app = builder.Build();
         app.Services.GetRequiredService<ModelHost>();
         app.UseUqEngine();
         app.MapUqEngine();
         return app;
+    }
+
+    /// <summary>
+    /// Registers the served model (loaded when first resolved), its decoding worker and the metrics, for hosting the
+    /// endpoints in another app: services.AddUqEngine(options); app.UseUqEngine(); app.MapUqEngine().
+    /// </summary>
+    public static IServiceCollection AddUqEngine(this IServiceCollection services, ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        services.AddSingleton(options);
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<ModelHost>();
+        return services;
     }
 
     /// <summary>The address a started app listens on (useful with port 0).</summary>
@@ -92,6 +104,8 @@ public static class UqEngineServer
             : throw UnknownModel(id, host));
         endpoints.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, chat: true));
         endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
+        endpoints.MapFallback((HttpContext http) =>
+            throw new ApiErrorException(404, $"no endpoint {http.Request.Method} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url"));
         return endpoints;
     }
 
@@ -246,7 +260,9 @@ public static class UqEngineServer
     }
 
     private static ApiErrorException UnknownModel(string id, ModelHost host) =>
-        new(404, $"The model '{(id.Length > 100 ? id[..100] + "…" : id)}' does not exist; this server serves '{host.ModelId}'.", "invalid_request_error", "model", "model_not_found");
+        new(404, $"The model '{Truncate(id, 100)}' does not exist; this server serves '{host.ModelId}'.", "invalid_request_error", "model", "model_not_found");
+
+    private static string Truncate(string s, int length) => s.Length <= length ? s : s[..length] + "…";
 
     private static bool HasKey(HttpRequest request, string key)
     {

@@ -158,6 +158,15 @@ public sealed class ServerEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unknown_paths_get_an_openai_style_404()
+    {
+        using var response = await _server.Client.GetAsync("/v1/embeddings");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("unknown_url", error.GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Prompt_longer_than_the_context_is_a_400()
     {
         string longPrompt = string.Join(' ', Enumerable.Repeat("word", 2000));
