@@ -42,14 +42,16 @@ public sealed record ServerOptions
     /// <summary>Test hook run on the decoding worker at each step of a request, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }
 
+    /// <summary>Throws ArgumentException with a one-line message naming the bad setting (the CLI prints it as is).</summary>
     internal void Validate()
     {
-        if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("a model path is required", nameof(ModelPath));
-        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "port must be in 0..65535");
-        if (MaxSequences < 1) throw new ArgumentOutOfRangeException(nameof(MaxSequences), MaxSequences, "max sequences must be at least 1");
-        if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "queue capacity must be at least 1");
-        if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "context size must be >= 0");
-        if (MaxRequestBodyBytes < 1024) throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), MaxRequestBodyBytes, "body limit must be at least 1024 bytes");
-        if (DefaultMaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(DefaultMaxTokens), DefaultMaxTokens, "default max tokens must be at least 1");
+        if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("a model path is required");
+        if (ApiKey is not null && string.IsNullOrWhiteSpace(ApiKey)) throw new ArgumentException("the API key is empty; leave it unset to serve without one");
+        if (Port is < 0 or > 65535) throw new ArgumentException("port must be in 0..65535");
+        if (MaxSequences < 1) throw new ArgumentException("max sequences must be at least 1");
+        if (QueueCapacity < 1) throw new ArgumentException("queue capacity must be at least 1");
+        if (ContextSize < 0) throw new ArgumentException("context size must be >= 0");
+        if (MaxRequestBodyBytes < 1024) throw new ArgumentException("body limit must be at least 1024 bytes");
+        if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
     }
 }

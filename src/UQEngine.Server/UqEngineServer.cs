@@ -81,7 +81,7 @@ public static class UqEngineServer
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            http.Response.StatusCode = 499; // nginx's "client closed request", for the metrics only: nobody reads it
+            if (!http.Response.HasStarted) http.Response.StatusCode = 499; // nginx's "client closed request", for the metrics: nobody reads it
         }
         catch (Exception e)
         {

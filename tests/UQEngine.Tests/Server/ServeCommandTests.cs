@@ -53,14 +53,18 @@ public sealed partial class ServeCommandTests
         }
     }
 
-    [Fact]
-    public async Task A_bad_port_is_a_one_line_error()
+    [Theory]
+    [InlineData("--port", "70000", "port")]
+    [InlineData("--api-key", " ", "API key")]
+    [InlineData("--max-sequences", "0", "max sequences")]
+    public async Task Bad_options_are_a_one_line_error(string option, string value, string mentioned)
     {
-        using var process = Start("serve", "-m", TestModels.SyntheticPath, "--port", "70000");
+        using var process = Start("serve", "-m", TestModels.SyntheticPath, option, value);
         string stderr = await process.StandardError.ReadToEndAsync();
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)));
         Assert.Equal(1, process.ExitCode);
         Assert.StartsWith("uqengine: error: ", stderr);
-        Assert.Contains("port", stderr);
+        Assert.Contains(mentioned, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
     }
 }
