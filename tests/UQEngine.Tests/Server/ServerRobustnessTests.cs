@@ -11,19 +11,25 @@ public sealed class ServerRobustnessTests
     public async Task Hundreds_of_malformed_bodies_get_4xx_and_the_server_stays_healthy()
     {
         await using var server = await LoopbackServer.StartAsync(o => o with { ContextSize = 256, DefaultMaxTokens = 4, MaxRequestBodyBytes = 64 * 1024 });
-        var random = new Random(20261123);
-        var statuses = new Dictionary<int, int>();
-        for (int i = 0; i < 300; i++)
+        // Four clients at once, so the garbage also meets a busy queue and decoder.
+        var statuses = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(lane => Task.Run(async () =>
         {
-            string path = random.Next(2) == 0 ? "/v1/chat/completions" : "/v1/completions";
-            string body = FuzzBody(random);
-            using var response = await server.PostAsync(path, body);
-            int status = (int)response.StatusCode;
-            statuses[status] = statuses.GetValueOrDefault(status) + 1;
-            Assert.True(status < 500, $"body #{i} got {status}: {Shorten(body)} → {Shorten(await response.Content.ReadAsStringAsync())}");
-            if (status >= 400)
-                Assert.True(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.TryGetProperty("error", out _), $"body #{i}: no error object");
-        }
+            var random = new Random(20261123 + lane);
+            for (int i = 0; i < 75; i++)
+            {
+                string path = random.Next(2) == 0 ? "/v1/chat/completions" : "/v1/completions";
+                string body = FuzzBody(random);
+                using var response = await server.PostAsync(path, body);
+                int status = (int)response.StatusCode;
+                string text = await response.Content.ReadAsStringAsync();
+                statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
+                Assert.True(status < 500, $"lane {lane} body #{i} got {status}: {Shorten(body)} → {Shorten(text)}");
+                if (status >= 400)
+                    Assert.True(JsonDocument.Parse(text).RootElement.TryGetProperty("error", out _), $"lane {lane} body #{i}: no error object");
+            }
+        })));
+        Assert.Equal(300, statuses.Values.Sum());
         Assert.True(statuses.Keys.Count(s => s >= 400) >= 2, "the fuzzer should hit several kinds of refusal");
         Assert.Equal("ok", JsonDocument.Parse(await server.Client.GetStringAsync("/health")).RootElement.GetProperty("status").GetString());
         var (ok, _) = await server.PostJsonAsync("/v1/completions", new { model = LoopbackServer.ModelId, prompt = "still there?", max_tokens = 2 });
