@@ -31,6 +31,13 @@ internal sealed class ModelOptionsBinder
 
     public LlamaModel LoadModel(ParseResult result, IAnsiConsole? console)
     {
+        var options = LoadOptions(result);
+        return LlamaModel.Load(ResolveModelPath(result, console), options);
+    }
+
+    /// <summary>--device, --gpu-layers and --verbose as load options (for commands that load the model elsewhere, like serve).</summary>
+    public ModelOptions LoadOptions(ParseResult result)
+    {
         if (result.GetValue(Verbose)) { NativeLogging.MinimumLevel = GgmlLogLevel.Info; NativeLogging.Sink = (_, line) => Console.Error.WriteLine(line); }
         string device = result.GetValue(Device)!.Trim().ToLowerInvariant();
         var backend = device switch
@@ -39,8 +46,7 @@ internal sealed class ModelOptionsBinder
             "cuda" or "gpu" => NativeBackend.Cuda,
             _ => throw new CliException($"--device must be cpu or cuda, not '{device}'"),
         };
-        string path = ResolveModelPath(result, console);
-        return LlamaModel.Load(path, new ModelOptions { Device = backend, GpuLayers = result.GetValue(GpuLayers) });
+        return new ModelOptions { Device = backend, GpuLayers = result.GetValue(GpuLayers) };
     }
 
     public ContextOptions ContextOptions(ParseResult result, int sequences = 1, bool hidden = false) => new()

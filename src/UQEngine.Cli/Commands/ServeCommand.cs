@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+using UQEngine.Server;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>`uqengine serve`: an OpenAI-compatible endpoint on loopback whose answers say how sure the model was.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelOptionsBinder(); // --model, --device, --gpu-layers, --threads, --ctx, --verbose
+        var host = new Option<string>("--host") { Description = "Address to listen on (an IP or localhost); keep loopback unless you mean to expose it", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
+        var maxSequences = new Option<int>("--max-sequences") { Description = "Sequences decoded together: the largest \"n\" a request may ask for", DefaultValueFactory = _ => 4 };
+        var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
+
+        var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
+        {
+            host, port, apiKey, maxSequences, queue,
+        };
+        model.AddTo(command);
+        command.SetAction(async (result, cancellation) =>
+        {
+            WebApplication? app = null; // built inside CommandRunner so load errors print as one line
+            int code = CommandRunner.Run(() =>
+            {
+                var options = new ServerOptions
+                {
+                    ModelPath = model.ResolveModelPath(result, AnsiConsole.Console),
+                    Loading = model.LoadOptions(result),
+                    Host = result.GetValue(host)!,
+                    Port = result.GetValue(port),
+                    ApiKey = result.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("UQENGINE_API_KEY")),
+                    MaxSequences = result.GetValue(maxSequences),
+                    QueueCapacity = result.GetValue(queue),
+                    ContextSize = result.GetValue(model.ContextSize),
+                    Threads = result.GetValue(model.Threads),
+                };
+                app = UqEngineServer.Build(options);
+                return 0;
+            });
+            if (code != 0 || app is null) return code;
+            try
+            {
+                await app.StartAsync(cancellation);
+                Console.Error.WriteLine($"uqengine: serving at {app.BaseAddress()}/v1 (OpenAI-compatible; Ctrl+C stops)");
+                await app.WaitForShutdownAsync(cancellation);
+                return 0;
+            }
+            catch (OperationCanceledException) { return 0; }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"uqengine: error: cannot listen: {e.Message}");
+                return 1;
+            }
+            finally { await app.DisposeAsync(); }
+        });
+        return command;
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}

@@ -1,0 +1,57 @@
+namespace UQEngine.Server;
+
+/// <summary>How `uqengine serve` runs: which model, where it listens, and how much work it accepts.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>The GGUF file to serve.</summary>
+    public required string ModelPath { get; init; }
+
+    /// <summary>How the model is loaded (device, GPU layers).</summary>
+    public UQEngine.Inference.ModelOptions Loading { get; init; } = new();
+
+    /// <summary>The id clients pass as "model"; default: the file name without extension.</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Loopback by default: the endpoint has no TLS and at most a shared key.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>0 picks a free port (tests); read the bound address from the started app.</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>When set, every /v1 request needs "Authorization: Bearer &lt;key&gt;".</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Sequences the context decodes together; the most a request may ask for with "n".</summary>
+    public int MaxSequences { get; init; } = 4;
+
+    /// <summary>Requests that may wait for the decoder; one more is answered 429.</summary>
+    public int QueueCapacity { get; init; } = 16;
+
+    /// <summary>KV-cache size in tokens; 0 = the model default (at most 4096).</summary>
+    public int ContextSize { get; init; }
+
+    /// <summary>CPU threads for decoding; 0 = ContextOptions.DefaultThreads.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Largest request body accepted; larger ones get 413.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 1 << 20;
+
+    /// <summary>max_tokens when the request gives none (capped by the room left in the context).</summary>
+    public int DefaultMaxTokens { get; init; } = 256;
+
+    /// <summary>Test hook run on the decoding worker at each step of a request, with the request's cancellation token.</summary>
+    internal Action<CancellationToken>? OnDecodeStep { get; init; }
+
+    /// <summary>Throws ArgumentException with a one-line message naming the bad setting (the CLI prints it as is).</summary>
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("a model path is required");
+        if (ApiKey is not null && string.IsNullOrWhiteSpace(ApiKey)) throw new ArgumentException("the API key is empty; leave it unset to serve without one");
+        if (Port is < 0 or > 65535) throw new ArgumentException("port must be in 0..65535");
+        if (MaxSequences < 1) throw new ArgumentException("max sequences must be at least 1");
+        if (QueueCapacity < 1) throw new ArgumentException("queue capacity must be at least 1");
+        if (ContextSize < 0) throw new ArgumentException("context size must be >= 0");
+        if (MaxRequestBodyBytes < 1024) throw new ArgumentException("body limit must be at least 1024 bytes");
+        if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
+    }
+}

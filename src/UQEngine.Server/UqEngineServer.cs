@@ -1,0 +1,333 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using UQEngine.Inference;
+
+namespace UQEngine.Server;
+
+/// <summary>
+/// `uqengine serve`: an OpenAI-compatible HTTP API over one local model whose every choice carries uncertainty
+/// scores. <see cref="Build"/> loads the model and returns an unstarted app (RunAsync / StartAsync).
+/// </summary>
+public static class UqEngineServer
+{
+    /// <summary>Loads the model (errors surface here, not at the first request) and maps the endpoints.</summary>
+    public static WebApplication Build(ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            if (options.Host is "localhost") kestrel.ListenLocalhost(options.Port);
+            else if (IPAddress.TryParse(options.Host, out var address)) kestrel.Listen(address, options.Port);
+            else throw new ArgumentException($"host must be an IP address or localhost, not '{options.Host}'", nameof(options));
+        });
+        builder.Services.AddUqEngine(options);
+        var app = builder.Build();
+        app.Services.GetRequiredService<ModelHost>();
+        app.UseUqEngine();
+        app.MapUqEngine();
+        return app;
+    }
+
+    /// <summary>
+    /// Registers the served model (loaded when first resolved), its decoding worker and the metrics, for hosting the
+    /// endpoints in another app: services.AddUqEngine(options); app.UseUqEngine(); app.MapUqEngine().
+    /// </summary>
+    public static IServiceCollection AddUqEngine(this IServiceCollection services, ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        services.AddSingleton(options);
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<ModelHost>();
+        return services;
+    }
+
+    /// <summary>The address a started app listens on (useful with port 0).</summary>
+    public static string BaseAddress(this WebApplication app) =>
+        app.Urls.FirstOrDefault() ?? throw new InvalidOperationException("the server is not started");
+
+    /// <summary>Error translation, metrics and the optional API key, in front of every endpoint.</summary>
+    public static IApplicationBuilder UseUqEngine(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    {
+        var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
+        var options = http.RequestServices.GetRequiredService<ServerOptions>();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            if (options.ApiKey is not null && http.Request.Path.StartsWithSegments("/v1") && !HasKey(http.Request, options.ApiKey))
+                throw new ApiErrorException(401, "Incorrect or missing API key: send \"Authorization: Bearer <key>\".", "invalid_request_error", null, "invalid_api_key");
+            await next(http);
+        }
+        catch (ApiErrorException e) { await WriteErrorAsync(http, e.Status, e.Envelope); }
+        catch (BadHttpRequestException e)
+        {
+            await WriteErrorAsync(http, e.StatusCode, new ErrorEnvelope(new ErrorBody(
+                e.StatusCode == StatusCodes.Status413PayloadTooLarge ? $"the request body is larger than {options.MaxRequestBodyBytes} bytes" : e.Message,
+                "invalid_request_error", null, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : null)));
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            if (!http.Response.HasStarted) http.Response.StatusCode = 499; // nginx's "client closed request", for the metrics: nobody reads it
+        }
+        catch (Exception e)
+        {
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("UQEngine.Server").LogError(e, "request failed");
+            await WriteErrorAsync(http, 500, new ErrorEnvelope(new ErrorBody($"internal error: {e.Message}", "server_error", null, null)));
+        }
+        finally
+        {
+            metrics.RecordRequest(RouteLabel(http.Request.Path), http.Response.StatusCode, clock.Elapsed);
+        }
+    });
+
+    public static IEndpointRouteBuilder MapUqEngine(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/health", (ModelHost host) => Results.Json(new { status = "ok", model = host.ModelId, queue_depth = host.Worker.QueueDepth }));
+        endpoints.MapGet("/metrics", (ModelHost host, ServerMetrics metrics) => Results.Text(metrics.Render(host.Worker), "text/plain; version=0.0.4; charset=utf-8"));
+        endpoints.MapGet("/v1/models", (ModelHost host) => Results.Json(new ModelList("list", [new ModelCard(host.ModelId, "model", host.Created, "uqengine")]), Wire.Json));
+        endpoints.MapGet("/v1/models/{id}", (string id, ModelHost host) => id == host.ModelId
+            ? Results.Json(new ModelCard(host.ModelId, "model", host.Created, "uqengine"), Wire.Json)
+            : throw UnknownModel(id, host));
+        endpoints.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, chat: true));
+        endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
+        endpoints.MapFallback((HttpContext http) =>
+            throw new ApiErrorException(404, $"no endpoint {http.Request.Method} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url"));
+        return endpoints;
+    }
+
+    private static async Task CompleteAsync(HttpContext http, bool chat)
+    {
+        var host = http.RequestServices.GetRequiredService<ModelHost>();
+        var options = http.RequestServices.GetRequiredService<ServerOptions>();
+        var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
+        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
+            throw new ApiErrorException(413, $"the request body is larger than {options.MaxRequestBodyBytes} bytes", "invalid_request_error", null, "request_too_large");
+
+        JsonDocument document;
+        try { document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
+        catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
+        CompletionRequest request;
+        using (document)
+            request = chat ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences) : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences);
+        if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
+
+        string prompt = chat ? host.FormatChat(request.Messages!) : request.Prompt!;
+        int[] promptTokens = host.Tokenize(prompt, parseSpecial: chat); // chat templates need control tokens; raw prompts are text
+        if (promptTokens.Length == 0) throw ApiErrorException.Invalid("the prompt is empty after tokenization", chat ? "messages" : "prompt");
+        int room = host.ContextSize - promptTokens.Length;
+        if (room < 1)
+            throw ApiErrorException.Invalid($"the prompt has {promptTokens.Length} tokens but the context holds {host.ContextSize}", chat ? "messages" : "prompt", "context_length_exceeded");
+        // The KV cache is shared: the prompt is stored once and each of the n samples adds its own tokens.
+        int roomPerSample = room / request.Count;
+        if (request.MaxTokens > roomPerSample)
+            throw ApiErrorException.Invalid(
+                $"max_tokens = {request.MaxTokens} does not fit: the context holds {host.ContextSize} tokens, the prompt uses {promptTokens.Length}, leaving {roomPerSample} per sample for n = {request.Count}",
+                chat ? "max_completion_tokens" : "max_tokens", "context_length_exceeded");
+        if (roomPerSample < 1) throw ApiErrorException.Invalid($"no room left in the context for n = {request.Count} samples", "n", "context_length_exceeded");
+
+        var cancellation = http.RequestAborted;
+        var stepHook = options.OnDecodeStep;
+        var generation = new GenerationOptions
+        {
+            MaxTokens = request.MaxTokens ?? Math.Min(options.DefaultMaxTokens, roomPerSample),
+            Sampling = request.Sampling,
+            Stop = request.Stop,
+            TopAlternatives = request.Logprobs ? request.TopLogprobs : 0,
+            OnStep = stepHook is null ? null : (in DecodeStep _) => stepHook(cancellation),
+        };
+
+        var meta = new ResponseMeta((chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.ModelId);
+        if (request.Stream) await StreamAsync(http, host, metrics, request, promptTokens, generation, meta);
+        else
+        {
+            var job = new DecodeJob(promptTokens, request.Count, generation, null, cancellation);
+            Enqueue(host, job);
+            var results = await Finish(job);
+            int completionTokens = results.Sum(r => r.Tokens.Count);
+            metrics.RecordTokens(promptTokens.Length, completionTokens);
+            var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
+            object body = chat
+                ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select(r => new ChatChoice(
+                    r.Sequence, new AssistantMessage("assistant", r.Text),
+                    request.Logprobs ? new ChatLogprobs([.. r.Tokens.Select(Wire.ChatEntry)]) : null,
+                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty)))], usage)
+                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [.. results.Select(r => new TextChoice(
+                    r.Sequence, r.Text, request.Logprobs ? Wire.TextEntries(r.Tokens) : null,
+                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty)))], usage);
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(JsonSerializer.Serialize(body, body.GetType(), Wire.Json), cancellation);
+        }
+    }
+
+    private sealed record ResponseMeta(string Id, long Created, string Model);
+
+    /// <summary>Server-sent events: one chunk per token (per choice), then each choice's finish chunk, then [DONE].</summary>
+    private static async Task StreamAsync(HttpContext http, ModelHost host, ServerMetrics metrics, CompletionRequest request, int[] promptTokens, GenerationOptions generation, ResponseMeta meta)
+    {
+        var tokens = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var job = new DecodeJob(promptTokens, request.Count, generation, t => tokens.Writer.TryWrite(t), http.RequestAborted);
+        Enqueue(host, job); // before any byte is sent, so a full queue is still a plain 429
+        _ = job.Completion.Task.ContinueWith(_ => tokens.Writer.TryComplete(), TaskScheduler.Default);
+
+        var cancellation = http.RequestAborted;
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        var gates = Enumerable.Range(0, request.Count).Select(_ => new StreamTextGate(request.Stop)).ToArray();
+        bool chat = request.IsChat;
+
+        if (chat)
+            for (int i = 0; i < request.Count; i++)
+                await SendAsync(http, ChatChunk(meta, new ChatChunkChoice(i, new ChatDelta("assistant", ""), null, null, null)), cancellation);
+
+        await foreach (var token in tokens.Reader.ReadAllAsync(cancellation))
+        {
+            string text = gates[token.Sequence].Push(token.Text);
+            object chunk = chat
+                ? ChatChunk(meta, new ChatChunkChoice(token.Sequence, new ChatDelta(null, text), request.Logprobs ? new ChatLogprobs([Wire.ChatEntry(token)]) : null, null, null))
+                : TextChunk(meta, new TextChoice(token.Sequence, text, request.Logprobs ? Wire.TextEntries([token]) : null, null, null));
+            await SendAsync(http, chunk, cancellation);
+        }
+
+        IReadOnlyList<GenerationResult> results;
+        try { results = await Finish(job); }
+        catch (ApiErrorException e)
+        {
+            await SendAsync(http, e.Envelope, cancellation); // headers are gone: the error travels as an event
+            return;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await SendAsync(http, new ErrorEnvelope(new ErrorBody($"generation failed: {e.Message}", "server_error", null, null)), cancellation);
+            return;
+        }
+        int completionTokens = results.Sum(r => r.Tokens.Count);
+        metrics.RecordTokens(promptTokens.Length, completionTokens);
+        foreach (var r in results)
+        {
+            string rest = gates[r.Sequence].Finish(r.Text);
+            string finish = Wire.FinishReasonName(r.FinishReason);
+            object chunk = chat
+                ? ChatChunk(meta, new ChatChunkChoice(r.Sequence, new ChatDelta(null, rest.Length > 0 ? rest : null), null, finish, Wire.Uncertainty(r.Uncertainty)))
+                : TextChunk(meta, new TextChoice(r.Sequence, rest, null, finish, Wire.Uncertainty(r.Uncertainty)));
+            await SendAsync(http, chunk, cancellation);
+        }
+        if (request.IncludeUsageInStream)
+        {
+            var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
+            object chunk = chat
+                ? new ChatCompletionChunk(meta.Id, "chat.completion.chunk", meta.Created, meta.Model, [], usage)
+                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [], usage);
+            await SendAsync(http, chunk, cancellation);
+        }
+        await http.Response.WriteAsync("data: [DONE]\n\n", cancellation);
+        await http.Response.Body.FlushAsync(cancellation);
+    }
+
+    private static ChatCompletionChunk ChatChunk(ResponseMeta meta, ChatChunkChoice choice) => new(meta.Id, "chat.completion.chunk", meta.Created, meta.Model, [choice], null);
+    private static TextCompletion TextChunk(ResponseMeta meta, TextChoice choice) => new(meta.Id, "text_completion", meta.Created, meta.Model, [choice], null);
+
+    private static async Task SendAsync(HttpContext http, object payload, CancellationToken cancellation)
+    {
+        await http.Response.WriteAsync("data: " + JsonSerializer.Serialize(payload, payload.GetType(), Wire.Json) + "\n\n", cancellation);
+        await http.Response.Body.FlushAsync(cancellation);
+    }
+
+    private static void Enqueue(ModelHost host, DecodeJob job)
+    {
+        if (!host.Worker.TryEnqueue(job))
+            throw new ApiErrorException(429, $"the server is busy: {host.Worker.Capacity} request(s) are already waiting; retry later", "rate_limit_error", null, "queue_full");
+    }
+
+    /// <summary>Awaits the decoder, turning the library's argument errors into 400s.</summary>
+    private static async Task<IReadOnlyList<GenerationResult>> Finish(DecodeJob job)
+    {
+        try { return await job.Completion.Task; }
+        catch (ArgumentException e) { throw ApiErrorException.Invalid(e.Message); }
+    }
+
+    private static ApiErrorException UnknownModel(string id, ModelHost host) =>
+        new(404, $"The model '{Truncate(id, 100)}' does not exist; this server serves '{host.ModelId}'.", "invalid_request_error", "model", "model_not_found");
+
+    private static string Truncate(string s, int length) => s.Length <= length ? s : s[..length] + "…";
+
+    private static bool HasKey(HttpRequest request, string key)
+    {
+        string header = request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()), Encoding.UTF8.GetBytes(key));
+    }
+
+    /// <summary>Known routes by name, everything else as "other", so junk paths cannot grow the metrics without bound.</summary>
+    private static string RouteLabel(PathString path) => path.Value switch
+    {
+        "/v1/chat/completions" or "/v1/completions" or "/v1/models" or "/health" or "/metrics" => path.Value,
+        var p when p?.StartsWith("/v1/models/", StringComparison.Ordinal) == true => "/v1/models/{id}",
+        _ => "other",
+    };
+
+    private static async Task WriteErrorAsync(HttpContext http, int status, ErrorEnvelope error)
+    {
+        if (http.Response.HasStarted) return;
+        http.Response.Clear();
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        await http.Response.WriteAsync(JsonSerializer.Serialize(error, Wire.Json));
+    }
+}
+
+/// <summary>
+/// Streams a choice's text without ever sending what a stop string takes back. The generator reports the token that
+/// completes a stop before it cuts the text, so the gate finds stops itself (as the generator does) and holds back the
+/// last (longest stop − 1) characters, which a stop may still claim, until the next piece or the finish.
+/// </summary>
+internal sealed class StreamTextGate(IReadOnlyList<string> stops)
+{
+    private readonly int _holdBack = stops.Count == 0 ? 0 : stops.Max(s => s.Length) - 1;
+    private readonly StringBuilder _text = new();
+    private int _sent;
+    private bool _stopped;
+
+    public string Push(string piece)
+    {
+        if (_stopped) return "";
+        int searchFrom = Math.Max(0, _text.Length - _holdBack);
+        _text.Append(piece);
+        int safe = _text.Length - _holdBack;
+        if (_holdBack > 0 || stops.Count > 0)
+        {
+            string tail = _text.ToString(searchFrom, _text.Length - searchFrom);
+            foreach (string stop in stops)
+            {
+                int at = stop.Length == 0 ? -1 : tail.IndexOf(stop, StringComparison.Ordinal);
+                if (at < 0) continue;
+                _text.Length = searchFrom + at;
+                _stopped = true;
+                safe = _text.Length;
+                break;
+            }
+        }
+        if (safe > 0 && safe < _text.Length && char.IsHighSurrogate(_text[safe - 1])) safe--; // never split a surrogate pair
+        if (safe <= _sent) return "";
+        string text = _text.ToString(_sent, safe - _sent);
+        _sent = safe;
+        return text;
+    }
+
+    /// <summary>The rest of the final (stop-cut) text.</summary>
+    public string Finish(string finalText) => finalText.Length > _sent ? finalText[_sent..] : "";
+}

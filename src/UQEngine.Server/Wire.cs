@@ -1,0 +1,130 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using UQEngine.Inference;
+using UQEngine.Uncertainty;
+
+namespace UQEngine.Server;
+
+// OpenAI's response shapes, plus UQEngine's additions: "uncertainty" on every choice and "entropy"/"rank" on every
+// logprobs entry. Written with snake_case names; nulls are left out except where OpenAI sends an explicit null.
+
+public sealed record ChatCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage? Usage);
+
+public sealed record ChatChoice(
+    int Index,
+    AssistantMessage Message,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ChatLogprobs? Logprobs,
+    string FinishReason,
+    SequenceUncertainty Uncertainty);
+
+public sealed record AssistantMessage(string Role, string Content);
+
+public sealed record ChatCompletionChunk(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices, Usage? Usage);
+
+public sealed record ChatChunkChoice(
+    int Index,
+    ChatDelta Delta,
+    ChatLogprobs? Logprobs,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? FinishReason,
+    SequenceUncertainty? Uncertainty);
+
+public sealed record ChatDelta(string? Role, string? Content);
+
+public sealed record ChatLogprobs(IReadOnlyList<TokenLogprob> Content);
+
+/// <summary>OpenAI's logprobs entry plus the step's entropy (nats) and the chosen token's rank (0 = most likely).</summary>
+public sealed record TokenLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes, IReadOnlyList<TopLogprob> TopLogprobs, double? Entropy, int Rank);
+
+public sealed record TopLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes);
+
+/// <summary>Sequence-level scores of one choice (from <see cref="TokenProbabilityScores"/>). Null where undefined (no tokens).</summary>
+public sealed record SequenceUncertainty(
+    int TokenCount,
+    double SequenceProbability,
+    double? SequenceLogprob,
+    double? MeanLogprob,
+    double? Perplexity,
+    double? MeanEntropy,
+    double? MaxEntropy,
+    double MinTokenProbability);
+
+public sealed record TextCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage);
+
+public sealed record TextChoice(
+    int Index,
+    string Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] TextLogprobs? Logprobs,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? FinishReason,
+    SequenceUncertainty? Uncertainty);
+
+/// <summary>The legacy completions logprobs (parallel arrays), with token_entropies and token_ranks alongside.</summary>
+public sealed record TextLogprobs(
+    IReadOnlyList<string> Tokens,
+    IReadOnlyList<double> TokenLogprobs,
+    IReadOnlyList<Dictionary<string, double>> TopLogprobs,
+    IReadOnlyList<int> TextOffset,
+    IReadOnlyList<double?> TokenEntropies,
+    IReadOnlyList<int> TokenRanks);
+
+public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens);
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelCard> Data);
+
+public sealed record ModelCard(string Id, string Object, long Created, string OwnedBy);
+
+/// <summary>Conversions from the library's results to the wire records.</summary>
+internal static class Wire
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>OpenAI reports -9999 for a log-probability too small to represent; JSON has no -Infinity.</summary>
+    public static double Logprob(float value) => float.IsFinite(value) ? value : -9999.0;
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    public static string FinishReasonName(FinishReason reason) => reason switch
+    {
+        FinishReason.EndOfGeneration or FinishReason.Stop => "stop",
+        _ => "length", // Length and ContextFull: the budget ran out, as OpenAI reports both
+    };
+
+    public static SequenceUncertainty Uncertainty(TokenProbabilityScores scores) => new(
+        scores.TokenCount,
+        scores.TokenCount == 0 ? 1.0 : Finite(scores.SequenceProbability) ?? 0.0,
+        scores.TokenCount == 0 ? null : Finite(scores.SequenceLogProbability),
+        scores.TokenCount == 0 ? null : Finite(scores.MeanLogProbability),
+        scores.TokenCount == 0 ? null : Finite(scores.Perplexity),
+        scores.TokenCount == 0 ? null : Finite(scores.MeanEntropy),
+        scores.TokenCount == 0 ? null : Finite(scores.MaxEntropy),
+        Finite(scores.MinTokenProbability) ?? 0.0);
+
+    public static TokenLogprob ChatEntry(GeneratedToken token) => new(
+        token.Text,
+        Logprob(token.LogProbability),
+        Bytes(token.Text),
+        [.. token.Alternatives.Select(a => new TopLogprob(a.Text, Logprob(a.LogProbability), Bytes(a.Text)))],
+        float.IsFinite(token.Entropy) ? token.Entropy : null,
+        token.Rank);
+
+    public static TextLogprobs TextEntries(IReadOnlyList<GeneratedToken> tokens)
+    {
+        var offsets = new List<int>(tokens.Count);
+        int offset = 0;
+        foreach (var t in tokens) { offsets.Add(offset); offset += t.Text.Length; }
+        return new TextLogprobs(
+            [.. tokens.Select(t => t.Text)],
+            [.. tokens.Select(t => Logprob(t.LogProbability))],
+            [.. tokens.Select(t => t.Alternatives.GroupBy(a => a.Text).ToDictionary(g => g.Key, g => Logprob(g.First().LogProbability)))],
+            offsets,
+            [.. tokens.Select(t => float.IsFinite(t.Entropy) ? (double?)t.Entropy : null)],
+            [.. tokens.Select(t => t.Rank)]);
+    }
+
+    private static int[] Bytes(string text) => [.. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
+}

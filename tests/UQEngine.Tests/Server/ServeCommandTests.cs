@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace UQEngine.Tests.Server;
+
+/// <summary>`uqengine serve` as a real process: it announces its address, answers, and refuses bad options in one line.</summary>
+public sealed partial class ServeCommandTests
+{
+    private static Process Start(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll"));
+        foreach (string a in args) start.ArgumentList.Add(a);
+        start.Environment["UQENGINE_THREADS"] = "1";
+        return Process.Start(start)!;
+    }
+
+    [GeneratedRegex(@"serving at (http://127\.0\.0\.1:\d+)/v1")]
+    private static partial Regex ServingLine();
+
+    [Fact]
+    public async Task Serve_on_a_free_port_answers_health_and_chat()
+    {
+        using var process = Start("serve", "-m", TestModels.SyntheticPath, "--port", "0", "--ctx", "256", "--max-sequences", "2", "--threads", "1");
+        try
+        {
+            string? baseAddress = null;
+            var reading = Task.Run(async () =>
+            {
+                while (await process.StandardError.ReadLineAsync() is { } line)
+                    if (ServingLine().Match(line) is { Success: true } m) return m.Groups[1].Value;
+                return null;
+            });
+            if (await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(60))) == reading) baseAddress = await reading;
+            Assert.NotNull(baseAddress);
+
+            using var client = new HttpClient { BaseAddress = new Uri(baseAddress) };
+            Assert.Contains("\"ok\"", await client.GetStringAsync("/health"));
+            string model = Path.GetFileNameWithoutExtension(TestModels.SyntheticPath);
+            using var response = await client.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(new
+            {
+                model, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 3, n = 2,
+            })));
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, body);
+            Assert.Equal(2, JsonDocument.Parse(body).RootElement.GetProperty("choices").GetArrayLength());
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData("--port", "70000", "port")]
+    [InlineData("--api-key", " ", "API key")]
+    [InlineData("--max-sequences", "0", "max sequences")]
+    public async Task Bad_options_are_a_one_line_error(string option, string value, string mentioned)
+    {
+        using var process = Start("serve", "-m", TestModels.SyntheticPath, option, value);
+        string stderr = await process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Equal(1, process.ExitCode);
+        Assert.StartsWith("uqengine: error: ", stderr);
+        Assert.Contains(mentioned, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+}

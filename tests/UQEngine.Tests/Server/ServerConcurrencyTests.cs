@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text.Json;
+
+namespace UQEngine.Tests.Server;
+
+/// <summary>The bounded queue, client cancellation and the API key. A test hook holds the decoder at a step.</summary>
+public sealed class ServerConcurrencyTests
+{
+    private static string Completion(int maxTokens = 2) => JsonSerializer.Serialize(new { model = LoopbackServer.ModelId, prompt = "hold on", max_tokens = maxTokens });
+
+    /// <summary>Blocks the decoding worker (at its first step) while closed; signals when the worker got there.</summary>
+    private sealed class DecoderGate
+    {
+        public ManualResetEventSlim Open { get; } = new(false);
+        public SemaphoreSlim Reached { get; } = new(0);
+        public void OnStep(CancellationToken cancellation)
+        {
+            if (Open.IsSet) return;
+            Reached.Release();
+            Open.Wait(cancellation); // a cancelled request throws here, as it would mid-decode
+        }
+    }
+
+    [Fact]
+    public async Task A_full_queue_answers_429_and_queued_requests_still_complete()
+    {
+        var gate = new DecoderGate();
+        await using var server = await LoopbackServer.StartAsync(o => o with { QueueCapacity = 1, OnDecodeStep = gate.OnStep });
+        var running = server.PostAsync("/v1/completions", Completion());
+        Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)), "the first request never reached the decoder");
+        var queued = server.PostAsync("/v1/completions", Completion());
+        await WaitForAsync(server, "uqengine_queue_depth 1");
+
+        using (var rejected = await server.PostAsync("/v1/completions", Completion()))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, rejected.StatusCode);
+            var error = JsonDocument.Parse(await rejected.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+            Assert.Equal("queue_full", error.GetProperty("code").GetString());
+        }
+
+        gate.Open.Set();
+        using var first = await running;
+        using var second = await queued;
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Contains("status=\"429\"} 1", await server.Client.GetStringAsync("/metrics"));
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_cancels_its_generation_and_frees_the_worker()
+    {
+        var gate = new DecoderGate();
+        await using var server = await LoopbackServer.StartAsync(o => o with { OnDecodeStep = gate.OnStep });
+        using var disconnect = new CancellationTokenSource();
+        var abandoned = server.PostAsync("/v1/completions", Completion(), cancellationToken: disconnect.Token);
+        Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)), "the request never reached the decoder");
+
+        await disconnect.CancelAsync(); // the gate stays closed: only cancellation can free the worker
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        await WaitForAsync(server, "uqengine_decoder_busy 0");
+
+        gate.Open.Set(); // let later requests through without blocking
+        using var next = await server.PostAsync("/v1/completions", Completion());
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_streaming_client_that_disconnects_frees_the_worker()
+    {
+        var gate = new DecoderGate();
+        await using var server = await LoopbackServer.StartAsync(o => o with { OnDecodeStep = gate.OnStep });
+        string json = JsonSerializer.Serialize(new { model = LoopbackServer.ModelId, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 8, stream = true });
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(json) };
+        var response = await server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the role chunk went out; the decoder is now held
+        Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        response.Dispose(); // hang up mid-stream
+        await WaitForAsync(server, "uqengine_decoder_busy 0");
+        gate.Open.Set();
+        using var next = await server.PostAsync("/v1/completions", Completion());
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    [Fact]
+    public async Task Api_key_guards_v1_but_not_health()
+    {
+        await using var server = await LoopbackServer.StartAsync(o => o with { ApiKey = "s3cret" });
+        using (var missing = await server.PostAsync("/v1/completions", Completion()))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
+            var error = JsonDocument.Parse(await missing.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+            Assert.Equal("invalid_api_key", error.GetProperty("code").GetString());
+        }
+        using (var wrong = await server.PostAsync("/v1/completions", Completion(), apiKey: "nope"))
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        using (var right = await server.PostAsync("/v1/completions", Completion(), apiKey: "s3cret"))
+            Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/health")).StatusCode);
+    }
+
+    private static async Task WaitForAsync(LoopbackServer server, string metricLine)
+    {
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(20))
+            if ((await server.Client.GetStringAsync("/metrics")).Contains(metricLine + "\n", StringComparison.Ordinal)) return;
+        Assert.Fail($"/metrics never showed '{metricLine}'");
+    }
+}
