@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using UQEngine.Demo;
+using UQEngine.Gguf;
+using UQEngine.Inference;
+using UQEngine.Models;
+using UQEngine.Native;
+using UQEngine.Training.Torch;
+using static TorchSharp.torch;
+
+// Usage:
+//   check  [--recipe models/demo/recipe.json] [--work DIR]
+//       random weights in torch -> LlamaGgufExporter -> llama.cpp; compares next-token logits (max |diff|; exit 1 if >= 1e-2).
+//       --neox: negative control with half-split RoPE (must fail).
+//   train  [--recipe ...] [--work DIR] [--minutes 15] [--threads 2] [--lr 1e-3] [--batch 4] [--out models/demo/uqengine-demo-f16.gguf]
+//       trains on the demo corpus (same world, tokenizer and packing as `uqengine model build`), exports F32 + F16.
+var culture = CultureInfo.InvariantCulture;
+string command = args.Length > 0 ? args[0] : "check";
+string Opt(string name, string fallback)
+{
+    int i = Array.IndexOf(args, "--" + name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+string recipePath = Opt("recipe", "models/demo/recipe.json");
+string work = Opt("work", "models/cache/torch");
+Directory.CreateDirectory(work);
+var recipe = DemoRecipe.FromJson(File.ReadAllText(recipePath));
+int threads = int.Parse(Opt("threads", "2"), culture);
+torch.set_num_threads(threads);
+
+Console.WriteLine("generating the world and the vocabulary");
+var world = DemoWorld.Generate(recipe.World);
+var vocabulary = DemoModelBuilder.BuildVocabulary(recipe, world);
+var export32 = DemoModelBuilder.ExportOptions(recipe, vocabulary);
+var h = export32.Hyperparameters;
+Console.WriteLine($"vocabulary {vocabulary.Count}; {h.LayerCount} layers x {h.EmbeddingLength}, {h.HeadCount} heads ({h.HeadCountKv} kv), ff {h.FeedForwardLength}");
+
+void Export(TorchLlama model, string path, GgmlType type) =>
+    LlamaGgufExporter.Write(path, export32 with { MatrixType = type }, model.CopyWeight);
+
+if (command == "check")
+{
+    TorchLlama.NeoxRopeForTesting = args.Contains("--neox");
+    using var model = new TorchLlama(h, seed: 1, std: double.Parse(Opt("std", "0.05"), culture));
+    string path = Path.Combine(work, "transfer-check-f32.gguf");
+    Export(model, path, GgmlType.F32);
+    double exactKv = TransferCheck.Compare(model, path, DemoFormat.ChatPrompt("Where does Dedik live?"), threads, kvCacheF16: false);
+    Console.WriteLine($"transfer check, torch K/V in F32: max |logit diff| = {exactKv:E3}");
+    double worst = TransferCheck.Compare(model, path, DemoFormat.ChatPrompt("Where does Dedik live?"), threads);
+    Console.WriteLine($"transfer check: max |logit diff| torch vs llama.cpp = {worst:E3}");
+    // llama.cpp's CPU attention runs in F16 (KV cache, flash attention), so ~3e-3 remains on logits of ~3; a wrong
+    // layout or RoPE convention gives > 1 (check --neox).
+    return worst < 1e-2 ? 0 : 1;
+}
+
+if (command != "train") { Console.Error.WriteLine("usage: check | train"); return 2; }
+
+double minutes = double.Parse(Opt("minutes", "15"), culture);
+double lr = double.Parse(Opt("lr", "1e-3"), culture);
+int batch = int.Parse(Opt("batch", "4"), culture);
+string output = Opt("out", "models/demo/uqengine-demo-f16.gguf");
+int ctx = recipe.Training.ContextLength;
+int warmup = int.Parse(Opt("warmup", "100"), culture);
+
+// Tokenize with llama.cpp's tokenizer from the exported vocabulary (exactly what evaluation uses).
+using var trainModel = new TorchLlama(h, seed: (long)recipe.InitSeed, std: recipe.InitStandardDeviation);
+string init = Path.Combine(work, "init-f32.gguf");
+Export(trainModel, init, GgmlType.F32);
+using var llama = LlamaModel.Load(init);
+int pad = llama.Vocabulary.EndOfSequence;
+List<int[]> Pack(IEnumerable<string> docs)
+{
+    int width = ctx + 1;
+    var windows = new List<int[]>();
+    var current = new List<int>(width);
+    void Flush()
+    {
+        if (current.Count == 0) return;
+        while (current.Count < width) current.Add(-1); // -1: padding, not a label
+        windows.Add([.. current]);
+        current.Clear();
+    }
+    foreach (var text in docs)
+    {
+        int[] doc = llama.Vocabulary.Tokenize(text, addSpecial: true, parseSpecial: true);
+        if (current.Count + doc.Length > width) Flush();
+        current.AddRange(doc.Length > width ? doc.AsSpan(0, width).ToArray() : doc);
+    }
+    Flush();
+    return windows;
+}
+
+var decay = trainModel.Matrices.ToList();
+var noDecay = trainModel.Vectors.ToList();
+var optimizer = optim.AdamW([new TorchSharp.Modules.AdamW.ParamGroup(decay, new TorchSharp.Modules.AdamW.Options { weight_decay = recipe.Training.WeightDecay }),
+                             new TorchSharp.Modules.AdamW.ParamGroup(noDecay, new TorchSharp.Modules.AdamW.Options { weight_decay = 0 })],
+                            lr: lr, beta1: 0.9, beta2: 0.95);
+var clock = Stopwatch.StartNew();
+double budget = minutes * 60;
+long step = 0;
+int epoch = 0;
+bool done = false;
+Console.WriteLine($"training: lr {lr}, batch {batch} x {ctx}, AdamW wd {recipe.Training.WeightDecay}, {threads} threads, budget {minutes} min");
+while (!done)
+{
+    var windows = Pack(world.Corpus(epoch));
+    var rng = new Random(epoch + 1);
+    var order = Enumerable.Range(0, windows.Count).OrderBy(_ => rng.Next()).ToArray();
+    double lossSum = 0; int n = 0;
+    for (int b = 0; b + batch <= order.Length; b += batch)
+    {
+        double frac = Math.Min(1, clock.Elapsed.TotalSeconds / budget);
+        if (frac >= 1) { done = true; break; }
+        double rate = lr * Math.Min(1.0, (step + 1) / (double)warmup) * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * frac)));
+        foreach (var g in optimizer.ParamGroups) g.LearningRate = rate;
+        using var scope = NewDisposeScope();
+        var flat = new long[batch * (ctx + 1)];
+        for (int i = 0; i < batch; i++)
+            for (int j = 0; j <= ctx; j++) flat[i * (ctx + 1) + j] = windows[order[b + i]][j];
+        var all = tensor(flat).view(batch, ctx + 1);
+        var inputs = all[.., ..ctx].clamp_min(0);
+        var labels = all[.., 1..].clone();
+        labels.masked_fill_(labels.lt(0), -100);
+        var logits = trainModel.Forward(inputs);
+        var loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), labels.reshape(-1), ignore_index: -100);
+        optimizer.zero_grad();
+        loss.backward();
+        nn.utils.clip_grad_norm_(trainModel.Parameters, 1.0);
+        optimizer.step();
+        lossSum += loss.item<float>(); n++; step++;
+    }
+    Console.WriteLine($"epoch {epoch}: {n} steps, mean loss {lossSum / Math.Max(1, n):F3}, {clock.Elapsed.TotalMinutes:F1} min, max|w| {trainModel.MaxAbsWeight():F2}");
+    epoch++;
+}
+clock.Stop();
+Console.WriteLine($"trained {step} steps ({epoch} epochs, last partial) in {clock.Elapsed.TotalMinutes:F1} min");
+string f32 = Path.Combine(work, "trained-f32.gguf");
+Export(trainModel, f32, GgmlType.F32);
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+Export(trainModel, output, GgmlType.F16);
+Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {DemoModelBuilder.Sha256(output)})");
+double diff = TransferCheck.Compare(trainModel, f32, DemoFormat.ChatPrompt("Where does Dedik live?"), threads);
+Console.WriteLine($"trained-model transfer check (F32): max |logit diff| = {diff:E3}");
+return 0;
