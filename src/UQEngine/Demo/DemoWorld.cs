@@ -13,13 +13,17 @@ public sealed record DemoWorldOptions
     public ulong Seed { get; init; } = 2026;
 
     /// <summary>Fictional people; each has one fact per relation (city, colour, pet, lucky number, birth month).</summary>
-    public int PersonCount { get; init; } = 80;
+    public int PersonCount { get; init; } = 140;
 
-    /// <summary>How many times per epoch a fact's statement appears in the corpus; facts are spread evenly over the rungs.</summary>
+    /// <summary>
+    /// How many biographies of a person the corpus has per epoch. Every biography states each of the person's facts
+    /// exactly once, so this is also how many times per epoch each of their facts is stated. People (not single
+    /// facts) are spread evenly over the rungs.
+    /// </summary>
     public ImmutableArray<int> ExposureLadder { get; init; } = [0, 1, 2, 4, 8, 16, 32];
 
-    /// <summary>Share of the facts on each rung (above 0) whose questions are held out for evaluation; the rest are asked and answered in the corpus.</summary>
-    public double HeldOutFraction { get; init; } = 0.5;
+    /// <summary>Share of the people on each rung (above 0) whose questions are held out for evaluation; the questions about the others are asked and answered in the corpus.</summary>
+    public double HeldOutFraction { get; init; } = 0.3;
 
     /// <summary>Copies per epoch of each training-split open question (chat form, answer after it).</summary>
     public int QuestionRepeats { get; init; } = 2;
@@ -163,35 +167,41 @@ public sealed class DemoWorld
 
         ImmutableArray<DemoRelation> relations =
         [
-            new("city", [.. cities], ["{0} lives in {1}.", "{0} has a home in {1}.", "The home of {0} is in {1}."], "Where does {0} live?"),
-            new("colour", [.. Colours], ["The favourite colour of {0} is {1}.", "{0} likes the colour {1} best.", "{0} loves the colour {1}."], "What is the favourite colour of {0}?"),
-            new("pet", [.. Pets], ["{0} owns a {1}.", "{0} has a pet {1}.", "The pet of {0} is a {1}."], "What pet does {0} have?"),
-            new("number", [.. Enumerable.Range(10, 90).Select(n => n.ToString(CultureInfo.InvariantCulture))], ["The lucky number of {0} is {1}.", "{0} thinks {1} is a lucky number.", "{0} always picks the number {1}."], "What is the lucky number of {0}?"),
-            new("month", [.. Months], ["{0} was born in {1}.", "The birthday of {0} is in {1}.", "{0} celebrates a birthday every {1}."], "In which month was {0} born?"),
+            new("city", [.. cities], ["{0} lives in {1}.", "{0} has a home in {1}.", "The home of {0} is in {1}.", "{0} resides in the city of {1}.", "{0} settled down in {1}."], "Where does {0} live?"),
+            new("colour", [.. Colours], ["The favourite colour of {0} is {1}.", "{0} likes the colour {1} best.", "{0} loves the colour {1}.", "{0} always wears something {1}.", "Of all colours, {0} prefers {1}."], "What is the favourite colour of {0}?"),
+            new("pet", [.. Pets], ["{0} owns a {1}.", "{0} has a pet {1}.", "The pet of {0} is a {1}.", "{0} takes care of a {1} at home.", "{0} keeps a {1} as a pet."], "What pet does {0} have?"),
+            new("number", [.. Enumerable.Range(10, 90).Select(n => n.ToString(CultureInfo.InvariantCulture))], ["The lucky number of {0} is {1}.", "{0} thinks {1} is a lucky number.", "{0} always picks the number {1}.", "For {0}, the number {1} brings luck.", "{0} believes in the lucky number {1}."], "What is the lucky number of {0}?"),
+            new("month", [.. Months], ["{0} was born in {1}.", "The birthday of {0} is in {1}.", "{0} celebrates a birthday every {1}.", "{0} came into the world in {1}.", "Every year in {1}, {0} has a birthday."], "In which month was {0} born?"),
         ];
 
-        // Recall facts: every person has one value per relation; rungs are dealt round-robin over a shuffled order.
-        var facts = new List<(string Person, DemoRelation Relation, string Value)>();
-        foreach (string person in people)
-            foreach (var relation in relations)
-                facts.Add((person, relation, relation.Values[(int)(random.NextUInt64() % (ulong)relation.Values.Length)]));
-        int[] order = Shuffled(ref random, facts.Count);
+        // Recall facts: every person has one value per relation. People (not facts) are dealt round-robin onto the
+        // rungs over a shuffled order, so all five facts of a person share the person's exposure and split: on each
+        // rung above 0 the first HeldOutFraction of its people are held out (none of their questions is ever in the
+        // corpus), the others are taught (all their questions are asked and answered). Rung 0 people never appear.
         var ladder = options.ExposureLadder;
-        var items = new List<DemoItem>();
-        var perRung = new int[ladder.Length];
+        int[] personOrder = Shuffled(ref random, people.Count);
         var rungSize = new int[ladder.Length];
-        for (int k = 0; k < order.Length; k++) rungSize[k % ladder.Length]++;
-        for (int k = 0; k < order.Length; k++)
+        for (int k = 0; k < personOrder.Length; k++) rungSize[k % ladder.Length]++;
+        var perRung = new int[ladder.Length];
+        var personRung = new int[people.Count];
+        var personSplit = new DemoSplit[people.Count];
+        for (int k = 0; k < personOrder.Length; k++)
         {
-            var (person, relation, value) = facts[order[k]];
             int rung = k % ladder.Length;
-            int exposure = ladder[rung];
             int heldOut = (int)Math.Round(options.HeldOutFraction * rungSize[rung]);
-            var split = exposure == 0 || perRung[rung]++ < heldOut ? DemoSplit.Eval : DemoSplit.Train;
-            var (opts, answerIndex) = ChoiceOptions(ref random, value, relation.Values, options.OptionCount);
-            items.Add(new DemoItem($"{relation.Name}:{person}", DemoFamily.Recall, relation.Name, person,
-                string.Format(CultureInfo.InvariantCulture, relation.Question, person), value, opts, answerIndex, exposure, split));
+            personRung[personOrder[k]] = rung;
+            personSplit[personOrder[k]] = ladder[rung] == 0 || perRung[rung]++ < heldOut ? DemoSplit.Eval : DemoSplit.Train;
         }
+        var items = new List<DemoItem>();
+        for (int p = 0; p < people.Count; p++)
+            foreach (var relation in relations)
+            {
+                string person = people[p];
+                string value = relation.Values[(int)(random.NextUInt64() % (ulong)relation.Values.Length)];
+                var (opts, answerIndex) = ChoiceOptions(ref random, value, relation.Values, options.OptionCount);
+                items.Add(new DemoItem($"{relation.Name}:{person}", DemoFamily.Recall, relation.Name, person,
+                    string.Format(CultureInfo.InvariantCulture, relation.Question, person), value, opts, answerIndex, ladder[personRung[p]], personSplit[p]));
+            }
 
         // Arithmetic: a + b for 1 <= a, b <= max; a seeded share held out.
         var sums = new List<(int A, int B)>();
@@ -225,13 +235,22 @@ public sealed class DemoWorld
         var random = new SplitMix64Random(Options.Seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
         var docs = new List<string>();
         var relationByName = Relations.ToDictionary(r => r.Name);
+        // Biographies: each one states every fact of its person once, relations in a fresh random order, each
+        // sentence from a randomly drawn template; a person with exposure N gets N biographies per epoch.
+        foreach (var person in Items.Where(i => i.Family == DemoFamily.Recall).GroupBy(i => i.Subject))
+        {
+            var facts = person.ToArray();
+            for (int n = 0; n < facts[0].Exposure; n++)
+            {
+                int[] perm = Shuffled(ref random, facts.Length);
+                docs.Add(string.Join(" ", perm.Select(i => string.Format(CultureInfo.InvariantCulture,
+                    Pick(ref random, relationByName[facts[i].Relation].Statements.AsSpan()), facts[i].Subject, facts[i].Answer))));
+            }
+        }
         foreach (var item in Items)
         {
             if (item.Family == DemoFamily.Recall)
             {
-                var relation = relationByName[item.Relation];
-                for (int i = 0; i < item.Exposure; i++)
-                    docs.Add(string.Format(CultureInfo.InvariantCulture, Pick(ref random, relation.Statements.AsSpan()), item.Subject, item.Answer));
                 if (item.Split != DemoSplit.Train) continue;
                 for (int i = 0; i < Options.QuestionRepeats; i++) docs.Add(DemoFormat.ChatExchange(item.Question, item.Answer));
                 for (int i = 0; i < Options.ChoiceRepeats; i++) docs.Add(ChoiceDocument(ref random, item));
