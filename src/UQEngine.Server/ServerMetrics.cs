@@ -47,21 +47,15 @@ internal sealed class ServerMetrics
         text.AppendLine("# TYPE uqengine_requests_total counter");
         foreach (var ((route, status), count) in _requests.OrderBy(p => p.Key.Route, StringComparer.Ordinal).ThenBy(p => p.Key.Status))
             text.Append(inv, $"uqengine_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}\n");
-        text.AppendLine("# HELP uqengine_completion_tokens_total Tokens generated.");
-        text.AppendLine("# TYPE uqengine_completion_tokens_total counter");
-        text.Append(inv, $"uqengine_completion_tokens_total {Interlocked.Read(ref _completionTokens)}\n");
-        text.AppendLine("# HELP uqengine_prompt_tokens_total Prompt tokens read.");
-        text.AppendLine("# TYPE uqengine_prompt_tokens_total counter");
-        text.Append(inv, $"uqengine_prompt_tokens_total {Interlocked.Read(ref _promptTokens)}\n");
-        text.AppendLine("# HELP uqengine_queue_depth Requests waiting for the decoder.");
-        text.AppendLine("# TYPE uqengine_queue_depth gauge");
-        text.Append(inv, $"uqengine_queue_depth {worker.QueueDepth}\n");
-        text.AppendLine("# HELP uqengine_queue_capacity Requests that may wait before new ones get 429.");
-        text.AppendLine("# TYPE uqengine_queue_capacity gauge");
-        text.Append(inv, $"uqengine_queue_capacity {worker.Capacity}\n");
-        text.AppendLine("# HELP uqengine_decoder_busy 1 while a request is decoding.");
-        text.AppendLine("# TYPE uqengine_decoder_busy gauge");
-        text.Append(inv, $"uqengine_decoder_busy {(worker.IsBusy ? 1 : 0)}\n");
+        void Single(string name, string type, string help, long value)
+        {
+            text.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value}\n");
+        }
+        Single("uqengine_completion_tokens_total", "counter", "Tokens generated.", Interlocked.Read(ref _completionTokens));
+        Single("uqengine_prompt_tokens_total", "counter", "Prompt tokens read.", Interlocked.Read(ref _promptTokens));
+        Single("uqengine_queue_depth", "gauge", "Requests waiting for the decoder.", worker.QueueDepth);
+        Single("uqengine_queue_capacity", "gauge", "Requests that may wait before new ones get 429.", worker.Capacity);
+        Single("uqengine_decoder_busy", "gauge", "1 while a request is decoding.", worker.IsBusy ? 1 : 0);
         text.AppendLine("# HELP uqengine_request_duration_seconds Request latency (quantiles over the last 1024 requests).");
         text.AppendLine("# TYPE uqengine_request_duration_seconds summary");
         lock (_latencyLock)
