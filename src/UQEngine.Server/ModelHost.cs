@@ -2,36 +2,35 @@ using UQEngine.Inference;
 
 namespace UQEngine.Server;
 
-/// <summary>The served model: one LlamaModel, one context with MaxSequences slots, one Generator behind one worker.</summary>
+/// <summary>The served model: one LlamaModel and one continuous batcher whose context has MaxSequences slots.</summary>
 internal sealed class ModelHost : IAsyncDisposable
 {
     private readonly LlamaModel _model;
-    private readonly LlamaContext _context;
-    private readonly Generator _generator;
+    private readonly ContinuousBatcher _batcher;
 
     public ModelHost(ServerOptions options)
     {
         _model = LlamaModel.Load(options.ModelPath, options.Loading);
         try
         {
-            _context = _model.CreateContext(new ContextOptions { ContextSize = options.ContextSize, MaxSequences = options.MaxSequences, Threads = options.Threads });
-            _generator = new Generator(_context);
+            _batcher = new ContinuousBatcher(_model,
+                new ContextOptions { ContextSize = options.ContextSize, MaxSequences = options.MaxSequences, Threads = options.Threads },
+                new BatcherOptions { QueueCapacity = options.QueueCapacity });
         }
         catch
         {
-            _context?.Dispose();
             _model.Dispose();
             throw;
         }
         ModelId = options.ModelId ?? Path.GetFileNameWithoutExtension(options.ModelPath);
         Created = new DateTimeOffset(File.GetLastWriteTimeUtc(options.ModelPath)).ToUnixTimeSeconds();
-        Worker = new DecodeWorker(_generator, options.QueueCapacity);
+        Worker = new DecodeWorker(_batcher);
     }
 
     public string ModelId { get; }
     public long Created { get; }
-    public int ContextSize => _context.ContextSize;
-    public int MaxSequences => _context.MaxSequences;
+    public int ContextSize => _batcher.ContextSize;
+    public int MaxSequences => _batcher.MaxSequences;
     public DecodeWorker Worker { get; }
 
     /// <summary>Chat messages → prompt text with the model's template; models without one get a plain transcript.</summary>
@@ -44,11 +43,10 @@ internal sealed class ModelHost : IAsyncDisposable
     /// <summary>Tokenization reads only the vocabulary, so it runs on the request thread beside decoding.</summary>
     public int[] Tokenize(string prompt, bool parseSpecial) => _model.Vocabulary.Tokenize(prompt, addSpecial: true, parseSpecial);
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        await Worker.DisposeAsync().ConfigureAwait(false); // the worker must stop before the context it decodes on goes
-        _generator.Dispose();
-        _context.Dispose();
+        Worker.Dispose(); // stops the decoding thread and frees its context before the model goes
         _model.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -55,7 +55,29 @@ internal sealed class ServerMetrics
         Single("uqengine_prompt_tokens_total", "counter", "Prompt tokens read.", Interlocked.Read(ref _promptTokens));
         Single("uqengine_queue_depth", "gauge", "Requests waiting for the decoder.", worker.QueueDepth);
         Single("uqengine_queue_capacity", "gauge", "Requests that may wait before new ones get 429.", worker.Capacity);
-        Single("uqengine_decoder_busy", "gauge", "1 while a request is decoding.", worker.IsBusy ? 1 : 0);
+        var batch = worker.Statistics;
+        Single("uqengine_decoder_busy", "gauge", "1 while any request is decoding.", batch.ActiveRequests > 0 ? 1 : 0);
+        Single("uqengine_active_requests", "gauge", "Requests admitted to the batch (reading their prompt or generating).", batch.ActiveRequests);
+        Single("uqengine_active_sequences", "gauge", "Sequence slots in use (each request holds one per sample).", batch.ActiveSequences);
+        Single("uqengine_max_sequences", "gauge", "Sequence slots of the context.", batch.MaxSequences);
+        Single("uqengine_kv_reserved_cells", "gauge", "KV cells set aside for admitted requests (prompt + n x max_tokens each).", batch.ReservedCells);
+        Single("uqengine_kv_cells", "gauge", "KV cells of the context.", batch.ContextSize);
+        Single("uqengine_decode_steps_total", "counter", "llama_decode calls made by the batcher.", batch.Steps);
+        Single("uqengine_prompt_tokens_decoded_total", "counter", "Prompt tokens read into the KV cache by the batcher.", batch.PromptTokens);
+        // Sequences that got a token per step: how much batching there was (the mean is _sum / _count).
+        text.AppendLine("# HELP uqengine_batch_sequences Generating sequences decoded together per step (steps with at least one).");
+        text.AppendLine("# TYPE uqengine_batch_sequences histogram");
+        long cumulative = 0;
+        var buckets = batch.StepsBySequenceCount;
+        for (int le = 1; ; le *= 2)
+        {
+            for (int k = le == 1 ? 1 : le / 2 + 1; k <= Math.Min(le, buckets.Count - 1); k++) cumulative += buckets[k];
+            text.Append(inv, $"uqengine_batch_sequences_bucket{{le=\"{le}\"}} {cumulative}\n");
+            if (le >= buckets.Count - 1) break;
+        }
+        text.Append(inv, $"uqengine_batch_sequences_bucket{{le=\"+Inf\"}} {cumulative}\n");
+        text.Append(inv, $"uqengine_batch_sequences_sum {batch.GeneratedTokens}\n");
+        text.Append(inv, $"uqengine_batch_sequences_count {cumulative}\n");
         text.AppendLine("# HELP uqengine_request_duration_seconds Request latency (quantiles over the last 1024 requests).");
         text.AppendLine("# TYPE uqengine_request_duration_seconds summary");
         lock (_latencyLock)

@@ -1,6 +1,4 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Threading.Channels;
 using UQEngine.Kernels;
 using UQEngine.Native;
@@ -93,9 +91,9 @@ public sealed class Generator : IDisposable
         int lastIndex = EvaluatePrompt(promptTokens, cancellationToken);
         for (int s = 1; s < count; s++) _context.CopySequence(0, s);
 
-        var seqs = new SequenceState[count];
+        var seqs = new DecodingSequence[count];
         for (int s = 0; s < count; s++)
-            seqs[s] = new SequenceState(s, vocab, options.Sampling.IsGreedy ? null : new TokenSampler(options.Sampling, (uint)s), promptTokens.Length, lastIndex);
+            seqs[s] = new DecodingSequence(s, s, vocab, options, promptTokens.Length, lastIndex);
         try
         {
             int live = count;
@@ -105,13 +103,13 @@ public sealed class Generator : IDisposable
                 foreach (var seq in seqs)
                 {
                     if (seq.Finished is not null) continue;
-                    Step(seq, options, onToken);
+                    seq.Step(_context, _top, onToken);
                     if (seq.Finished is not null) live--;
                 }
                 if (live == 0) break;
                 _batch.Clear();
                 foreach (var seq in seqs)
-                    if (seq.Finished is null) seq.BatchIndex = _batch.Add(seq.PendingToken, seq.Position, seq.Sequence, wantOutput: true);
+                    if (seq.Finished is null) seq.BatchIndex = _batch.Add(seq.PendingToken, seq.Position, seq.Slot, wantOutput: true);
                 if (!_context.TryDecode(_batch, cancellationToken))
                 {
                     foreach (var seq in seqs) seq.Finished ??= FinishReason.ContextFull;
@@ -124,7 +122,7 @@ public sealed class Generator : IDisposable
         }
         finally
         {
-            foreach (var seq in seqs) seq.Sampler?.Dispose();
+            foreach (var seq in seqs) seq.Dispose();
         }
     }
 
@@ -149,60 +147,6 @@ public sealed class Generator : IDisposable
             _context.Decode(_batch, cancellationToken);
         }
         return _batch.Count - 1;
-    }
-
-    /// <summary>Chooses the next token of one sequence from its logits, scores it, and decides whether it ends.</summary>
-    private void Step(SequenceState seq, GenerationOptions options, Action<GeneratedToken>? onToken)
-    {
-        ReadOnlySpan<float> logits = _context.GetLogits(seq.BatchIndex);
-        int token;
-        if (seq.Sampler is null) token = TensorPrimitives.IndexOfMax(logits);
-        else
-        {
-            // llama.cpp's sampler chain asserts (aborting the process) when no candidate survives, which NaN or
-            // infinite logits cause; one max pass at memory speed turns that into an exception.
-            if (!float.IsFinite(TensorPrimitives.Max(logits)))
-                throw new InferenceException($"the model produced non-finite logits (sequence {seq.Sequence}, step {seq.Tokens.Count}); cannot sample from them.");
-            token = seq.Sampler.Sample(_context, seq.BatchIndex);
-        }
-
-        TokenStatistics stats = default;
-        Span<TopToken> top = _top.AsSpan(0, options.TopAlternatives);
-        if (options.TokenStatistics)
-        {
-            stats = TokenStatisticsKernel.Compute(logits, token, top);
-            seq.Scores.Add(stats);
-        }
-        options.OnStep?.Invoke(new DecodeStep(_context, seq.BatchIndex, seq.Sequence, seq.Tokens.Count, token, logits, stats));
-        if (options.CaptureHiddenStates) seq.HiddenStates!.Add(_context.GetFinalHiddenState(seq.BatchIndex).ToArray());
-
-        var vocab = _context.Model.Vocabulary;
-        if (vocab.IsEndOfGeneration(token)) { seq.Finished = FinishReason.EndOfGeneration; return; }
-
-        string piece = seq.Text.Append(token);
-        var record = MakeToken(seq.Sequence, seq.Tokens.Count, token, piece, options.TokenStatistics, stats, top, vocab);
-        seq.Tokens.Add(record);
-        seq.Builder.Append(piece);
-        onToken?.Invoke(record);
-        seq.PendingToken = token;
-
-        if (options.Stop.Count > 0 && seq.TryCutAtStop(options.Stop, piece.Length)) seq.Finished = FinishReason.Stop;
-        else if (seq.Tokens.Count >= options.MaxTokens) seq.Finished = FinishReason.Length;
-        else if (seq.Position + 1 >= _context.ContextSize) seq.Finished = FinishReason.ContextFull;
-    }
-
-    private static GeneratedToken MakeToken(int sequence, int index, int token, string text, bool haveStats, in TokenStatistics stats, ReadOnlySpan<TopToken> top, Vocabulary vocab)
-    {
-        TokenAlternative[] alternatives = [];
-        int count = Math.Min(top.Length, stats.TopCount); // a vocabulary smaller than k leaves empty slots
-        if (haveStats && count > 0)
-        {
-            alternatives = new TokenAlternative[count];
-            for (int i = 0; i < count; i++) alternatives[i] = new TokenAlternative(top[i].TokenId, vocab.TokenText(top[i].TokenId), top[i].LogProbability);
-        }
-        return haveStats
-            ? new GeneratedToken(sequence, index, token, text, stats.ChosenLogProbability, stats.Entropy, stats.ChosenRank, alternatives)
-            : new GeneratedToken(sequence, index, token, text, float.NaN, float.NaN, -1, alternatives);
     }
 
     /// <summary>
@@ -254,47 +198,11 @@ public sealed class Generator : IDisposable
                 scores.Add(stats);
                 options.OnStep?.Invoke(new DecodeStep(_context, i, 0, answerIndex, chosen, logits, stats));
                 hidden?.Add(_context.GetFinalHiddenState(i).ToArray());
-                tokens.Add(MakeToken(0, answerIndex, chosen, decoder.Append(chosen), true, stats, top, vocab));
+                tokens.Add(DecodingSequence.MakeToken(0, answerIndex, chosen, decoder.Append(chosen), true, stats, top, vocab));
             }
         }
         return new ScoredSequence(tokens, scores.Result, promptTokens.Length, hidden);
     }
 
     public void Dispose() => _batch.Dispose();
-
-    private sealed class SequenceState(int sequence, Vocabulary vocab, TokenSampler? sampler, int position, int batchIndex)
-    {
-        public int Sequence { get; } = sequence;
-        public TokenSampler? Sampler { get; } = sampler;
-        public int Position { get; set; } = position;
-        public int BatchIndex { get; set; } = batchIndex;
-        public int PendingToken { get; set; }
-        public FinishReason? Finished { get; set; }
-        public TokenProbabilityAccumulator Scores;
-        public List<GeneratedToken> Tokens { get; } = [];
-        public List<float[]>? HiddenStates { get; } = [];
-        public StringBuilder Builder { get; } = new();
-        public TokenTextDecoder Text { get; } = new(vocab);
-
-        /// <summary>Looks for a stop string in the text's tail (only where the new piece could have completed one).</summary>
-        public bool TryCutAtStop(IReadOnlyList<string> stops, int newChars)
-        {
-            foreach (string stop in stops)
-            {
-                if (stop.Length == 0) continue;
-                int from = Math.Max(0, Builder.Length - newChars - stop.Length + 1);
-                int at = Builder.ToString(from, Builder.Length - from).IndexOf(stop, StringComparison.Ordinal);
-                if (at < 0) continue;
-                Builder.Length = from + at;
-                return true;
-            }
-            return false;
-        }
-
-        public GenerationResult ToResult(int promptTokens)
-        {
-            Builder.Append(Text.Flush());
-            return new GenerationResult(Sequence, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, Scores.Result, promptTokens, HiddenStates is { Count: > 0 } ? HiddenStates : null);
-        }
-    }
 }
