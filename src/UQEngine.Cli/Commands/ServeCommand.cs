@@ -21,6 +21,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
             host, port, apiKey, maxSequences, queue,
+            ServeBenchCommand.Create(),
         };
         model.AddTo(command);
         command.SetAction(async (result, cancellation) =>

@@ -83,6 +83,38 @@ public sealed class ServerConcurrencyTests
     }
 
     [Fact]
+    public async Task Concurrent_requests_are_decoded_together_and_answer_as_they_do_alone()
+    {
+        await using var server = await LoopbackServer.StartAsync(o => o with { MaxSequences = 6, ContextSize = 1024 });
+        object Body(string prompt, int n) => new { model = LoopbackServer.ModelId, prompt, max_tokens = 24, n, temperature = 0, logprobs = 2 };
+        (string Prompt, int N)[] requests = [("The cat", 1), ("Hello world, the", 2), ("Once upon a time", 1), ("a b c", 2)];
+        var alone = new List<string>();
+        foreach (var (prompt, n) in requests)
+        {
+            var (status, body) = await server.PostJsonAsync("/v1/completions", Body(prompt, n));
+            Assert.Equal(200, status);
+            alone.Add(string.Join("|", body.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString())));
+        }
+        string before = await server.Client.GetStringAsync("/metrics");
+
+        var together = await Task.WhenAll(requests.Select(r => server.PostJsonAsync("/v1/completions", Body(r.Prompt, r.N))));
+        for (int i = 0; i < requests.Length; i++)
+        {
+            Assert.Equal(200, together[i].Status);
+            Assert.Equal(alone[i], string.Join("|", together[i].Body.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString())));
+        }
+        // Alone, no step decoded more than n = 2 sequences; together, some step decoded more.
+        string after = await server.Client.GetStringAsync("/metrics");
+        Assert.Equal(MetricValue(before, "uqengine_batch_sequences_count"), MetricValue(before, "uqengine_batch_sequences_bucket{le=\"2\"}"));
+        Assert.True(MetricValue(after, "uqengine_batch_sequences_count") > MetricValue(after, "uqengine_batch_sequences_bucket{le=\"2\"}"), after);
+        Assert.Equal(0, MetricValue(after, "uqengine_active_sequences"));
+        Assert.Equal(0, MetricValue(after, "uqengine_kv_reserved_cells"));
+    }
+
+    private static double MetricValue(string metrics, string name) =>
+        double.Parse(metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task Api_key_guards_v1_but_not_health()
     {
         await using var server = await LoopbackServer.StartAsync(o => o with { ApiKey = "s3cret" });
