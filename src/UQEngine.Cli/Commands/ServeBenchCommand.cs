@@ -31,10 +31,11 @@ internal static class ServeBenchCommand
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (stream i, request j use seed 1000 i + j)", DefaultValueFactory = _ => 0 };
         var soakMinutes = new Option<double>("--soak-minutes") { Description = "Length of the soak after the levels (0 skips it)", DefaultValueFactory = _ => 10 };
         var soakStreams = new Option<int>("--soak-streams") { Description = "Concurrent streams during the soak", DefaultValueFactory = _ => 4 };
+        var rounds = new Option<int>("--rounds") { Description = "Times the levels are run in turn; the table takes each level's median (steadier on a busy machine)", DefaultValueFactory = _ => 3 };
 
         var command = new Command("bench", "Measure `serve` under 1, 2, 4 and 8 concurrent streaming clients, then soak it and compare memory")
         {
-            url, synthetic, streams, requests, maxTokens, prompt, temperature, soakMinutes, soakStreams,
+            url, synthetic, streams, requests, maxTokens, prompt, temperature, rounds, soakMinutes, soakStreams,
         };
         model.AddTo(command);
         command.SetAction(async (result, cancellation) =>
@@ -46,7 +47,8 @@ internal static class ServeBenchCommand
                 levels = [.. result.GetValue(streams)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
                     int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= 256 ? n : throw new CliException($"--streams: '{s}' is not a number of streams in 1..256"))];
                 if (levels.Length == 0) throw new CliException("--streams names no level");
-                settings = new BenchSettings(result.GetValue(prompt)!, result.GetValue(maxTokens), result.GetValue(requests), result.GetValue(temperature));
+                settings = new BenchSettings(result.GetValue(prompt)!, result.GetValue(maxTokens), result.GetValue(requests), result.GetValue(temperature), result.GetValue(rounds));
+                if (settings.Rounds < 1) throw new CliException("--rounds must be at least 1");
                 if (settings.MaxTokens < 1) throw new CliException("--max-tokens must be at least 1");
                 if (settings.RequestsPerStream < 1) throw new CliException("--requests must be at least 1");
                 if (result.GetValue(soakMinutes) < 0) throw new CliException("--soak-minutes must be >= 0");
@@ -119,7 +121,7 @@ internal static class ServeBenchCommand
         return command;
     }
 
-    private sealed record BenchSettings(string Prompt, int MaxTokens, int RequestsPerStream, double Temperature);
+    private sealed record BenchSettings(string Prompt, int MaxTokens, int RequestsPerStream, double Temperature, int Rounds);
 
     private sealed record LevelResult(int Streams, int Requests, long Tokens, double Seconds, double[] FirstTokenSeconds)
     {
@@ -133,34 +135,41 @@ internal static class ServeBenchCommand
             string modelId = models.RootElement.GetProperty("data")[0].GetProperty("id").GetString()!;
             var load = new StreamingLoad(client, modelId, settings);
             Console.WriteLine($"uqengine serve bench: model '{modelId}' at {client.BaseAddress}, prompt \"{settings.Prompt}\", max_tokens {settings.MaxTokens}, " +
-                              $"temperature {settings.Temperature.ToString(CultureInfo.InvariantCulture)}, {settings.RequestsPerStream} request(s) per stream per level, UQENGINE_THREADS={Environment.GetEnvironmentVariable("UQENGINE_THREADS") ?? "(unset)"}");
+                              $"temperature {settings.Temperature.ToString(CultureInfo.InvariantCulture)}, {settings.RequestsPerStream} request(s) per stream per level, {settings.Rounds} round(s), UQENGINE_THREADS={Environment.GetEnvironmentVariable("UQENGINE_THREADS") ?? "(unset)"}");
             await load.StreamOneAsync(0, cancellation); // warm-up: first-call costs stay out of the table
 
-            var results = new List<LevelResult>();
-            foreach (int streams in levels)
-            {
-                var level = await load.RunLevelAsync(streams, cancellation);
-                results.Add(level);
-                Console.Error.WriteLine($"  {streams} stream(s): {level.TokensPerSecond:F1} tokens/s");
-            }
+            // Levels take turns round by round, so a change in the machine's load hits every level alike.
+            var results = levels.Distinct().ToDictionary(l => l, _ => new List<LevelResult>());
+            for (int round = 1; round <= settings.Rounds; round++)
+                foreach (int streams in results.Keys)
+                {
+                    var level = await load.RunLevelAsync(streams, cancellation);
+                    results[streams].Add(level);
+                    Console.Error.WriteLine($"  round {round}, {streams} stream(s): {level.TokensPerSecond:F1} tokens/s");
+                }
             PrintTable(results);
             if (soakMinutes > 0) await SoakAsync(load, inProcess, soakMinutes, soakStreams, cancellation);
         }
         return 0;
     }
 
-    private static void PrintTable(List<LevelResult> results)
+    /// <summary>Per level: the median of its rounds' aggregate tokens/s, and time to first token over all its requests.</summary>
+    private static void PrintTable(Dictionary<int, List<LevelResult>> results)
     {
-        var single = results.FirstOrDefault(r => r.Streams == 1);
         var inv = CultureInfo.InvariantCulture;
+        double Median(List<LevelResult> rounds) => Percentile([.. rounds.Select(r => r.TokensPerSecond)], 0.5);
+        double? single = results.TryGetValue(1, out var one) ? Median(one) : null;
         Console.WriteLine();
-        Console.WriteLine("| streams | requests | tokens | seconds | aggregate tokens/s | speed-up vs 1 stream | TTFT p50 (ms) | TTFT p99 (ms) |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var r in results)
+        Console.WriteLine("| streams | requests | tokens | aggregate tokens/s (median of rounds) | each round | speed-up vs 1 stream | TTFT p50 (ms) | TTFT p99 (ms) |");
+        Console.WriteLine("|---:|---:|---:|---:|---|---:|---:|---:|");
+        foreach (var (streams, rounds) in results)
         {
-            string speedup = single is null ? "n/a" : (r.TokensPerSecond / single.TokensPerSecond).ToString("F2", inv) + "x";
+            double median = Median(rounds);
+            string speedup = single is { } s ? (median / s).ToString("F2", inv) + "x" : "n/a";
+            double[] firstTokens = [.. rounds.SelectMany(r => r.FirstTokenSeconds)];
+            string each = string.Join(", ", rounds.Select(r => r.TokensPerSecond.ToString("F1", inv)));
             Console.WriteLine(string.Create(inv,
-                $"| {r.Streams} | {r.Requests} | {r.Tokens} | {r.Seconds:F2} | {r.TokensPerSecond:F1} | {speedup} | {1000 * Percentile(r.FirstTokenSeconds, 0.5):F0} | {1000 * Percentile(r.FirstTokenSeconds, 0.99):F0} |"));
+                $"| {streams} | {rounds.Sum(r => r.Requests)} | {rounds.Sum(r => r.Tokens)} | {median:F1} | {each} | {speedup} | {1000 * Percentile(firstTokens, 0.5):F0} | {1000 * Percentile(firstTokens, 0.99):F0} |"));
         }
     }
 
