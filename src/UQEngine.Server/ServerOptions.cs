@@ -21,10 +21,10 @@ public sealed record ServerOptions
     /// <summary>When set, every /v1 request needs "Authorization: Bearer &lt;key&gt;".</summary>
     public string? ApiKey { get; init; }
 
-    /// <summary>Sequences the context decodes together; the most a request may ask for with "n".</summary>
+    /// <summary>Sequence slots decoded together, shared by concurrent requests (one per sample); also the largest "n".</summary>
     public int MaxSequences { get; init; } = 4;
 
-    /// <summary>Requests that may wait for the decoder; one more is answered 429.</summary>
+    /// <summary>Requests that may wait for free slots or KV room; one more is answered 429.</summary>
     public int QueueCapacity { get; init; } = 16;
 
     /// <summary>KV-cache size in tokens; 0 = the model default (at most 4096).</summary>
@@ -39,7 +39,7 @@ public sealed record ServerOptions
     /// <summary>max_tokens when the request gives none (capped by the room left in the context).</summary>
     public int DefaultMaxTokens { get; init; } = 256;
 
-    /// <summary>Test hook run on the decoding worker at each step of a request, with the request's cancellation token.</summary>
+    /// <summary>Test hook run on the decoding thread at each step of each of a request's sequences, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }
 
     /// <summary>Throws ArgumentException with a one-line message naming the bad setting (the CLI prints it as is).</summary>

@@ -15,7 +15,7 @@ internal static class ServeCommand
         var host = new Option<string>("--host") { Description = "Address to listen on (an IP or localhost); keep loopback unless you mean to expose it", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
-        var maxSequences = new Option<int>("--max-sequences") { Description = "Sequences decoded together: the largest \"n\" a request may ask for", DefaultValueFactory = _ => 4 };
+        var maxSequences = new Option<int>("--max-sequences") { Description = "Sequence slots decoded together, shared by concurrent requests (each holds one per sample); also the largest \"n\"", DefaultValueFactory = _ => 4 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
