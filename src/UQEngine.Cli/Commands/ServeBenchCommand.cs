@@ -22,7 +22,7 @@ internal static class ServeBenchCommand
     public static Command Create()
     {
         var model = new ModelOptionsBinder();
-        var url = new Option<string?>("--url") { Description = "Benchmark a server that is already running (its memory is then not measured)" };
+        var url = new Option<string?>("--url") { Description = "Benchmark a server that is already running, by its base address (e.g. http://127.0.0.1:8080); its memory is then not measured" };
         var synthetic = new Option<bool>("--synthetic") { Description = "Serve a synthetic llama written for the run (256 wide, 4 layers, 32000-token vocabulary) instead of --model" };
         var streams = new Option<string>("--streams") { Description = "Levels of concurrency, comma-separated", DefaultValueFactory = _ => "1,2,4,8" };
         var requests = new Option<int>("--requests") { Description = "Requests each stream sends per level, one after another", DefaultValueFactory = _ => 3 };

@@ -53,6 +53,33 @@ public sealed partial class ServeCommandTests
         }
     }
 
+    [Fact]
+    public async Task Serve_bench_counts_every_streamed_token_per_level_and_reports_the_soak()
+    {
+        // Greedy "The cat" on the test model runs without an end-of-text token, so every request streams max_tokens.
+        using var process = Start("serve", "bench", "-m", TestModels.SyntheticPath, "--streams", "1,2", "--requests", "2", "--max-tokens", "4",
+            "--rounds", "1", "--soak-minutes", "0.05", "--soak-streams", "2", "--threads", "1");
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        string stderr = await process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "the benchmark did not finish");
+        string stdout = await stdoutTask;
+        Assert.True(process.ExitCode == 0, stderr + stdout);
+        Assert.Matches(@"\n\| 1 \| 2 \| 8 \| [0-9.]+ \| [0-9., ]+ \| 1\.00x \| \d+ \| \d+ \|", stdout);   // 1 stream x 2 requests x 4 tokens
+        Assert.Matches(@"\n\| 2 \| 4 \| 16 \| [0-9.]+ \| [0-9., ]+ \| [0-9.]+x \| \d+ \| \d+ \|", stdout); // 2 streams x 2 requests x 4 tokens
+        Assert.Contains("soak: 2 streams", stdout);
+        Assert.Matches(@"\| GC heap after full collection \(MiB\) \| [0-9.]+ \| [0-9.]+ \| [-+][0-9.]+ \|", stdout);
+    }
+
+    [Fact]
+    public async Task Serve_bench_refuses_a_bad_level_in_one_line()
+    {
+        using var process = Start("serve", "bench", "-m", TestModels.SyntheticPath, "--streams", "1,x");
+        string stderr = await process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Equal(1, process.ExitCode);
+        Assert.Equal("uqengine: error: --streams: 'x' is not a number of streams in 1..256", stderr.Trim());
+    }
+
     [Theory]
     [InlineData("--port", "70000", "port")]
     [InlineData("--api-key", " ", "API key")]
