@@ -151,7 +151,12 @@ string f32 = Path.Combine(work, "trained-f32.gguf");
 Export(trainModel, f32, GgmlType.F32);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 Export(trainModel, output, GgmlType.F16);
-Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {DemoModelBuilder.Sha256(output)})");
+string sha256 = DemoModelBuilder.Sha256(output);
+Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {sha256})");
+// The world's items and the checksum go beside the model, as `uqengine model build` leaves them.
+string outputFolder = Path.GetDirectoryName(Path.GetFullPath(output))!;
+using (var items = new StreamWriter(Path.Combine(outputFolder, "world.jsonl"))) world.WriteJsonl(items);
+File.WriteAllText(Path.Combine(outputFolder, Path.GetFileName(output) + ".sha256"), $"{sha256}  {Path.GetFileName(output)}\n");
 double diff = TransferCheck.Compare(trainModel, f32, DemoFormat.ChatPrompt("Where does Dedik live?"), threads);
 Console.WriteLine($"trained-model transfer check (F32): max |logit diff| = {diff:E3}");
 return 0;

@@ -179,7 +179,8 @@ internal static class ModelCommand
 
     private static Command Info()
     {
-        var command = new Command("info", "Show the demo model's recipe, checksum and world");
+        var worldFile = new Option<string?>("--write-world") { Description = "Also write the world's items (JSONL: question, answer, options, letter, exposure, split) to this file" };
+        var command = new Command("info", "Show the demo model's recipe, checksum and world") { worldFile };
         command.SetAction(result => CommandRunner.Run(() =>
         {
             string folder = DemoModels.FindFolder() ?? throw new CliException("no demo model found (models/demo/uqengine-demo-f16.gguf); run `uqengine model build`");
@@ -195,7 +196,7 @@ internal static class ModelCommand
             table.AddRow("sha256", expected is null ? sha : sha == expected ? $"{sha} [green](matches)[/]" : $"{sha} [red](expected {expected})[/]");
             table.AddRow("shape", $"{facts.LayerCount} layers x {facts.EmbeddingLength} wide, {facts.HeadCount} heads, ff {facts.FeedForwardLength}, {facts.ParameterCount:N0} parameters");
             table.AddRow("vocabulary", $"{facts.VocabularySize} tokens, {facts.MergeCount} merges (BPE learned from the corpus)");
-            table.AddRow("world", $"seed {r.World.Seed}: {world.People.Length} people x {world.Relations.Length} relations, ladder [{string.Join(", ", r.World.ExposureLadder)}] per epoch, {world.Items.Count(i => i.Family == DemoFamily.Arithmetic)} additions");
+            table.AddRow("world", Markup.Escape($"seed {r.World.Seed}: {world.People.Length} people x {world.Relations.Length} relations, ladder [{string.Join(", ", r.World.ExposureLadder)}] per epoch, {world.Items.Count(i => i.Family == DemoFamily.Arithmetic)} additions"));
             table.AddRow("evaluation split", $"{world.EvaluationItems.Count(i => i.Family == DemoFamily.Recall)} recall questions, {world.EvaluationItems.Count(i => i.Family == DemoFamily.Arithmetic)} additions (never in the corpus)");
             table.AddRow("training", r.Trainer == "torch"
                 ? $"TorchSharp (src/UQEngine.Training.Torch), {r.Torch.Epochs} epochs, AdamW lr {r.Torch.LearningRate} (cosine to x{r.Torch.FinalLearningRateFraction}), batches of {r.Torch.BatchSize} x {r.Training.ContextLength} tokens"
@@ -204,6 +205,12 @@ internal static class ModelCommand
                 .Concat(world.EvaluationItems.Where(i => i.Exposure == 0 && i.Family == DemoFamily.Recall).Take(1));
             foreach (var item in sample) table.AddRow($"try (seen {item.Exposure}x)", Markup.Escape($"uqengine generate \"{item.Question}\"  (answer: {item.Answer})"));
             AnsiConsole.Write(table);
+            if (result.GetValue(worldFile) is { } file)
+            {
+                using var writer = new StreamWriter(file);
+                world.WriteJsonl(writer);
+                AnsiConsole.MarkupLine($"wrote {world.Items.Length} items to {Markup.Escape(file)}");
+            }
             return 0;
         }));
         return command;
