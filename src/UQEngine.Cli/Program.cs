@@ -10,5 +10,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ServeCommand.Create(),
     SystemCommand.Create(),
     ModelCommand.Create(),
+    ProbeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
