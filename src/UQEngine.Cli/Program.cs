@@ -11,5 +11,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     SystemCommand.Create(),
     ModelCommand.Create(),
     ProbeCommand.Create(),
+    UaitCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -4,11 +4,11 @@ using System.Text;
 namespace UQEngine.Decisions;
 
 /// <summary>One threshold of the policy "answer when confidence ≥ threshold, else escalate".</summary>
-/// <param name="Threshold">Items with a confidence below it are escalated (+∞: all are).</param>
+/// <param name="Threshold">Items with a confidence below it are escalated; null: all are.</param>
 /// <param name="Escalated">How many items are escalated.</param>
 /// <param name="FractionEscalated">Escalated / all items.</param>
 /// <param name="Accuracy">Correct answers (the model's kept ones and the fallback's) / all items.</param>
-public sealed record EscalationPoint(double Threshold, int Escalated, double FractionEscalated, double Accuracy);
+public sealed record EscalationPoint(double? Threshold, int Escalated, double FractionEscalated, double Accuracy);
 
 /// <summary>A method's accuracy-against-escalation curve, from 0 escalated to all escalated.</summary>
 public sealed record EscalationCurve(string Method, IReadOnlyList<EscalationPoint> Points)
@@ -52,7 +52,7 @@ public static class EscalationSimulation
                 if (fallbackCorrect?[i] ?? true) fallbackRight++;
                 escalated++;
             }
-            double threshold = k < n ? confidence[order[k]] : double.PositiveInfinity;
+            double? threshold = k < n ? confidence[order[k]] : null;
             points.Add(new EscalationPoint(threshold, escalated, (double)escalated / n, (double)(answeredCorrect + fallbackRight) / n));
         }
         return new EscalationCurve(method, points);

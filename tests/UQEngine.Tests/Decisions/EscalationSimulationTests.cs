@@ -16,7 +16,7 @@ public sealed class EscalationSimulationTests
         // then 0.6 (item 2) → kept 0, 4 (1 right) + 3 = 4/5; then 0.8 (item 4) → kept 0 (1) + 4 = 5/5; then all → 5/5.
         Assert.Equal([0, 2, 3, 4, 5], curve.Points.Select(p => p.Escalated));
         Assert.Equal([0.6, 0.8, 0.8, 1.0, 1.0], curve.Points.Select(p => p.Accuracy), new ToleranceComparer(1e-12));
-        Assert.Equal([0.2, 0.6, 0.8, 0.9, double.PositiveInfinity], curve.Points.Select(p => p.Threshold));
+        Assert.Equal(new double?[] { 0.2, 0.6, 0.8, 0.9, null }, curve.Points.Select(p => p.Threshold));
         Assert.Equal(2, curve.AtMostFraction(0.5).Escalated); // 3 escalated would be 60 %
         Assert.Equal(0, curve.AtMostFraction(0.3).Escalated); // the tie makes the first step 40 %
     }
