@@ -99,3 +99,25 @@ public sealed class ProbeScorer
         return new ProbeReading([.. _confidences], _lastLogit, _w.Confidence(_lastLogit));
     }
 }
+
+/// <summary>
+/// One <see cref="ProbeScorer"/> per sequence of a batched generation (samples of one prompt): <see cref="Observe"/>
+/// routes each step to its sequence's scorer.
+/// </summary>
+public sealed class ProbeScorerSet
+{
+    private readonly ProbeScorer[] _scorers;
+
+    public ProbeScorerSet(ProbeFile probe, int sequences)
+    {
+        if (sequences < 1) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "at least one sequence");
+        _scorers = [.. Enumerable.Range(0, sequences).Select(_ => new ProbeScorer(probe))];
+    }
+
+    public void Reset() { foreach (var s in _scorers) s.Reset(); }
+
+    public void Observe(in DecodeStep step) => _scorers[step.Sequence].Observe(step);
+
+    /// <summary>The reading of sequence <paramref name="sequence"/>.</summary>
+    public ProbeReading Result(int sequence) => _scorers[sequence].Result();
+}

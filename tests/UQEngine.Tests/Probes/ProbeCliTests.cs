@@ -13,6 +13,19 @@ namespace UQEngine.Tests.Probes;
 /// <summary>`uqengine probe train|eval|sweep` and `eval --probe --escalate`, in process, on the synthetic model.</summary>
 public sealed class ProbeCliTests
 {
+    private static (int Code, string Stdout, string Stderr) Process(params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll"));
+        foreach (string a in args) start.ArgumentList.Add(a);
+        start.Environment["UQENGINE_THREADS"] = "1";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2))) { process.Kill(true); throw new TimeoutException("uqengine did not finish"); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
     private static int Run(params string[] args) => new RootCommand { ProbeCommand.Create(), EvalCommand.Create() }.Parse(args).Invoke();
 
     /// <summary>
@@ -78,6 +91,18 @@ public sealed class ProbeCliTests
         Assert.Contains("| msp |", decisions);
         Assert.Contains("1.000 (100 %)", decisions); // all escalated to an oracle: every item right
         Assert.True(File.Exists(dir.File("run/decisions.png")));
+
+        // generate --probe --json (a real process): one confidence per step, the answer's equals its last step's.
+        var (code, stdout, stderr) = Process("generate", "Hello world", "-m", model, "-n", "4", "--probe", probe, "--json");
+        Assert.True(code == 0, stderr);
+        using (var json = JsonDocument.Parse(stdout))
+        {
+            int tokenCount = json.RootElement.GetProperty("results")[0].GetProperty("tokens").GetArrayLength();
+            var reading = json.RootElement.GetProperty("probe")[0];
+            var perStep = reading.GetProperty("token_confidences").EnumerateArray().Select(e => e.GetDouble()).ToList();
+            Assert.InRange(perStep.Count, tokenCount, tokenCount + 1); // + the end-of-generation step
+            Assert.Equal(perStep[^1], reading.GetProperty("confidence").GetDouble(), 12);
+        }
 
         // Errors: a probe for another model, and method probe without --probe, are one-line failures (exit 1).
         string other = dir.File("other.gguf");
