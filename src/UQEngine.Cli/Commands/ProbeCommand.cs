@@ -186,8 +186,15 @@ internal static class ProbeCommand
             ProbeFile probe;
             try { probe = ProbeFile.Load(r.GetValue(probeOption)!); }
             catch (InvalidDataException e) { throw new CliException(e.Message); }
+            // A cross-model probe learned to judge another model's answers: evaluating it on the reader's own answers
+            // would measure something else, so the writer must be given (and be the same file).
+            string? writerPath = r.GetValue(shared.AnswersFrom);
+            if (probe.AnswersFrom is { } expected && string.IsNullOrWhiteSpace(writerPath))
+                throw new CliException($"this probe judges answers written by {expected}; pass that model with --answers-from");
             var items = shared.Items(r);
-            var (examples, reader, _) = shared.Collect(r, items, m => { probe.EnsureFits(m); return [probe.Features.Layer]; }, cancellation);
+            var (examples, reader, writer) = shared.Collect(r, items, m => { probe.EnsureFits(m); return [probe.Features.Layer]; }, cancellation);
+            if (probe.AnswersFrom is { } trainedWriter && writer is not null && writer.Sha256 != trainedWriter.Sha256)
+                AnsiConsole.MarkupLine($"[yellow]The answers come from {Markup.Escape(writer.ToString())}, not from {Markup.Escape(trainedWriter.ToString())} that the probe was trained on.[/]");
             bool[] correct = [.. examples.Select(e => e.Correct)];
             var metricOptions = new MetricSuiteOptions { Bootstrap = new BootstrapOptions { Resamples = r.GetValue(bootstrap), Seed = r.GetValue(seed) } };
             var rows = new Dictionary<string, EvaluationSummary>(StringComparer.Ordinal);

@@ -104,6 +104,15 @@ public sealed class ProbeCliTests
             Assert.Equal(perStep[^1], reading.GetProperty("confidence").GetDouble(), 12);
         }
 
+        // Cross-model from the CLI: a copy of the model writes the answers (same answers, so the labels stay mixed).
+        string writer = dir.File("writer.gguf");
+        File.Copy(model, writer);
+        string cross = dir.File("cross.json");
+        Assert.Equal(0, Run("probe", "train", "-m", model, "--answers-from", writer, "-d", data, "-n", "5", "-o", cross, "--threads", "1"));
+        Assert.Equal("writer.gguf", UQEngine.Probes.ProbeFile.Load(cross).AnswersFrom!.FileName);
+        Assert.Equal(1, Run("probe", "eval", "-m", model, "--probe", cross, "-d", data, "-n", "5")); // the writer is required
+        Assert.Equal(0, Run("probe", "eval", "-m", model, "--probe", cross, "--answers-from", writer, "-d", data, "-n", "5", "--bootstrap", "10", "--threads", "1"));
+
         // Errors: a probe for another model, and method probe without --probe, are one-line failures (exit 1).
         string other = dir.File("other.gguf");
         SyntheticLlamaModel.Write(new SyntheticLlamaOptions { OutputPath = other, Seed = 5 });
