@@ -10,5 +10,7 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ServeCommand.Create(),
     SystemCommand.Create(),
     ModelCommand.Create(),
+    ProbeCommand.Create(),
+    UaitCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

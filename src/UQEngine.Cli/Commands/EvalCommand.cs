@@ -35,6 +35,8 @@ internal static class EvalCommand
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
         };
         model.AddTo(command);
+        var extensions = new EvalExtensions();
+        extensions.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             var readOptions = new DatasetReadOptions
@@ -62,6 +64,7 @@ internal static class EvalCommand
             };
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
+            extensions.Prepare(result, registry, methodList);
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
             var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
@@ -71,7 +74,7 @@ internal static class EvalCommand
             var loadClock = Stopwatch.StartNew();
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
-            using var context = llm.CreateContext(model.ContextOptions(result));
+            using var context = llm.CreateContext(extensions.Configure(model.ContextOptions(result), llm));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {
@@ -108,6 +111,7 @@ internal static class EvalCommand
                     run = new EvaluationRunner(generator, registry).Run(data, options, progress, loadClock.Elapsed.TotalMilliseconds, cancellation);
                 });
             Show(console, run, options.OutputFolder);
+            extensions.AfterRun(result, model, data, run, options, console, cancellation);
             return 0;
         })));
         return command;

@@ -25,10 +25,11 @@ internal static class GenerateCommand
         var topLogprobs = new Option<int>("--top-logprobs") { Description = "Alternatives to show per token (0..20)", DefaultValueFactory = _ => 5 };
         var tokens = new Option<bool>("--tokens") { Description = "Print a per-token table (probability, entropy, rank, alternatives)" };
         var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
+        var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
-            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json,
+            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe,
         };
         model.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
@@ -38,7 +39,8 @@ internal static class GenerateCommand
             int n = result.GetValue(samples);
             if (n < 1) throw new CliException("--samples must be at least 1");
             using var llm = model.LoadModel(result, console);
-            using var context = llm.CreateContext(model.ContextOptions(result, sequences: n));
+            var probeFile = ProbeOutput.Load(result.GetValue(probe), llm);
+            using var context = llm.CreateContext(ProbeOutput.Configure(probeFile, model.ContextOptions(result, sequences: n), llm));
             using var generator = new Generator(context);
             var options = new GenerationOptions
             {
@@ -47,13 +49,17 @@ internal static class GenerateCommand
                 Stop = result.GetValue(stop) ?? [],
                 TopAlternatives = result.GetValue(topLogprobs),
             };
+            var scorers = probeFile is null ? null : new UQEngine.Probes.ProbeScorerSet(probeFile, n);
+            if (scorers is not null) options = options with { OnStep = scorers.Observe };
             string text = PromptBuilder.Build(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
             int[] promptTokens = generator.TokenizePrompt(text, options);
             var clock = Stopwatch.StartNew();
             var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
             clock.Stop();
-            if (asJson) JsonOutput.Write(new { model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result) });
+            if (asJson && scorers is not null) JsonOutput.Write(new { model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result), probe = ProbeOutput.Json(scorers, outputs) });
+            else if (asJson) JsonOutput.Write(new { model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result) });
             else UncertaintyView.Show(AnsiConsole.Console, llm, outputs, clock.Elapsed, result.GetValue(tokens));
+            if (!asJson && scorers is not null) ProbeOutput.Show(AnsiConsole.Console, scorers, outputs);
             return 0;
         })));
         return command;
