@@ -30,11 +30,13 @@ internal static class EvalCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var sampling = new SamplingOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
         };
         model.AddTo(command);
+        sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             var readOptions = new DatasetReadOptions
@@ -63,6 +65,9 @@ internal static class EvalCommand
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
+            bool sampled = SamplingOptionsBinder.Needed(resolved);
+            var samplingSettings = sampling.Settings(result);
+            using var embedder = SamplingOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
             var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
@@ -71,7 +76,8 @@ internal static class EvalCommand
             var loadClock = Stopwatch.StartNew();
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
-            using var context = llm.CreateContext(model.ContextOptions(result));
+            // Sampling methods decode K samples together and read the model's hidden states.
+            using var context = llm.CreateContext(sampled ? model.ContextOptions(result, samplingSettings.SequencesNeeded, hidden: true) : model.ContextOptions(result));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {
