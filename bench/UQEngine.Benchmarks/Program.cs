@@ -2,4 +2,10 @@ using BenchmarkDotNet.Running;
 
 // Pick benchmarks on the command line, e.g.  -- --filter '*TokenStatistics*' --job short
 // Every public benchmark class in this assembly is listed by the switcher, so new ones need no registration.
+// `-- sar-ratios N` runs the SAR cases in N interleaved rounds without BenchmarkDotNet (see SarBenchmarks.RunRatios).
+if (args is ["sar-ratios", ..])
+{
+    UQEngine.Benchmarks.Sampling.SarBenchmarks.RunRatios(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -21,6 +21,8 @@ namespace UQEngine.Benchmarks.Sampling;
 /// <item>GenerateAnswer: one greedy generation of n = <see cref="AnswerTokens"/> tokens (the baseline of relevance).</item>
 /// <item>Relevance: the relevance pass for that answer (prompt once, answer once, all n variants' suffixes batched).</item>
 /// <item>RelevanceNaive: n + 1 full re-encodings of prompt + variant.</item>
+/// <item>Sar5Layer, RelevanceLayer: the same with the states entering the last layer (<c>--hidden-layer 3</c>), read
+/// for every token without an LM-head row per token, in a second context of the same model.</item>
 /// </list>
 /// </summary>
 public class SarBenchmarks
@@ -33,6 +35,9 @@ public class SarBenchmarks
     private LlamaContext _context = null!;
     private Generator _generator = null!;
     private AnswerEncoder _encoder = null!;
+    private LlamaContext _layerContext = null!;
+    private Generator _layerGenerator = null!;
+    private AnswerEncoder _layerEncoder = null!;
     private int[] _prompt = [];
     private int[] _answer = [];
     private GenerationOptions _sampling = null!;
@@ -51,6 +56,9 @@ public class SarBenchmarks
         _context = _model.CreateContext(new ContextOptions { ContextSize = 1024, Threads = 1, FinalHiddenState = true, MaxSequences = 32 });
         _generator = new Generator(_context);
         _encoder = new AnswerEncoder(_context);
+        _layerContext = _model.CreateContext(new ContextOptions { ContextSize = 1024, Threads = 1, HiddenLayers = [3], MaxSequences = 32 });
+        _layerGenerator = new Generator(_layerContext);
+        _layerEncoder = new AnswerEncoder(_layerContext, layer: 3);
         _sampling = new GenerationOptions { MaxTokens = AnswerTokens, Sampling = new SamplingOptions { Temperature = 1f, Seed = 5 } };
         _prompt = _generator.TokenizePrompt(PromptText, _sampling);
         _answer = [.. _generator.Generate(_prompt, 1, Greedy(), null, default)[0].Tokens.Select(t => t.TokenId)];
@@ -69,6 +77,17 @@ public class SarBenchmarks
         var r = new HiddenStateSimilarity(_encoder).Compute(set.Answers, tokenSimilarity: true);
         return Sar.Compute(set.TokenLogProbabilities, [.. r.TokenSimilarity!.Select(Conventional)], r.Matrix);
     }
+
+    [Benchmark]
+    public double Sar5Layer()
+    {
+        var set = SampleSet.From(PromptText, _prompt, _layerGenerator.Generate(_prompt, 5, _sampling, null, default));
+        var r = new HiddenStateSimilarity(_layerEncoder).Compute(set.Answers, tokenSimilarity: true);
+        return Sar.Compute(set.TokenLogProbabilities, [.. r.TokenSimilarity!.Select(Conventional)], r.Matrix);
+    }
+
+    [Benchmark]
+    public int RelevanceLayer() => _layerEncoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
 
     [Benchmark]
     public double Sar5Naive()
@@ -92,6 +111,41 @@ public class SarBenchmarks
     [Benchmark]
     public int RelevanceNaive() => _encoder.EncodeNaive(_prompt, [_answer], ablations: true)[0].Ablations.Length;
 
+    /// <summary>
+    /// The ratios without BenchmarkDotNet (`-- sar-ratios ROUNDS`): every case once per round, rounds interleaved,
+    /// so a co-tenant's load lands on all cases alike; prints the median per case and the ratios of interest.
+    /// </summary>
+    public static void RunRatios(int rounds)
+    {
+        var bench = new SarBenchmarks();
+        bench.Setup();
+        try
+        {
+            var cases = new (string Name, Action Run)[]
+            {
+                ("Samples5", () => bench.Samples5()), ("Sar5", () => bench.Sar5()), ("Sar5Layer", () => bench.Sar5Layer()), ("Sar5Naive", () => bench.Sar5Naive()),
+                ("GenerateAnswer", () => bench.GenerateAnswer()), ("Relevance", () => bench.Relevance()), ("RelevanceLayer", () => bench.RelevanceLayer()), ("RelevanceNaive", () => bench.RelevanceNaive()),
+            };
+            foreach (var c in cases) c.Run(); // warm-up
+            var times = cases.ToDictionary(c => c.Name, _ => new List<double>());
+            for (int r = 0; r < rounds; r++)
+                foreach (var c in cases)
+                {
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    c.Run();
+                    times[c.Name].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            double Median(string name) { var v = times[name].Order().ToList(); return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2; }
+            Console.WriteLine($"| case | median ms ({rounds} interleaved rounds) | min ms | max ms |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            foreach (var c in cases) Console.WriteLine($"| {c.Name} | {Median(c.Name):F1} | {times[c.Name].Min():F1} | {times[c.Name].Max():F1} |");
+            Console.WriteLine();
+            Console.WriteLine($"Sar5 / Samples5 = {Median("Sar5") / Median("Samples5"):F2} (target <= 1.5); Sar5Layer / Samples5 = {Median("Sar5Layer") / Median("Samples5"):F2}; Sar5Naive / Samples5 = {Median("Sar5Naive") / Median("Samples5"):F2}; Sar5Naive / Sar5 = {Median("Sar5Naive") / Median("Sar5"):F2}");
+            Console.WriteLine($"Relevance / GenerateAnswer = {Median("Relevance") / Median("GenerateAnswer"):F2} (target <= 1); RelevanceLayer / GenerateAnswer = {Median("RelevanceLayer") / Median("GenerateAnswer"):F2}; RelevanceNaive / GenerateAnswer = {Median("RelevanceNaive") / Median("GenerateAnswer"):F2}; RelevanceNaive / Relevance = {Median("RelevanceNaive") / Median("Relevance"):F2}");
+        }
+        finally { bench.Cleanup(); }
+    }
+
     private static double[] Conventional(double[] s)
     {
         Sar.ApplyTokenConventions(s, []);
@@ -101,6 +155,9 @@ public class SarBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
+        _layerEncoder.Dispose();
+        _layerGenerator.Dispose();
+        _layerContext.Dispose();
         _encoder.Dispose();
         _generator.Dispose();
         _context.Dispose();

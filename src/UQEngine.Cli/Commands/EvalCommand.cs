@@ -77,7 +77,7 @@ internal static class EvalCommand
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
             // Sampling methods decode K samples together and read the model's hidden states.
-            using var context = llm.CreateContext(sampled ? model.ContextOptions(result, samplingSettings.SequencesNeeded, hidden: true) : model.ContextOptions(result));
+            using var context = llm.CreateContext(sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings) : model.ContextOptions(result));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {

@@ -44,7 +44,7 @@ internal static class GenerateCommand
             using var embedder = scoring?.Embedder;
             using var llm = model.LoadModel(result, console);
             using var context = llm.CreateContext(scoring is { Sampled: true }
-                ? model.ContextOptions(result, sequences: Math.Max(n, scoring.Settings.SequencesNeeded), hidden: true)
+                ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), scoring.Settings, n)
                 : model.ContextOptions(result, sequences: n));
             using var generator = new Generator(context);
             var options = new GenerationOptions

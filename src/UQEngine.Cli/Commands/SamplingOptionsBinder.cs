@@ -14,6 +14,7 @@ internal sealed class SamplingOptionsBinder
     public Option<float> Temperature { get; } = new("--sample-temperature") { Description = "Temperature of those samples", DefaultValueFactory = _ => Defaults.Temperature };
     public Option<float> TopP { get; } = new("--sample-top-p") { Description = "Nucleus mass of the samples (1 = off)", DefaultValueFactory = _ => Defaults.TopP };
     public Option<string> Similarity { get; } = new("--similarity") { Description = "hidden (the model's own hidden states, default), embedding (--embedding-model), rouge-l or jaccard", DefaultValueFactory = _ => "hidden" };
+    public Option<int?> HiddenLayer { get; } = new("--hidden-layer") { Description = "--similarity hidden: read the state entering this layer instead of the final one (no LM head per token: faster relevance; llama-like architectures)" };
     public Option<string?> EmbeddingModel { get; } = new("--embedding-model") { Description = "GGUF embedding model for --similarity embedding (llama.cpp pooling)" };
     public Option<double> ClusterThreshold { get; } = new("--cluster-threshold") { Description = "Same meaning when similarity >= this (semantic entropy, num_sem_sets)", DefaultValueFactory = _ => Defaults.ClusterThreshold };
     public Option<double> SarTemperature { get; } = new("--sar-temperature") { Description = "SAR's temperature t", DefaultValueFactory = _ => Defaults.SarTemperature };
@@ -22,7 +23,7 @@ internal sealed class SamplingOptionsBinder
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, ResponsesPerInput }) command.Add(o);
+        foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, HiddenLayer, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, ResponsesPerInput }) command.Add(o);
     }
 
     public SamplingSettings Settings(ParseResult result)
@@ -34,6 +35,7 @@ internal sealed class SamplingOptionsBinder
             TopP = result.GetValue(TopP),
             Similarity = ParseBackend(result.GetValue(Similarity)!),
             EmbeddingModel = result.GetValue(EmbeddingModel),
+            HiddenLayer = result.GetValue(HiddenLayer),
             ClusterThreshold = result.GetValue(ClusterThreshold),
             SarTemperature = result.GetValue(SarTemperature),
             Paraphrases = result.GetValue(Paraphrases),
@@ -51,6 +53,14 @@ internal sealed class SamplingOptionsBinder
         "rouge-l" or "rougel" or "rouge" => SimilarityBackend.RougeL,
         "jaccard" => SimilarityBackend.Jaccard,
         var other => throw new CliException($"--similarity must be hidden, embedding, rouge-l or jaccard, not '{other}'"),
+    };
+
+    /// <summary>The context the sampling methods need: enough sequences, and the hidden states the backend reads.</summary>
+    public static ContextOptions ForSampling(ContextOptions options, SamplingSettings settings, int atLeastSequences = 1) => options with
+    {
+        MaxSequences = Math.Max(atLeastSequences, settings.SequencesNeeded),
+        FinalHiddenState = settings.HiddenLayer is null,
+        HiddenLayers = settings.HiddenLayer is int layer ? [layer] : [],
     };
 
     /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>

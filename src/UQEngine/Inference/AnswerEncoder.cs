@@ -32,17 +32,31 @@ public sealed class AnswerEncoder : IDisposable
 {
     private readonly LlamaContext _context;
     private readonly LlamaBatchBuffer _batch;
+    private readonly int? _layer;
 
-    public AnswerEncoder(LlamaContext context)
+    /// <param name="context">The generating model's context.</param>
+    /// <param name="layer">
+    /// Null (default): the final hidden state (after the output norm; needs <see cref="ContextOptions.FinalHiddenState"/>).
+    /// A layer index: the hidden state entering that layer (needs it in <see cref="ContextOptions.HiddenLayers"/>). llama.cpp
+    /// reports layer inputs for every token without marking them as outputs, so no LM-head row is computed for them:
+    /// on a small model with a large vocabulary that is most of the relevance pass's cost.
+    /// </param>
+    public AnswerEncoder(LlamaContext context, int? layer = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (!context.Options.FinalHiddenState)
+        if (layer is null && !context.Options.FinalHiddenState)
             throw new InvalidOperationException("AnswerEncoder needs a context created with ContextOptions.FinalHiddenState = true");
+        if (layer is int l && !context.HiddenLayers.Contains(l))
+            throw new InvalidOperationException($"AnswerEncoder reads layer {l}, which the context does not expose (ContextOptions.HiddenLayers)");
         _context = context;
+        _layer = layer;
         _batch = new LlamaBatchBuffer(context.BatchSize);
     }
 
     public LlamaContext Context => _context;
+
+    /// <summary>The layer whose input states are read, or null for the final hidden state.</summary>
+    public int? Layer => _layer;
 
     /// <summary>Embeddings of <paramref name="answers"/> (token ids, no special tokens added) after <paramref name="prompt"/>.</summary>
     /// <param name="ablations">Also embed every "answer without token t" variant (SAR's token relevance).</param>
@@ -196,7 +210,7 @@ public sealed class AnswerEncoder : IDisposable
             {
                 if (_batch.Count == _batch.Capacity) Flush(owners, cancellationToken);
                 owners[_batch.Count] = (job, i);
-                _batch.Add(job.Tokens[i], job.Start + (i - job.From), job.Sequence, wantOutput: true);
+                _batch.Add(job.Tokens[i], job.Start + (i - job.From), job.Sequence, wantOutput: _layer is null);
             }
         }
         if (_batch.Count > 0) Flush(owners, cancellationToken);
@@ -204,11 +218,12 @@ public sealed class AnswerEncoder : IDisposable
 
     private void Flush((Job Job, int Index)[] owners, CancellationToken cancellationToken)
     {
+        if (_layer is not null) _batch.SetOutput(_batch.Count - 1, true); // one output keeps llama.cpp's output bookkeeping ordinary
         _context.Decode(_batch, cancellationToken);
         for (int b = 0; b < _batch.Count; b++)
         {
             var (job, index) = owners[b];
-            job.OnState(index, _context.GetFinalHiddenState(b));
+            job.OnState(index, _layer is int layer ? _context.GetLayerHiddenState(layer, b) : _context.GetFinalHiddenState(b));
         }
         _batch.Clear();
     }

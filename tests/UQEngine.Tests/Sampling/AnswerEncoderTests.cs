@@ -59,6 +59,39 @@ public sealed class AnswerEncoderTests
     }
 
     [Fact]
+    public void Layer_input_states_need_no_outputs_and_give_the_numbers_of_full_re_encodings()
+    {
+        var (model, prompt, answers) = Setup();
+        using (model)
+        {
+            using var context = model.CreateContext(new ContextOptions { ContextSize = 512, HiddenLayers = [1], MaxSequences = 16 });
+            using var encoder = new AnswerEncoder(context, layer: 1);
+            var shared = encoder.Encode(prompt, answers, ablations: true);
+            var naive = encoder.EncodeNaive(prompt, answers, ablations: true);
+            for (int a = 0; a < answers.Length; a++)
+            {
+                AssertClose(naive[a].Embedding, shared[a].Embedding, $"answer {a}");
+                for (int t = 0; t < answers[a].Length; t++)
+                    AssertClose(naive[a].Ablations[t], shared[a].Ablations[t], $"answer {a} without token {t}");
+            }
+            // Independently: the state entering layer 1 of the answer's tokens, averaged by hand.
+            context.ClearCache();
+            int[] all = [.. prompt, .. answers[0]];
+            using var batch = new UQEngine.Native.LlamaBatchBuffer(all.Length);
+            for (int i = 0; i < all.Length; i++) batch.Add(all[i], i, 0, wantOutput: i == all.Length - 1);
+            context.Decode(batch);
+            var expected = new double[context.HiddenSize];
+            for (int i = prompt.Length; i < all.Length; i++)
+            {
+                var h = context.GetLayerHiddenState(1, i);
+                for (int k = 0; k < h.Length; k++) expected[k] += h[k] / answers[0].Length;
+            }
+            AssertClose([.. expected.Select(v => (float)v)], shared[0].Embedding, "mean layer-1 input");
+            Assert.Throws<InvalidOperationException>(() => new AnswerEncoder(context, layer: 0)); // not exposed
+        }
+    }
+
+    [Fact]
     public void The_embedding_is_the_mean_of_the_final_hidden_states_at_the_answer_positions()
     {
         var (model, prompt, answers) = Setup();

@@ -42,6 +42,13 @@ public sealed record SamplingSettings
 
     public SimilarityBackend Similarity { get; init; } = SimilarityBackend.Hidden;
 
+    /// <summary>
+    /// <see cref="SimilarityBackend.Hidden"/>: null = the final hidden state (after the output norm); a layer index =
+    /// the state entering that layer, which llama.cpp gives for every token without computing the LM head for it
+    /// (much cheaper token relevance when the vocabulary is large; the context must expose that layer).
+    /// </summary>
+    public int? HiddenLayer { get; init; }
+
     /// <summary>The GGUF embedding model of <see cref="SimilarityBackend.Embedding"/>.</summary>
     public string? EmbeddingModel { get; init; }
 
@@ -81,6 +88,7 @@ public sealed record SamplingSettings
     /// <summary>Throws ArgumentException naming the first bad setting.</summary>
     public void Validate()
     {
+        if (HiddenLayer is < 0) throw new ArgumentException($"the hidden layer must be >= 0, not {HiddenLayer}");
         if (Samples < 1) throw new ArgumentException($"samples must be at least 1, not {Samples}");
         if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"the sampling temperature must be > 0 (samples at 0 are all the greedy answer), not {Temperature}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], not {TopP}");
@@ -224,7 +232,7 @@ public static class SamplingMethods
         registry.Register(new SamplingEstimator("eccentricity", "Eccentricity (Lin et al.): spread of the samples' spectral embeddings", [s, sim], st =>
             new(GraphUncertainty.Eccentricity(Matrix(st, sim), settings.EccentricityThreshold))));
         registry.Register(new SamplingEstimator("lexical_similarity", "Lexical similarity (Fomicheva et al.): −mean ROUGE-L F1 over sample pairs (independent of --similarity)", [s], st =>
-            new(LexicalSimilarity.Compute(st.Get<SampleSet>(s).Texts))));
+            new(LexicalSimilarity.Compute(st.Get<SampleSet>(s).Texts) + 0.0))); // + 0.0 turns −0 (no overlap) into 0
         registry.Register(new SamplingEstimator("inv_entropy", "Inv-Entropy (Song et al.): entropy of the inverse model p(x|y) of a random walk over paraphrased inputs and their responses",
             [SamplingStatisticNames.InvEntropyWalk], st => new(st.Get<InvEntropyResult>(SamplingStatisticNames.InvEntropyWalk).InvEntropy)));
     }
@@ -257,7 +265,7 @@ public static class SamplingMethods
             switch (settings.Similarity)
             {
                 case SimilarityBackend.Hidden:
-                    using (var encoder = new AnswerEncoder(RequireHiddenStates(context.Generator.Context)))
+                    using (var encoder = new AnswerEncoder(RequireHiddenStates(context.Generator.Context, settings.HiddenLayer), settings.HiddenLayer))
                         return new HiddenStateSimilarity(encoder, settings.Cosine).Compute(answers, tokens, context.CancellationToken);
                 case SimilarityBackend.Embedding:
                     var e = embedder ?? throw new InvalidOperationException("the embedding similarity backend has no embedding model loaded (--embedding-model)");
@@ -271,8 +279,11 @@ public static class SamplingMethods
             }
         }
 
-        private static LlamaContext RequireHiddenStates(LlamaContext context) => context.Options.FinalHiddenState ? context
-            : throw new InvalidOperationException("the hidden-state similarity needs the model's context created with FinalHiddenState (the CLI does this when a sampling method is chosen); or pick --similarity rouge-l|jaccard|embedding");
+        private static LlamaContext RequireHiddenStates(LlamaContext context, int? layer) =>
+            (layer is int l ? context.HiddenLayers.Contains(l) : context.Options.FinalHiddenState) ? context
+            : throw new InvalidOperationException(layer is null
+                ? "the hidden-state similarity needs the model's context created with FinalHiddenState (the CLI does this when a sampling method is chosen); or pick --similarity rouge-l|jaccard|embedding"
+                : $"the hidden-state similarity reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)");
     }
 }
 
