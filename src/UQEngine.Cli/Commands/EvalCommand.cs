@@ -90,6 +90,7 @@ internal static class EvalCommand
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
                 Figures = new ScottPlotFigureRenderer(),
+                MethodSettings = sampled ? samplingSettings.Describe() : new Dictionary<string, string>(),
             };
             if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
             if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");

@@ -89,7 +89,7 @@ internal static class SensitivityCommand
                 var def = g.First(r => r.IsDefault);
                 table.AddRow(Markup.Escape(g.Key),
                     aurocs.Count == 0 ? "n/a" : string.Create(CultureInfo.InvariantCulture, $"{aurocs.Min():F3} – {aurocs.Max():F3}"),
-                    g.Where(r => r.Spearman is not null).Select(r => r.Spearman!.Value).DefaultIfEmpty(double.NaN).Min().ToString("F3", CultureInfo.InvariantCulture),
+                    g.Any(r => r.Spearman is not null) ? g.Where(r => r.Spearman is not null).Min(r => r.Spearman!.Value).ToString("F3", CultureInfo.InvariantCulture) : "–",
                     $"{def.ConfidentErrors.Count}/{def.ConfidentErrors.Confident}");
             }
             console.Write(table);

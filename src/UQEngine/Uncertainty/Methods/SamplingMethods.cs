@@ -85,6 +85,23 @@ public sealed record SamplingSettings
     /// <summary>Sequences a context needs for these settings (samples decoded together; token ablation wants more).</summary>
     public int SequencesNeeded => Math.Max(32, Math.Max(Samples, Math.Max(Paraphrases, ResponsesPerInput)));
 
+    /// <summary>The settings as text, for run records (run.json): a resumed run must use the same ones.</summary>
+    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
+    {
+        ["sampling.samples"] = Samples.ToString(CultureInfo.InvariantCulture),
+        ["sampling.temperature"] = Temperature.ToString("R", CultureInfo.InvariantCulture),
+        ["sampling.top_p"] = TopP.ToString("R", CultureInfo.InvariantCulture),
+        ["sampling.top_k"] = TopK.ToString(CultureInfo.InvariantCulture),
+        ["sampling.max_tokens"] = MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "",
+        ["sampling.similarity"] = Similarity.ToString(),
+        ["sampling.hidden_layer"] = HiddenLayer?.ToString(CultureInfo.InvariantCulture) ?? "final",
+        ["sampling.embedding_model"] = EmbeddingModel ?? "",
+        ["sampling.cluster_threshold"] = ClusterThreshold.ToString("R", CultureInfo.InvariantCulture),
+        ["sampling.sar_temperature"] = SarTemperature.ToString("R", CultureInfo.InvariantCulture),
+        ["sampling.paraphrases"] = Paraphrases.ToString(CultureInfo.InvariantCulture),
+        ["sampling.responses_per_input"] = ResponsesPerInput.ToString(CultureInfo.InvariantCulture),
+    };
+
     /// <summary>Throws ArgumentException naming the first bad setting.</summary>
     public void Validate()
     {
