@@ -47,7 +47,8 @@ internal static class SensitivityCommand
                 Temperatures = Numbers(result.GetValue(temperatures)!, "--temperatures"),
                 SampleCounts = [.. Numbers(result.GetValue(counts)!, "--ks").Select(k => k == Math.Floor(k) && k >= 1 ? (int)k : throw new CliException($"--ks: {k} is not a whole number >= 1"))],
                 DefaultThreshold = settings.ClusterThreshold,
-                DefaultTemperature = settings.Temperature,
+                // The float option as typed (0.7f widened to double is 0.69999...; the grid holds 0.7).
+                DefaultTemperature = double.Parse(settings.Temperature.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture),
                 DefaultSampleCount = settings.Samples,
                 ConfidentQuantile = result.GetValue(quantile),
             };
