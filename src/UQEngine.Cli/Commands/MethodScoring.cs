@@ -27,9 +27,10 @@ internal sealed class MethodScoring
     {
         if (string.IsNullOrWhiteSpace(methods)) return null;
         var registry = UncertaintyMethodRegistry.CreateDefault();
-        var estimators = registry.Resolve(methods);
-        var embedder = SamplingOptionsBinder.Register(registry, settings, modelOptions, load: SamplingOptionsBinder.Needed(estimators));
-        return new MethodScoring(registry, estimators, settings, embedder);
+        bool sampled = SamplingOptionsBinder.Needed(registry.Resolve(methods));
+        var embedder = SamplingOptionsBinder.Register(registry, settings, modelOptions, load: sampled);
+        // Resolve again: registering replaced the sampling estimators with ones that carry these settings.
+        return new MethodScoring(registry, registry.Resolve(methods), settings, embedder);
     }
 
     /// <summary>One open-answer item holding the prompt; each method's estimate (methods that do not apply are left out).</summary>

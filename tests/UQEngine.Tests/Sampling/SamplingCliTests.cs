@@ -32,6 +32,13 @@ public sealed class SamplingCliTests
         Assert.All(methods.Values, v => Assert.True(double.IsFinite(v)));
         Assert.InRange(methods["num_sem_sets"], 1, 3);
         Assert.InRange(methods["lexical_similarity"], -1, 0);
+
+        // The options reach the estimators: a threshold of 0 puts every sample in one set, 1 keeps (near) all apart.
+        (code, stdout, stderr) = Run("generate", "What is the capital of France?", "-m", TestModels.SyntheticPath, "-n", "5", "--json",
+            "--methods", "num_sem_sets", "--sample-count", "3", "--cluster-threshold", "0");
+        Assert.True(code == 0, stderr);
+        using var one = JsonDocument.Parse(stdout);
+        Assert.Equal(1.0, one.RootElement.GetProperty("methods")[0].GetProperty("uncertainty").GetDouble());
     }
 
     [Fact]

@@ -359,7 +359,7 @@ internal sealed class GreedyRelevanceStatistic(SamplingMethods.BackendFactory ba
     {
         var greedy = context.Get<GenerationResult>(StatisticNames.GreedyGeneration);
         string prompt = context.Prompts.Answer(context.Item);
-        int[] tokens = context.Generator.TokenizePrompt(prompt, SamplingMethods.SampleOptions(new SamplingSettings(), context.Settings, 1f));
+        int[] tokens = context.Generator.TokenizePrompt(prompt, GreedyGenerationStatistic.AnswerOptions(context.Settings.AnswerMaxTokens)); // as the greedy answer was prompted
         var (answer, _, _) = SampleSet.Trim(greedy);
         return backend.Compute(context, new AnswerSet(prompt, tokens, [answer]), tokens: true);
     }
