@@ -59,7 +59,10 @@ public sealed class AnswerEncoder : IDisposable
     public int? Layer => _layer;
 
     /// <summary>Embeddings of <paramref name="answers"/> (token ids, no special tokens added) after <paramref name="prompt"/>.</summary>
+    /// <param name="prompt">The prompt's tokens (with its special tokens).</param>
+    /// <param name="answers">Each answer's tokens.</param>
     /// <param name="ablations">Also embed every "answer without token t" variant (SAR's token relevance).</param>
+    /// <param name="cancellationToken">Stops between (or inside) decodes.</param>
     public IReadOnlyList<AnswerEmbedding> Encode(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, bool ablations, CancellationToken cancellationToken = default)
     {
         Validate(prompt, answers);

@@ -54,9 +54,15 @@ public sealed record SensitivityGrid
 }
 
 /// <summary>One method at one grid point.</summary>
+/// <param name="Method">The method's name.</param>
+/// <param name="Temperature">The sampling temperature.</param>
+/// <param name="SampleCount">K: the first K cached samples.</param>
 /// <param name="Threshold">Null for the methods the threshold does not affect.</param>
 /// <param name="Spearman">Spearman's ρ of the item uncertainties against the method's default setting (null when undefined).</param>
+/// <param name="Auroc">AUROC of error detection (wrong answers as positives).</param>
 /// <param name="Kendall">Kendall's τ-b against the default setting.</param>
+/// <param name="ConfidentErrors">Wrong answers among the items at or below the confident quantile of uncertainty.</param>
+/// <param name="IsDefault">True for the default setting (the reference of ρ and τ).</param>
 public sealed record SensitivityRow(string Method, double Temperature, int SampleCount, double? Threshold, MetricValue Auroc, double? Spearman, double? Kendall,
     ConfidentErrorCount ConfidentErrors, bool IsDefault);
 
