@@ -30,6 +30,7 @@ internal static class EvalCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var sampling = new SamplingOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
@@ -37,6 +38,7 @@ internal static class EvalCommand
         model.AddTo(command);
         var extensions = new EvalExtensions();
         extensions.AddTo(command);
+        sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             var readOptions = new DatasetReadOptions
@@ -66,6 +68,9 @@ internal static class EvalCommand
             string methodList = result.GetValue(methods)!;
             extensions.Prepare(result, registry, methodList);
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
+            bool sampled = SamplingOptionsBinder.Needed(resolved);
+            var samplingSettings = sampling.Settings(result);
+            using var embedder = SamplingOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
             var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
@@ -74,7 +79,9 @@ internal static class EvalCommand
             var loadClock = Stopwatch.StartNew();
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
-            using var context = llm.CreateContext(extensions.Configure(model.ContextOptions(result), llm));
+            // Sampling methods decode K samples together and read the model's hidden states; a probe needs its layer exposed.
+            var contextOptions = sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings) : model.ContextOptions(result);
+            using var context = llm.CreateContext(extensions.Configure(contextOptions, llm));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {
@@ -87,6 +94,7 @@ internal static class EvalCommand
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
                 Figures = new ScottPlotFigureRenderer(),
+                MethodSettings = sampled ? samplingSettings.Describe() : new Dictionary<string, string>(),
             };
             if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
             if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
