@@ -37,29 +37,9 @@ internal static class EvalCommand
         model.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
-            var readOptions = new DatasetReadOptions
-            {
-                OnBadLine = result.GetValue(onBadLine)!.Trim().ToLowerInvariant() switch
-                {
-                    "stop" => OnBadLine.Stop,
-                    "skip" => OnBadLine.Skip,
-                    var other => throw new CliException($"--on-bad-line must be stop or skip, not '{other}'"),
-                },
-            };
-            var datasetFormat = result.GetValue(format)!.Trim().ToLowerInvariant() switch
-            {
-                "auto" => DatasetFormat.Auto,
-                "jsonl" => DatasetFormat.Jsonl,
-                "mmlu-pro" or "mmlupro" => DatasetFormat.MmluPro,
-                "triviaqa" or "trivia-qa" => DatasetFormat.TriviaQa,
-                var other => throw new CliException($"--format must be auto, jsonl, mmlu-pro or triviaqa, not '{other}'"),
-            };
-            var mcRoute = result.GetValue(route)!.Trim().ToLowerInvariant() switch
-            {
-                "generated" => MultipleChoiceRoute.Generated,
-                "option-prob" or "option-probability" => MultipleChoiceRoute.OptionProbability,
-                var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
-            };
+            var readOptions = ReadOptions(result.GetValue(onBadLine)!);
+            var datasetFormat = ParseFormat(result.GetValue(format)!);
+            var mcRoute = ParseRoute(result.GetValue(route)!);
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
@@ -112,6 +92,32 @@ internal static class EvalCommand
         })));
         return command;
     }
+
+    internal static DatasetReadOptions ReadOptions(string onBadLine) => new()
+    {
+        OnBadLine = onBadLine.Trim().ToLowerInvariant() switch
+        {
+            "stop" => OnBadLine.Stop,
+            "skip" => OnBadLine.Skip,
+            var other => throw new CliException($"--on-bad-line must be stop or skip, not '{other}'"),
+        },
+    };
+
+    internal static DatasetFormat ParseFormat(string format) => format.Trim().ToLowerInvariant() switch
+    {
+        "auto" => DatasetFormat.Auto,
+        "jsonl" => DatasetFormat.Jsonl,
+        "mmlu-pro" or "mmlupro" => DatasetFormat.MmluPro,
+        "triviaqa" or "trivia-qa" => DatasetFormat.TriviaQa,
+        var other => throw new CliException($"--format must be auto, jsonl, mmlu-pro or triviaqa, not '{other}'"),
+    };
+
+    internal static MultipleChoiceRoute ParseRoute(string route) => route.Trim().ToLowerInvariant() switch
+    {
+        "generated" => MultipleChoiceRoute.Generated,
+        "option-prob" or "option-probability" => MultipleChoiceRoute.OptionProbability,
+        var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
+    };
 
     private static void Show(IAnsiConsole console, EvaluationRunResult run, string folder)
     {

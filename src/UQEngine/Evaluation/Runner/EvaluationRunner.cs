@@ -58,6 +58,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
 
         var prompts = new ItemPrompts(generator.Context.Model, options.Statistics.UseChatTemplate);
         var timing = new Dictionary<string, (int Items, double Ms)>(StringComparer.Ordinal);
+        var decodeBefore = generator.Context.Counters.Snapshot();
         var loop = Stopwatch.StartNew();
         int completed = resumed, timed = 0;
         using (var writer = new StreamWriter(itemsPath, append: true, new UTF8Encoding(false)))
@@ -83,11 +84,12 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             }
         }
         loop.Stop();
+        var decode = generator.Context.Counters.Snapshot().Since(decodeBefore);
 
         var items = selected.Items.Select(i => done[i.Id]).ToList();
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
-            modelLoadMilliseconds, loop.Elapsed.TotalSeconds);
+            modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode);
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount);
         var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
 

@@ -35,7 +35,13 @@ public sealed record StatisticTiming(int Items, double TotalMilliseconds, double
 /// <param name="Statistics">Per statistic, exclusive of the statistics it builds on.</param>
 /// <param name="ModelLoadMilliseconds">When the caller measured it.</param>
 /// <param name="ItemSeconds">Wall time of the per-item loop in this process.</param>
-public sealed record TimingSummary(int ItemsTimed, IReadOnlyDictionary<string, StatisticTiming> Statistics, double? ModelLoadMilliseconds, double ItemSeconds);
+/// <param name="Decode">Time inside llama_decode during the loop, prompt processing and generation apart; the rest of
+/// <paramref name="ItemSeconds"/> is this library's own work (tokenizing, sampling, statistics, writing results).</param>
+public sealed record TimingSummary(int ItemsTimed, IReadOnlyDictionary<string, StatisticTiming> Statistics, double? ModelLoadMilliseconds, double ItemSeconds, UQEngine.Inference.DecodeCounterSnapshot? Decode = null)
+{
+    /// <summary>Seconds of the loop outside llama_decode.</summary>
+    public double? OutsideDecodeSeconds => Decode is null ? null : Math.Max(0, ItemSeconds - Decode.PromptSeconds - Decode.GenerationSeconds);
+}
 
 /// <summary>summary.json: everything the Markdown report shows, machine-readable.</summary>
 public sealed record EvaluationRunSummary(
@@ -104,6 +110,15 @@ public static class MarkdownReport
         md.AppendLine("## Where the time went").AppendLine();
         md.AppendLine(string.Create(inv, $"{s.Timing.ItemsTimed} item(s) computed in this run, {s.Timing.ItemSeconds:F2} s") +
             (s.Timing.ModelLoadMilliseconds is { } load ? string.Create(inv, $"; model load {load:F0} ms") : "") + ".").AppendLine();
+        if (s.Timing.Decode is { } d && s.Timing.ItemSeconds > 0)
+        {
+            double share(double seconds) => 100 * seconds / s.Timing.ItemSeconds;
+            md.AppendLine("| part | tokens | seconds | share | tokens/s |").AppendLine("|---|---:|---:|---:|---:|");
+            md.AppendLine(inv, $"| prompt processing (llama_decode) | {d.PromptTokens} | {d.PromptSeconds:F2} | {share(d.PromptSeconds):F0}% | {d.PromptTokensPerSecond ?? 0:F0} |");
+            md.AppendLine(inv, $"| generation (llama_decode) | {d.GeneratedTokens} | {d.GenerationSeconds:F2} | {share(d.GenerationSeconds):F0}% | {d.GenerationTokensPerSecond ?? 0:F0} |");
+            md.AppendLine(inv, $"| outside llama_decode (tokenizing, statistics, sampling, results) | | {s.Timing.OutsideDecodeSeconds:F2} | {share(s.Timing.OutsideDecodeSeconds ?? 0):F0}% | |");
+            md.AppendLine();
+        }
         if (s.Timing.Statistics.Count > 0)
         {
             md.AppendLine("| statistic | items | total ms | mean ms |").AppendLine("|---|---:|---:|---:|");
