@@ -67,7 +67,7 @@ internal static class CompareCommand
 
             var registry = UncertaintyMethodRegistry.CreateDefault();
             var resolved = registry.Resolve(result.GetValue(methods)!);
-            var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
+            var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
             if (data.SkippedCount > 0)
                 console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
             var options = new ComparisonOptions

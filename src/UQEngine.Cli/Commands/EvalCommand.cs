@@ -18,7 +18,7 @@ internal static class EvalCommand
     public static Command Create()
     {
         var model = new ModelOptionsBinder();
-        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file (.jsonl, MMLU-Pro .parquet/.json, TriviaQA .json/.parquet) or built-in name", Required = true };
+        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file (.jsonl, MMLU-Pro .parquet/.json, TriviaQA .json/.parquet) or built-in name (demo, demo:mc, demo:open; add :eval or :train for a split)", Required = true };
         var format = new Option<string>("--format") { Description = "auto, jsonl, mmlu-pro or triviaqa", DefaultValueFactory = _ => "auto" };
         var methods = new Option<string>("--methods") { Description = "Comma-separated methods: " + string.Join(", ", UncertaintyMethodRegistry.CreateDefault().Estimators.Select(e => e.Name)), DefaultValueFactory = _ => DefaultMethods };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N items" };
@@ -43,7 +43,7 @@ internal static class EvalCommand
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
-            var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
+            var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
 
@@ -91,6 +91,13 @@ internal static class EvalCommand
             return 0;
         })));
         return command;
+    }
+
+    /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).</summary>
+    internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format, DatasetReadOptions options)
+    {
+        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default);
+        return DatasetRegistry.Default.Open(pathOrName, format, options);
     }
 
     internal static DatasetReadOptions ReadOptions(string onBadLine) => new()

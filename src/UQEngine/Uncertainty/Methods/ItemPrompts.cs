@@ -19,6 +19,7 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
     /// <summary>The question text the model answers.</summary>
     public string Answer(EvaluationItem item)
     {
+        if (item.Prompt is { Length: > 0 } own) return Wrap(own, "Answer:");
         var sb = new StringBuilder();
         if (item.Kind == EvaluationItemKind.MultipleChoice)
         {
