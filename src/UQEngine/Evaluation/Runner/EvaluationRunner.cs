@@ -59,6 +59,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         var prompts = new ItemPrompts(generator.Context.Model, options.Statistics.UseChatTemplate);
         var timing = new Dictionary<string, (int Items, double Ms)>(StringComparer.Ordinal);
         var decodeBefore = generator.Context.Counters.Snapshot();
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var loop = Stopwatch.StartNew();
         int completed = resumed, timed = 0;
         using (var writer = new StreamWriter(itemsPath, append: true, new UTF8Encoding(false)))
@@ -68,7 +69,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
                 var item = selected.Items[index];
                 if (done.ContainsKey(item.Id)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
-                var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken);
+                var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken) { Planned = PlannedStatistics(item, estimators, options.MultipleChoiceRoute) };
                 var result = Evaluate(item, index, context, estimators, options.MultipleChoiceRoute);
                 writer.Write(JsonSerializer.Serialize(result, LineOptions));
                 writer.Write('\n');
@@ -85,11 +86,12 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         }
         loop.Stop();
         var decode = generator.Context.Counters.Snapshot().Since(decodeBefore);
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
         var items = selected.Items.Select(i => done[i.Id]).ToList();
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
-            modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode);
+            modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount);
         var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
 
@@ -144,6 +146,18 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Response = response, Prediction = prediction,
             Correct = correct, F1 = f1, OptionProbabilities = optionProbabilities?.Probabilities, Methods = methods,
         };
+    }
+
+    /// <summary>What will be computed for an item: its methods' statistics, and what grading needs.</summary>
+    private static HashSet<string> PlannedStatistics(EvaluationItem item, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route)
+    {
+        var planned = estimators.Where(e => e.AppliesTo(item)).SelectMany(e => e.Statistics).ToHashSet(StringComparer.Ordinal);
+        bool multipleChoice = item.Kind == EvaluationItemKind.MultipleChoice;
+        // The verbal follow-ups ask about the greedy answer, and grading reads it unless the option-probability route grades.
+        if (!multipleChoice || route == MultipleChoiceRoute.Generated || planned.Contains(StatisticNames.VerbalNumericResponse) || planned.Contains(StatisticNames.VerbalLinguisticResponse))
+            planned.Add(StatisticNames.GreedyGeneration);
+        if (multipleChoice && route == MultipleChoiceRoute.OptionProbability) planned.Add(StatisticNames.OptionLogits);
+        return planned;
     }
 
     /// <summary>Items already in items.jsonl, by id. A torn last line (no newline) is dropped and the file cut back.</summary>
