@@ -38,9 +38,10 @@ internal static class CompareCommand
         var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores, or UQENGINE_THREADS)" };
         var contextSize = new Option<int>("--ctx") { Description = "Context size in tokens (0 = model default, at most 4096)" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Show llama.cpp's log" };
+        var noVariantFigures = new Option<bool>("--no-variant-figures") { Description = "Skip each variant's own reliability and risk-coverage PNGs (the side-by-side figures are still drawn)" };
         var command = new Command("compare", "Compare models and devices (e.g. a quantization ladder on cpu and cuda) on one dataset: accuracy, AUROC, ECE, Brier, AURC with intervals, tokens/s and memory")
         {
-            models, ladder, source, cache, devices, dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, threads, contextSize, verbose,
+            models, ladder, source, cache, devices, dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, threads, contextSize, verbose, noVariantFigures,
         };
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
@@ -82,7 +83,7 @@ internal static class CompareCommand
                 BootstrapResamples = result.GetValue(bootstrap),
                 Context = new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) },
                 LadderCacheDirectory = result.GetValue(cache),
-                VariantFigures = new ScottPlotFigureRenderer(),
+                VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),
             };
             if (options.Limit is < 1) throw new CliException("--limit must be at least 1");

@@ -87,7 +87,7 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
         plot.YLabel(y);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             [.. Enumerable.Range(0, variants.Count).Select(i => (double)i)], [.. variants.Select(v => v.Label)]);
-        plot.Axes.SetLimits(-0.6, variants.Count - 0.4, 0, 1.02);
+        plot.Axes.SetLimits(-0.6, variants.Count - 0.4, 0, 1.05);
         return plot;
     }
 

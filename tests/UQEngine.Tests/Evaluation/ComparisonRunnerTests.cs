@@ -89,7 +89,10 @@ public sealed class ComparisonRunnerTests
         string report = File.ReadAllText(Path.Combine(output, ComparisonRunner.ReportFile));
         Assert.Contains("| F32 · cpu |", report);
         Assert.Contains("| Q8_0 · cpu |", report);
-        Assert.Contains("**unavailable**: " + s.Variants[2].Message!.Split('\n')[0][..20], report);
+        Assert.Contains("| Q8_0 · cuda | | | | **unavailable** (reason 1 below) |", report);
+        Assert.Contains("Reason 1: " + s.Variants[2].Message, report);
+        Assert.Contains($"- Quantization ladder of `{Path.GetFileName(TestModels.SyntheticPath)}` (sha256 `{q8.QuantizedFromSha256}`", report);
+        Assert.Null(f32.QuantizedFrom);
         foreach (var v in new[] { f32, q8 })
         {
             Assert.Contains(v.Accuracy!.ToString(), report);

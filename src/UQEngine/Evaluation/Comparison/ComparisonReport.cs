@@ -14,6 +14,8 @@ public static class ComparisonReport
         md.AppendLine(string.Create(inv, $"- Dataset: {s.Dataset.Name} (`{s.Dataset.Source}`): {s.Dataset.ItemsEvaluated} of {s.Dataset.ItemsInDataset} items per variant") +
             (s.Dataset.SkippedLines > 0 ? $"; **incomplete:** {s.Dataset.SkippedLines} malformed line(s) skipped" : s.Dataset.Complete ? "" : " (limited)"));
         md.AppendLine(inv, $"- Methods: {string.Join(", ", s.Methods)}; multiple-choice answers graded by: {s.MultipleChoiceRoute}");
+        foreach (var source in s.Variants.Where(v => v.QuantizedFrom is not null).Select(v => (v.QuantizedFrom, v.QuantizedFromSha256)).Distinct())
+            md.AppendLine($"- Quantization ladder of `{Path.GetFileName(source.QuantizedFrom)}` (sha256 `{source.QuantizedFromSha256}`…)");
         md.AppendLine(inv, $"- Intervals: 95% percentile bootstrap over items, {s.BootstrapResamples} resamples, seed {s.Seed}");
         md.AppendLine();
         md.AppendLine("AUROC: errors detected by the method's uncertainty (higher is better, 0.5 = chance). ECE (15 equal-width bins) and " +
@@ -22,13 +24,15 @@ public static class ComparisonReport
             "processing and generation apart. Peak RSS: the process's peak resident memory while the variant ran (weights are " +
             "memory-mapped and count as they are touched). KV: the F16 K/V cache of the context.").AppendLine();
 
+        // A reason shared by several rows (the same missing CUDA build) is printed once, under the table.
+        var reasons = s.Variants.Where(v => v.Status != VariantStatus.Ok).Select(v => v.Message ?? "").Distinct().ToList();
         md.AppendLine("| variant | model | n | accuracy | method | AUROC | ECE | Brier | AURC | decode tok/s | prompt tok/s | peak RSS | model + KV |");
         md.AppendLine("|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|");
         foreach (var v in s.Variants)
         {
             if (v.Status != VariantStatus.Ok)
             {
-                md.AppendLine(inv, $"| {Escape(v.Label)} | {(v.ModelPath is null ? "" : Escape(Path.GetFileName(v.ModelPath)))} | | | **{v.Status.ToString().ToLowerInvariant()}**: {Escape(v.Message ?? "")} | | | | | | | | |");
+                md.AppendLine(inv, $"| {Escape(v.Label)} | {(v.ModelPath is null ? "" : Escape(Path.GetFileName(v.ModelPath)))} | | | **{v.Status.ToString().ToLowerInvariant()}** (reason {reasons.IndexOf(v.Message ?? "") + 1} below) | | | | | | | | |");
                 continue;
             }
             bool first = true;
@@ -50,6 +54,7 @@ public static class ComparisonReport
             }
         }
         md.AppendLine();
+        for (int r = 0; r < reasons.Count; r++) md.AppendLine(inv, $"Reason {r + 1}: {Escape(reasons[r])}").AppendLine();
 
         var ok = s.Variants.Where(v => v.Status == VariantStatus.Ok && v.Accuracy is not null).ToList();
         if (ok.Count >= 2)

@@ -131,6 +131,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         return new VariantOutcome
         {
             Label = variant.Label, Device = variant.Device, Status = VariantStatus.Ok, ModelPath = path, ModelSha256 = hash, FileType = facts.FileType,
+            QuantizedFrom = variant.QuantizeFrom, QuantizedFromSha256 = variant.QuantizeFrom is null ? null : BuiltInModels.ShortHash(variant.QuantizeFrom),
             Count = run.Items.Count, Accuracy = AccuracyInterval(run.Items.Select(r => r.Correct).ToArray(), options),
             Methods = run.Summary.MethodSummaries, Performance = performance,
             ResultsFolder = Path.Combine(VariantsFolder, FolderName(variant.Label)),

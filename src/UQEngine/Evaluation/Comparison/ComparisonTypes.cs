@@ -148,6 +148,11 @@ public sealed record VariantOutcome
     /// <summary>First 12 hex digits of the model file's SHA-256.</summary>
     public string? ModelSha256 { get; init; }
 
+    /// <summary>The model a ladder rung was quantized from, and the first 12 hex digits of its SHA-256.</summary>
+    public string? QuantizedFrom { get; init; }
+
+    public string? QuantizedFromSha256 { get; init; }
+
     /// <summary>llama.cpp's description of the file type ("Q8_0", "F16", ...).</summary>
     public string? FileType { get; init; }
 
