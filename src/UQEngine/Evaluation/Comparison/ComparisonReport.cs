@@ -32,7 +32,7 @@ public static class ComparisonReport
         {
             if (v.Status != VariantStatus.Ok)
             {
-                md.AppendLine(inv, $"| {Escape(v.Label)} | {(v.ModelPath is null ? "" : Escape(Path.GetFileName(v.ModelPath)))} | | | **{v.Status.ToString().ToLowerInvariant()}** (reason {reasons.IndexOf(v.Message ?? "") + 1} below) | | | | | | | | |");
+                md.AppendLine(inv, $"| {Escape(v.Label)} |{(v.ModelPath is null ? "" : " " + Escape(Path.GetFileName(v.ModelPath)))} | | | **{v.Status.ToString().ToLowerInvariant()}** (reason {reasons.IndexOf(v.Message ?? "") + 1} below) | | | | | | | | |");
                 continue;
             }
             bool first = true;
