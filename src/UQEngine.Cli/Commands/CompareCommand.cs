@@ -81,7 +81,7 @@ internal static class CompareCommand
                 BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
-                Context = new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) },
+                Context = new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
                 LadderCacheDirectory = result.GetValue(cache),
                 VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),

@@ -13,6 +13,13 @@ namespace UQEngine.Cli.Commands;
 /// <summary>`uqengine eval`: run uncertainty methods over a dataset and write a results folder (JSONL, JSON, Markdown, PNG).</summary>
 internal static class EvalCommand
 {
+    /// <summary>
+    /// Default sequences of the evaluation context (option-probability prompts of this many items share one
+    /// llama_decode). 1: on the CPU, batching 4 prompts used more CPU time than one at a time (docs/EVALUATION.md),
+    /// since each token's attention then spans every sequence's cells of the unified cache.
+    /// </summary>
+    internal const int BatchedPrompts = 1;
+
     public const string DefaultMethods = "msp,mean_logprob,mean_entropy,max_entropy,min_token_prob";
 
     public static Command Create()
@@ -30,9 +37,10 @@ internal static class EvalCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var promptBatch = new Option<int>("--prompt-batch") { Description = "Option-probability prompts of up to this many items share one llama_decode, one sequence each (1 = one per item; measured slower on the CPU, see docs/EVALUATION.md)", DefaultValueFactory = _ => BatchedPrompts };
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
-            dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
+            dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, promptBatch,
         };
         model.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
@@ -51,7 +59,8 @@ internal static class EvalCommand
             var loadClock = Stopwatch.StartNew();
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
-            using var context = llm.CreateContext(model.ContextOptions(result));
+            if (result.GetValue(promptBatch) is < 1 or > 64) throw new CliException("--prompt-batch must be in 1..64");
+            using var context = llm.CreateContext(model.ContextOptions(result, sequences: result.GetValue(promptBatch)));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {

@@ -53,3 +53,48 @@ public sealed class StatisticSharingTests
         Assert.True(d2.GeneratedTokens > 0);
     }
 }
+
+/// <summary>Option-probability prompts of several items in one llama_decode, one sequence each.</summary>
+public sealed class OptionLogitsBatchTests
+{
+    private const string Items = """
+        {"id":"m1","question":"What is 2+2?","options":["3","4","5","6"],"answer":"B"}
+        {"id":"m2","question":"Capital of France?","options":["Paris","Rome","Berlin"],"answer":"A"}
+        {"id":"m3","question":"Largest planet?","options":["Mars","Jupiter","Venus","Earth","Saturn"],"answer":"B"}
+        {"id":"m4","question":"Smallest prime?","options":["1","2","3"],"answer":"B"}
+        {"id":"m5","question":"Colour of grass?","options":["green","red"],"answer":"A"}
+        """;
+
+    private static EvaluationRunResult Run(string folder, int sequences)
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 2048, BatchSize = 2048, Threads = 1, MaxSequences = sequences });
+        using var generator = new Generator(context);
+        var data = JsonlDatasetReader.Parse(new StringReader(Items), "tiny.jsonl", "tiny");
+        return new EvaluationRunner(generator, UncertaintyMethodRegistry.CreateDefault()).Run(data, new EvaluationRunOptions
+        {
+            OutputFolder = folder, Methods = ["option_prob"], MultipleChoiceRoute = MultipleChoiceRoute.OptionProbability, BootstrapResamples = 10,
+        });
+    }
+
+    [Fact]
+    public void Batched_option_prompts_give_the_one_at_a_time_probabilities_in_fewer_decodes()
+    {
+        using var dir = new TempDirectory();
+        var single = Run(dir.File("single"), 1);
+        var batched = Run(dir.File("batched"), 4);
+        for (int i = 0; i < 5; i++)
+        {
+            var a = single.Items[i].OptionProbabilities!;
+            var b = batched.Items[i].OptionProbabilities!;
+            for (int k = 0; k < a.Count; k++) Assert.Equal(a[k], b[k], 5);
+            Assert.Equal(single.Items[i].Prediction, batched.Items[i].Prediction);
+        }
+        var d1 = single.Summary.Timing.Decode!;
+        var d2 = batched.Summary.Timing.Decode!;
+        Assert.Equal(d1.PromptTokens, d2.PromptTokens); // the same tokens went through llama_decode
+        Assert.Equal(5, d1.Calls);                        // one decode per item (no generation step follows)
+        Assert.Equal(2, d2.Calls);                        // 4 items in the first decode, the fifth in the second
+        Assert.Equal(5, batched.Summary.Timing.Statistics[StatisticNames.OptionLogits].Items);
+    }
+}

@@ -75,11 +75,11 @@ public sealed class StatisticContext : IStatisticSource
 
     /// <summary>
     /// Stores a value another statistic produced as a by-product; ignored when one is already cached. It is timed
-    /// at 0 ms: its cost is in the statistic that produced it.
+    /// at <paramref name="milliseconds"/> (0 when its cost is in the statistic that produced it).
     /// </summary>
-    public void Offer(string name, object value)
+    public void Offer(string name, object value, double milliseconds = 0)
     {
-        if (_cache.TryAdd(name, value)) _milliseconds.TryAdd(name, 0);
+        if (_cache.TryAdd(name, value)) _milliseconds.TryAdd(name, milliseconds);
     }
 
     /// <summary>Whether <paramref name="name"/> has been computed (or offered) for this item.</summary>
