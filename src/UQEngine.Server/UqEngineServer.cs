@@ -104,6 +104,7 @@ public static class UqEngineServer
             : throw UnknownModel(id, host));
         endpoints.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, chat: true));
         endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
+        endpoints.MapPlayground();
         endpoints.MapFallback((HttpContext http) =>
             throw new ApiErrorException(404, $"no endpoint {http.Request.Method} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url"));
         return endpoints;

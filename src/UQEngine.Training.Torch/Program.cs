@@ -13,8 +13,11 @@ using static TorchSharp.torch;
 //   check  [--recipe models/demo/recipe.json] [--work DIR]
 //       random weights in torch -> LlamaGgufExporter -> llama.cpp; compares next-token logits (max |diff|; exit 1 if >= 1e-2).
 //       --neox: negative control with half-split RoPE (must fail).
-//   train  [--recipe ...] [--work DIR] [--minutes 15] [--threads 2] [--lr 1e-3] [--batch 4] [--out models/demo/uqengine-demo-f16.gguf]
-//       trains on the demo corpus (same world, tokenizer and packing as `uqengine model build`), exports F32 + F16.
+//   train  [--recipe ...] [--work DIR] [--epochs N] [--threads 2] [--lr 1.5e-3] [--batch 4] [--warmup 100] [--checkpoints 2,4]
+//          [--out models/demo/uqengine-demo-f16.gguf]
+//       trains on the demo corpus (same world, tokenizer and packing as `uqengine model build`) for exactly N epochs
+//       (default: the recipe's), so a fact on rung k is seen k times per epoch; exports F32 + F16, and F32 checkpoints
+//       after the listed epochs.
 var culture = CultureInfo.InvariantCulture;
 string command = args.Length > 0 ? args[0] : "check";
 string Opt(string name, string fallback)
@@ -27,7 +30,8 @@ string recipePath = Opt("recipe", "models/demo/recipe.json");
 string work = Opt("work", "models/cache/torch");
 Directory.CreateDirectory(work);
 var recipe = DemoRecipe.FromJson(File.ReadAllText(recipePath));
-int threads = int.Parse(Opt("threads", "2"), culture);
+var settings = recipe.Torch;
+int threads = int.Parse(Opt("threads", settings.Threads.ToString(culture)), culture);
 torch.set_num_threads(threads);
 
 Console.WriteLine("generating the world and the vocabulary");
@@ -57,15 +61,16 @@ if (command == "check")
 
 if (command != "train") { Console.Error.WriteLine("usage: check | train"); return 2; }
 
-double minutes = double.Parse(Opt("minutes", "15"), culture);
-double lr = double.Parse(Opt("lr", "1e-3"), culture);
-int batch = int.Parse(Opt("batch", "4"), culture);
+int epochs = int.Parse(Opt("epochs", settings.Epochs.ToString(culture)), culture);
+double lr = double.Parse(Opt("lr", settings.LearningRate.ToString("R", culture)), culture);
+int batch = int.Parse(Opt("batch", settings.BatchSize.ToString(culture)), culture);
 string output = Opt("out", "models/demo/uqengine-demo-f16.gguf");
 int ctx = recipe.Training.ContextLength;
-int warmup = int.Parse(Opt("warmup", "100"), culture);
+int warmup = int.Parse(Opt("warmup", settings.WarmupSteps.ToString(culture)), culture);
+var checkpoints = Opt("checkpoints", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => int.Parse(c, culture)).ToHashSet();
 
 // Tokenize with llama.cpp's tokenizer from the exported vocabulary (exactly what evaluation uses).
-using var trainModel = new TorchLlama(h, seed: (long)recipe.InitSeed, std: recipe.InitStandardDeviation);
+using var trainModel = new TorchLlama(h, seed: settings.Seed, std: settings.InitStandardDeviation);
 string init = Path.Combine(work, "init-f32.gguf");
 Export(trainModel, init, GgmlType.F32);
 using var llama = LlamaModel.Load(init);
@@ -94,26 +99,25 @@ List<int[]> Pack(IEnumerable<string> docs)
 
 var decay = trainModel.Matrices.ToList();
 var noDecay = trainModel.Vectors.ToList();
-var optimizer = optim.AdamW([new TorchSharp.Modules.AdamW.ParamGroup(decay, new TorchSharp.Modules.AdamW.Options { weight_decay = recipe.Training.WeightDecay }),
+var optimizer = optim.AdamW([new TorchSharp.Modules.AdamW.ParamGroup(decay, new TorchSharp.Modules.AdamW.Options { weight_decay = settings.WeightDecay }),
                              new TorchSharp.Modules.AdamW.ParamGroup(noDecay, new TorchSharp.Modules.AdamW.Options { weight_decay = 0 })],
-                            lr: lr, beta1: 0.9, beta2: 0.95);
+                            lr: lr, beta1: settings.Beta1, beta2: settings.Beta2);
+// Every epoch's windows up front: the schedule (warm-up, then cosine to 5 % over all steps) needs the step count.
+var epochWindows = Enumerable.Range(0, epochs).Select(e => Pack(world.Corpus(e))).ToList();
+long totalSteps = epochWindows.Sum(w => (long)(w.Count / batch));
 var clock = Stopwatch.StartNew();
-double budget = minutes * 60;
 long step = 0;
-int epoch = 0;
-bool done = false;
-Console.WriteLine($"training: lr {lr}, batch {batch} x {ctx}, AdamW wd {recipe.Training.WeightDecay}, {threads} threads, budget {minutes} min");
-while (!done)
+Console.WriteLine($"training: {epochs} epochs, {totalSteps} steps, lr {lr}, batch {batch} x {ctx}, AdamW wd {settings.WeightDecay}, {threads} threads");
+for (int epoch = 0; epoch < epochs; epoch++)
 {
-    var windows = Pack(world.Corpus(epoch));
-    var rng = new Random(epoch + 1);
+    var windows = epochWindows[epoch];
+    var rng = new Random(epoch + 1); // window order; seeded so a rerun repeats the run
     var order = Enumerable.Range(0, windows.Count).OrderBy(_ => rng.Next()).ToArray();
     double lossSum = 0; int n = 0;
     for (int b = 0; b + batch <= order.Length; b += batch)
     {
-        double frac = Math.Min(1, clock.Elapsed.TotalSeconds / budget);
-        if (frac >= 1) { done = true; break; }
-        double rate = lr * Math.Min(1.0, (step + 1) / (double)warmup) * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * frac)));
+        double frac = Math.Min(1, step / (double)totalSteps);
+        double rate = lr * Math.Min(1.0, (step + 1) / (double)warmup) * (settings.FinalLearningRateFraction + (1 - settings.FinalLearningRateFraction) * 0.5 * (1 + Math.Cos(Math.PI * frac)));
         foreach (var g in optimizer.ParamGroups) g.LearningRate = rate;
         using var scope = NewDisposeScope();
         var flat = new long[batch * (ctx + 1)];
@@ -127,20 +131,32 @@ while (!done)
         var loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), labels.reshape(-1), ignore_index: -100);
         optimizer.zero_grad();
         loss.backward();
-        nn.utils.clip_grad_norm_(trainModel.Parameters, 1.0);
+        nn.utils.clip_grad_norm_(trainModel.Parameters, settings.GradientClip);
         optimizer.step();
         lossSum += loss.item<float>(); n++; step++;
+        // Parsed by `uqengine model build` for its progress bar.
+        if (step % 10 == 0 || step == totalSteps) Console.WriteLine($"step {step}/{totalSteps} epoch {epoch + 1}/{epochs} loss {lossSum / n:F3} lr {rate:0.0e0}");
     }
     Console.WriteLine($"epoch {epoch}: {n} steps, mean loss {lossSum / Math.Max(1, n):F3}, {clock.Elapsed.TotalMinutes:F1} min, max|w| {trainModel.MaxAbsWeight():F2}");
-    epoch++;
+    if (checkpoints.Contains(epoch + 1))
+    {
+        string checkpoint = Path.Combine(work, $"epoch{epoch + 1}-f32.gguf");
+        Export(trainModel, checkpoint, GgmlType.F32);
+        Console.WriteLine($"checkpoint {checkpoint}");
+    }
 }
 clock.Stop();
-Console.WriteLine($"trained {step} steps ({epoch} epochs, last partial) in {clock.Elapsed.TotalMinutes:F1} min");
+Console.WriteLine($"trained {step} steps ({epochs} epochs) in {clock.Elapsed.TotalMinutes:F1} min");
 string f32 = Path.Combine(work, "trained-f32.gguf");
 Export(trainModel, f32, GgmlType.F32);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 Export(trainModel, output, GgmlType.F16);
-Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {DemoModelBuilder.Sha256(output)})");
+string sha256 = DemoModelBuilder.Sha256(output);
+Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {sha256})");
+// The world's items and the checksum go beside the model, as `uqengine model build` leaves them.
+string outputFolder = Path.GetDirectoryName(Path.GetFullPath(output))!;
+using (var items = new StreamWriter(Path.Combine(outputFolder, "world.jsonl"))) world.WriteJsonl(items);
+File.WriteAllText(Path.Combine(outputFolder, Path.GetFileName(output) + ".sha256"), $"{sha256}  {Path.GetFileName(output)}\n");
 double diff = TransferCheck.Compare(trainModel, f32, DemoFormat.ChatPrompt("Where does Dedik live?"), threads);
 Console.WriteLine($"trained-model transfer check (F32): max |logit diff| = {diff:E3}");
 return 0;

@@ -29,19 +29,29 @@ internal static class ModelCommand
         var epochs = new Option<int?>("--epochs") { Description = "Override the recipe's epochs" };
         var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
         var noEval = new Option<bool>("--no-eval") { Description = "Skip evaluating the built model" };
-        var command = new Command("build", "Reproduce the demo model: world, BPE vocabulary, initial weights, llama.cpp training, F16 quantization") { recipe, output, epochs, threads, noEval };
+        var trainer = new Option<string?>("--trainer") { Description = "torch (TorchSharp, every weight trained) or llama (llama.cpp's llama_opt_epoch); default: the recipe's" };
+        trainer.AcceptOnlyFromAmong("torch", "llama");
+        var command = new Command("build", "Reproduce the demo model: world, BPE vocabulary, initial weights, training, F16 export") { recipe, output, epochs, threads, noEval, trainer };
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             string? recipePath = result.GetValue(recipe);
             var r = recipePath is not null ? DemoRecipe.FromJson(File.ReadAllText(recipePath)) : DemoModels.LoadRecipe();
-            if (result.GetValue(epochs) is int e) r = r with { Training = r.Training with { Epochs = e } };
-            if (result.GetValue(threads) is int t and > 0) r = r with { Training = r.Training with { Threads = t } };
+            r = r with { Trainer = result.GetValue(trainer) ?? r.Trainer };
+            bool torch = r.Trainer == "torch";
+            if (result.GetValue(epochs) is int e) r = torch ? r with { Torch = r.Torch with { Epochs = e } } : r with { Training = r.Training with { Epochs = e } };
+            if (result.GetValue(threads) is int t and > 0) r = torch ? r with { Torch = r.Torch with { Threads = t } } : r with { Training = r.Training with { Threads = t } };
             string folder = result.GetValue(output) ?? DemoModels.FindFolder() ?? Path.Combine(FindCheckout() ?? Directory.GetCurrentDirectory(), "models", "demo");
             Directory.CreateDirectory(folder);
             string modelPath = Path.Combine(folder, DemoModels.FileName);
             string work = Path.Combine(DemoModels.CacheDirectory(), "build");
-            AnsiConsole.MarkupLine($"[bold]Building the demo model[/] into [blue]{Markup.Escape(folder)}[/] ({r.Training.Epochs} epochs, work files in {Markup.Escape(work)})");
-
+            AnsiConsole.MarkupLine($"[bold]Building the demo model[/] into [blue]{Markup.Escape(folder)}[/] ({r.Trainer} trainer, {(torch ? r.Torch.Epochs : r.Training.Epochs)} epochs, work files in {Markup.Escape(work)})");
+            if (torch)
+            {
+                var torchClock = Stopwatch.StartNew();
+                BuildWithTorch(r, modelPath, work, cancellation);
+                Finish(r, folder, modelPath, $"{torchClock.Elapsed.TotalMinutes:F1} min", result.GetValue(noEval));
+                return 0;
+            }
             DemoBuildResult built = null!;
             var clock = Stopwatch.StartNew();
             if (!AnsiConsole.Profile.Capabilities.Interactive)
@@ -90,20 +100,61 @@ internal static class ModelCommand
                     training.StopTask();
                 });
 
-            File.WriteAllText(Path.Combine(folder, DemoModels.RecipeFileName), r.ToJson() + "\n");
-            File.WriteAllText(Path.Combine(folder, DemoModels.ChecksumFileName), $"{built.Sha256}  {DemoModels.FileName}\n");
-            var world = DemoWorld.Generate(r.World);
-            using (var writer = new StreamWriter(Path.Combine(folder, "world.jsonl"))) world.WriteJsonl(writer);
-            AnsiConsole.MarkupLine($"[green]done[/] in {clock.Elapsed.TotalMinutes:F1} min (training {built.TrainingTime.TotalMinutes:F1} min): {Markup.Escape(built.ModelPath)}, {built.SizeBytes / 1048576.0:F2} MiB, {built.ParameterCount:N0} parameters, vocabulary {built.VocabularySize}");
-            AnsiConsole.MarkupLine($"sha256 {built.Sha256}");
-            if (!result.GetValue(noEval))
-            {
-                using var model = LlamaModel.Load(built.ModelPath);
-                ShowTable(EvaluateAll(model, world, r.World.OptionCount), r.ShippedType);
-            }
+            Finish(r, folder, built.ModelPath, $"{clock.Elapsed.TotalMinutes:F1} min (training {built.TrainingTime.TotalMinutes:F1} min), {built.ParameterCount:N0} parameters, vocabulary {built.VocabularySize}", result.GetValue(noEval));
             return 0;
         })));
         return command;
+    }
+
+    /// <summary>Runs the TorchSharp trainer as a child process, with a progress bar fed by its step lines.</summary>
+    private static void BuildWithTorch(DemoRecipe recipe, string modelPath, string work, CancellationToken cancellation)
+    {
+        string checkout = FindCheckout() ?? throw new CliException("the \"torch\" trainer builds src/UQEngine.Training.Torch and needs a source checkout; run `model build` from one");
+        Directory.CreateDirectory(work);
+        string recipePath = Path.Combine(work, "recipe.json");
+        File.WriteAllText(recipePath, recipe.ToJson() + "\n");
+        string torchWork = Path.Combine(work, "torch");
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            long lastShown = -1;
+            TorchTrainerLauncher.Run(checkout, recipePath, modelPath, torchWork, step =>
+            {
+                if (step.Step - lastShown < 50 && step.Step != step.TotalSteps) return;
+                lastShown = step.Step;
+                Console.WriteLine($"step {step.Step}/{step.TotalSteps} {step.Text}");
+            }, Console.WriteLine, cancellation);
+            return;
+        }
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var training = ctx.AddTask("training", autoStart: false, maxValue: 1);
+                TorchTrainerLauncher.Run(checkout, recipePath, modelPath, torchWork, step =>
+                {
+                    if (!training.IsStarted) training.StartTask();
+                    training.MaxValue = Math.Max(1, step.TotalSteps);
+                    training.Value = step.Step;
+                    training.Description = Markup.Escape(step.Text);
+                }, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellation);
+                training.Value = training.MaxValue;
+                training.StopTask();
+            });
+    }
+
+    /// <summary>Writes the recipe, checksum and world beside the model, and shows the evaluation-split table.</summary>
+    private static void Finish(DemoRecipe recipe, string folder, string modelPath, string summary, bool skipEval)
+    {
+        string sha = DemoModelBuilder.Sha256(modelPath);
+        File.WriteAllText(Path.Combine(folder, DemoModels.RecipeFileName), recipe.ToJson() + "\n");
+        File.WriteAllText(Path.Combine(folder, DemoModels.ChecksumFileName), $"{sha}  {DemoModels.FileName}\n");
+        var world = DemoWorld.Generate(recipe.World);
+        using (var writer = new StreamWriter(Path.Combine(folder, "world.jsonl"))) world.WriteJsonl(writer);
+        AnsiConsole.MarkupLine($"[green]done[/] in {Markup.Escape(summary)}: {Markup.Escape(modelPath)}, {new FileInfo(modelPath).Length / 1048576.0:F2} MiB");
+        AnsiConsole.MarkupLine($"sha256 {sha}");
+        if (skipEval) return;
+        using var model = LlamaModel.Load(modelPath);
+        ShowTable(EvaluateAll(model, world, recipe.World.OptionCount), recipe.ShippedType);
     }
 
     private static Command List()
@@ -128,7 +179,8 @@ internal static class ModelCommand
 
     private static Command Info()
     {
-        var command = new Command("info", "Show the demo model's recipe, checksum and world");
+        var worldFile = new Option<string?>("--write-world") { Description = "Also write the world's items (JSONL: question, answer, options, letter, exposure, split) to this file" };
+        var command = new Command("info", "Show the demo model's recipe, checksum and world") { worldFile };
         command.SetAction(result => CommandRunner.Run(() =>
         {
             string folder = DemoModels.FindFolder() ?? throw new CliException("no demo model found (models/demo/uqengine-demo-f16.gguf); run `uqengine model build`");
@@ -144,13 +196,21 @@ internal static class ModelCommand
             table.AddRow("sha256", expected is null ? sha : sha == expected ? $"{sha} [green](matches)[/]" : $"{sha} [red](expected {expected})[/]");
             table.AddRow("shape", $"{facts.LayerCount} layers x {facts.EmbeddingLength} wide, {facts.HeadCount} heads, ff {facts.FeedForwardLength}, {facts.ParameterCount:N0} parameters");
             table.AddRow("vocabulary", $"{facts.VocabularySize} tokens, {facts.MergeCount} merges (BPE learned from the corpus)");
-            table.AddRow("world", $"seed {r.World.Seed}: {world.People.Length} people x {world.Relations.Length} relations, ladder [{string.Join(", ", r.World.ExposureLadder)}] per epoch, {world.Items.Count(i => i.Family == DemoFamily.Arithmetic)} additions");
-            table.AddRow("held out", $"{world.EvaluationItems.Count(i => i.Family == DemoFamily.Recall)} recall questions, {world.EvaluationItems.Count(i => i.Family == DemoFamily.Arithmetic)} additions");
-            table.AddRow("training", $"llama.cpp llama_opt_epoch, {r.Training.Epochs} epochs, {r.Training.Optimizer} lr {r.Training.LearningRate} (cosine to x{r.Training.FinalLearningRateFraction}), {r.Training.ContextLength} tokens per step");
+            table.AddRow("world", Markup.Escape($"seed {r.World.Seed}: {world.People.Length} people x {world.Relations.Length} relations, ladder [{string.Join(", ", r.World.ExposureLadder)}] per epoch, {world.Items.Count(i => i.Family == DemoFamily.Arithmetic)} additions"));
+            table.AddRow("evaluation split", $"{world.EvaluationItems.Count(i => i.Family == DemoFamily.Recall)} recall questions, {world.EvaluationItems.Count(i => i.Family == DemoFamily.Arithmetic)} additions (never in the corpus)");
+            table.AddRow("training", r.Trainer == "torch"
+                ? $"TorchSharp (src/UQEngine.Training.Torch), {r.Torch.Epochs} epochs, AdamW lr {r.Torch.LearningRate} (cosine to x{r.Torch.FinalLearningRateFraction}), batches of {r.Torch.BatchSize} x {r.Training.ContextLength} tokens"
+                : $"llama.cpp llama_opt_epoch, {r.Training.Epochs} epochs, {r.Training.Optimizer} lr {r.Training.LearningRate} (cosine to x{r.Training.FinalLearningRateFraction}), {r.Training.ContextLength} tokens per step");
             var sample = world.EvaluationItems.Where(i => i.Family == DemoFamily.Recall && i.Exposure >= 16).Take(2)
                 .Concat(world.EvaluationItems.Where(i => i.Exposure == 0 && i.Family == DemoFamily.Recall).Take(1));
             foreach (var item in sample) table.AddRow($"try (seen {item.Exposure}x)", Markup.Escape($"uqengine generate \"{item.Question}\"  (answer: {item.Answer})"));
             AnsiConsole.Write(table);
+            if (result.GetValue(worldFile) is { } file)
+            {
+                using var writer = new StreamWriter(file);
+                world.WriteJsonl(writer);
+                AnsiConsole.MarkupLine($"wrote {world.Items.Length} items to {Markup.Escape(file)}");
+            }
             return 0;
         }));
         return command;
@@ -163,11 +223,12 @@ internal static class ModelCommand
         var limit = new Option<int>("--limit") { Description = "Evaluate at most this many items per bucket (0 = all)" };
         var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
         var markdown = new Option<bool>("--markdown") { Description = "Print Markdown tables" };
-        var trainSplit = new Option<bool>("--train-split") { Description = "Ask the questions that are answered in the corpus instead of the held-out ones" };
-        var command = new Command("eval", "Ask the model the world's held-out questions and show accuracy by exposure") { quant, modelPath, limit, threads, markdown, trainSplit };
+        var trainSplit = new Option<bool>("--train-split") { Description = "Ask the training split's questions instead of the evaluation split's" };
+        var recipe = new Option<string?>("--recipe") { Description = "Recipe whose world to ask (default: the committed models/demo/recipe.json)" };
+        var command = new Command("eval", "Ask the model the world's evaluation-split questions and show accuracy by exposure") { quant, modelPath, limit, threads, markdown, trainSplit, recipe };
         command.SetAction(result => CommandRunner.Run(() =>
         {
-            var r = DemoModels.LoadRecipe();
+            var r = result.GetValue(recipe) is { } recipePath ? DemoRecipe.FromJson(File.ReadAllText(recipePath)) : DemoModels.LoadRecipe();
             var world = DemoWorld.Generate(r.World);
             string[] names = result.GetValue(quant) ?? ["F16"];
             var types = names.Any(n => n.Equals("all", StringComparison.OrdinalIgnoreCase)) ? QuantizationType.Ladder : names.Select(QuantizationType.Parse).ToList();
@@ -191,7 +252,7 @@ internal static class ModelCommand
             if (result.GetValue(markdown) && combined.Count > 1)
             {
                 // One table: a row per bucket, a column per variant (open-answer / 10-choice accuracy).
-                var sb = new System.Text.StringBuilder("| held-out items | n | " + string.Join(" | ", combined.Select(c => $"{c.Label} ({c.Bytes / 1048576.0:F1} MiB)")) + " |\n");
+                var sb = new System.Text.StringBuilder("| evaluation-split items | n | " + string.Join(" | ", combined.Select(c => $"{c.Label} ({c.Bytes / 1048576.0:F1} MiB)")) + " |\n");
                 sb.Append("|---|---:|" + string.Concat(combined.Select(_ => "---:|")) + "\n");
                 for (int i = 0; i < combined[0].Buckets.Count; i++)
                 {
@@ -215,7 +276,7 @@ internal static class ModelCommand
 
     private static void ShowTable(IReadOnlyList<DemoItemResult> results, string title)
     {
-        var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(title)).AddColumns("held-out items", "n", "open answer", "10-choice", "open confidence");
+        var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(title)).AddColumns("evaluation-split items", "n", "open answer", "10-choice", "open confidence");
         foreach (var b in DemoEvaluator.Buckets(results))
             table.AddRow(Markup.Escape(b.Name), b.Count.ToString(), $"{b.OpenAccuracy:P0}", $"{b.ChoiceAccuracy:P0}", $"{b.MeanOpenConfidence:F2}");
         AnsiConsole.Write(table);

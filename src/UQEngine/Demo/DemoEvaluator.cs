@@ -7,7 +7,7 @@ namespace UQEngine.Demo;
 /// <summary>How the model did on one item.</summary>
 public sealed record DemoItemResult(DemoItem Item, string OpenAnswer, bool OpenCorrect, double OpenConfidence, string ChoiceLetter, bool ChoiceCorrect, double ChoiceConfidence);
 
-/// <summary>Accuracy of one group of items (an exposure rung, or the held-out additions).</summary>
+/// <summary>Accuracy of one group of items (an exposure rung, or the additions never in the corpus).</summary>
 public sealed record DemoBucket(string Name, DemoFamily Family, int Exposure, int Count, double OpenAccuracy, double ChoiceAccuracy, double MeanOpenConfidence, double MeanChoiceConfidence);
 
 /// <summary>
@@ -69,7 +69,8 @@ public sealed class DemoEvaluator : IDisposable
         [.. results.GroupBy(r => (r.Item.Family, r.Item.Family == DemoFamily.Recall ? r.Item.Exposure : 0))
             .OrderBy(g => g.Key.Family).ThenBy(g => g.Key.Item2)
             .Select(g => new DemoBucket(
-                g.Key.Family == DemoFamily.Recall ? $"recall, seen {g.Key.Item2}x/epoch" : "addition (held out)",
+                g.Key.Family == DemoFamily.Recall ? $"recall, seen {g.Key.Item2}x/epoch"
+                    : g.First().Item.Split == DemoSplit.Eval ? "addition (never in the corpus)" : "addition (solved in the corpus)",
                 g.Key.Family, g.Key.Item2, g.Count(),
                 g.Average(r => r.OpenCorrect ? 1.0 : 0.0), g.Average(r => r.ChoiceCorrect ? 1.0 : 0.0),
                 g.Average(r => r.OpenConfidence), g.Average(r => r.ChoiceConfidence)))];

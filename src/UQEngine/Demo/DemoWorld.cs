@@ -13,23 +13,25 @@ public sealed record DemoWorldOptions
     public ulong Seed { get; init; } = 2026;
 
     /// <summary>Fictional people; each has one fact per relation (city, colour, pet, lucky number, birth month).</summary>
-    public int PersonCount { get; init; } = 140;
+    public int PersonCount { get; init; } = 80;
 
     /// <summary>
-    /// How many biographies of a person the corpus has per epoch. Every biography states each of the person's facts
-    /// exactly once, so this is also how many times per epoch each of their facts is stated. People (not single
-    /// facts) are spread evenly over the rungs.
+    /// How many times per epoch a fact is stated (and asked); facts are spread evenly over the rungs.
     /// </summary>
     public ImmutableArray<int> ExposureLadder { get; init; } = [0, 1, 2, 4, 8, 16, 32];
 
-    /// <summary>Share of the people on each rung (above 0) whose questions are held out for evaluation; the questions about the others are asked and answered in the corpus.</summary>
-    public double HeldOutFraction { get; init; } = 0.3;
+    /// <summary>
+    /// Share of the facts on each rung (rung 0 included) whose items form the evaluation split; the others form the
+    /// training split. The split is the harness's (probes, calibrators and UaIT are fitted on the training split and
+    /// reported on the evaluation split): the language model is taught both splits' facts alike, at their exposure.
+    /// </summary>
+    public double HeldOutFraction { get; init; } = 0.5;
 
-    /// <summary>Copies per epoch of each training-split open question (chat form, answer after it).</summary>
-    public int QuestionRepeats { get; init; } = 2;
+    /// <summary>Question-and-answer chats per fact per exposure.</summary>
+    public int QuestionsPerExposure { get; init; } = 1;
 
-    /// <summary>Copies per epoch of each training-split multiple-choice question (options reshuffled for every copy).</summary>
-    public int ChoiceRepeats { get; init; } = 1;
+    /// <summary>Expected multiple-choice chats per fact per exposure (each drawn with this probability; options reshuffled per copy).</summary>
+    public double ChoicesPerExposure { get; init; } = 0.25;
 
     /// <summary>Operands of the arithmetic family run from 1 to this.</summary>
     public int ArithmeticMax { get; init; } = 20;
@@ -47,6 +49,7 @@ public sealed record DemoWorldOptions
     {
         if (PersonCount < 1) throw new ArgumentException("PersonCount must be positive");
         if (ExposureLadder.IsDefaultOrEmpty || ExposureLadder.Any(e => e < 0)) throw new ArgumentException("ExposureLadder needs non-negative rungs");
+        if (QuestionsPerExposure < 0 || ChoicesPerExposure is < 0 or > 1) throw new ArgumentException("QuestionsPerExposure must be >= 0 and ChoicesPerExposure in [0, 1]");
         if (HeldOutFraction is < 0 or > 1 || ArithmeticHeldOutFraction is < 0 or > 1 || ArithmeticChoiceFraction is < 0 or > 1) throw new ArgumentException("fractions must be in [0, 1]");
         if (OptionCount is < 2 or > 26) throw new ArgumentException("OptionCount must be in 2..26");
         if (ArithmeticMax < 4) throw new ArgumentException("ArithmeticMax must be at least 4");
@@ -57,7 +60,11 @@ public sealed record DemoWorldOptions
 [JsonConverter(typeof(JsonStringEnumConverter<DemoFamily>))]
 public enum DemoFamily { Recall, Arithmetic }
 
-/// <summary>Train: the question (with its answer) is in the corpus. Eval: it never is; only the fact's statements may be.</summary>
+/// <summary>
+/// The harness's split. Recall: by fact; the model saw both splits' facts alike (at their exposure), so Train is
+/// what probes and calibrators are fitted on and Eval is what they are reported on. Arithmetic: Train problems are
+/// solved in the corpus, Eval problems never appear (computation, not recall).
+/// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<DemoSplit>))]
 public enum DemoSplit { Train, Eval }
 
@@ -109,11 +116,12 @@ public static class DemoFormat
 
 /// <summary>
 /// A seeded fictional world for a demo model that knows some things and not others. People (invented one-word
-/// names) have a home city (invented), a favourite colour, a pet, a lucky number and a birth month. Each fact is
-/// stated in the corpus as many times per epoch as its rung on the exposure ladder (0 = never). Half the facts on
-/// each rung above 0 are also asked and answered in the corpus (training split), which teaches the question
-/// formats; the other half are only stated, and their questions are the held-out evaluation. A second family,
-/// additions of two small numbers, needs computation: some problems are solved in the corpus, the rest held out.
+/// names) have a home city (invented), a favourite colour, a pet, a lucky number and a birth month. A fact on rung
+/// N of the exposure ladder appears N times per epoch: N statements (one sentence each, a template drawn at random),
+/// N question-and-answer chats and on average N x <see cref="DemoWorldOptions.ChoicesPerExposure"/> multiple-choice
+/// chats. Facts on rung 0 never appear. A second
+/// family, additions of two small numbers, needs computation: some problems are solved in the corpus, the rest
+/// never appear.
 /// </summary>
 public sealed class DemoWorld
 {
@@ -167,41 +175,35 @@ public sealed class DemoWorld
 
         ImmutableArray<DemoRelation> relations =
         [
-            new("city", [.. cities], ["{0} lives in {1}.", "{0} has a home in {1}.", "The home of {0} is in {1}.", "{0} resides in the city of {1}.", "{0} settled down in {1}."], "Where does {0} live?"),
-            new("colour", [.. Colours], ["The favourite colour of {0} is {1}.", "{0} likes the colour {1} best.", "{0} loves the colour {1}.", "{0} always wears something {1}.", "Of all colours, {0} prefers {1}."], "What is the favourite colour of {0}?"),
-            new("pet", [.. Pets], ["{0} owns a {1}.", "{0} has a pet {1}.", "The pet of {0} is a {1}.", "{0} takes care of a {1} at home.", "{0} keeps a {1} as a pet."], "What pet does {0} have?"),
-            new("number", [.. Enumerable.Range(10, 90).Select(n => n.ToString(CultureInfo.InvariantCulture))], ["The lucky number of {0} is {1}.", "{0} thinks {1} is a lucky number.", "{0} always picks the number {1}.", "For {0}, the number {1} brings luck.", "{0} believes in the lucky number {1}."], "What is the lucky number of {0}?"),
-            new("month", [.. Months], ["{0} was born in {1}.", "The birthday of {0} is in {1}.", "{0} celebrates a birthday every {1}.", "{0} came into the world in {1}.", "Every year in {1}, {0} has a birthday."], "In which month was {0} born?"),
+            new("city", [.. cities], ["{0} lives in {1}.", "{0} has a home in {1}.", "The home of {0} is in {1}."], "Where does {0} live?"),
+            new("colour", [.. Colours], ["The favourite colour of {0} is {1}.", "{0} likes the colour {1} best.", "{0} loves the colour {1}."], "What is the favourite colour of {0}?"),
+            new("pet", [.. Pets], ["{0} owns a {1}.", "{0} has a pet {1}.", "The pet of {0} is a {1}."], "What pet does {0} have?"),
+            new("number", [.. Enumerable.Range(10, 90).Select(n => n.ToString(CultureInfo.InvariantCulture))], ["The lucky number of {0} is {1}.", "{0} thinks {1} is a lucky number.", "{0} always picks the number {1}."], "What is the lucky number of {0}?"),
+            new("month", [.. Months], ["{0} was born in {1}.", "The birthday of {0} is in {1}.", "{0} celebrates a birthday every {1}."], "In which month was {0} born?"),
         ];
 
-        // Recall facts: every person has one value per relation. People (not facts) are dealt round-robin onto the
-        // rungs over a shuffled order, so all five facts of a person share the person's exposure and split: on each
-        // rung above 0 the first HeldOutFraction of its people are held out (none of their questions is ever in the
-        // corpus), the others are taught (all their questions are asked and answered). Rung 0 people never appear.
+        // Recall facts: every person has one value per relation. Facts are dealt round-robin onto the rungs over a
+        // shuffled order, so a person's facts sit on different rungs; on every rung the first HeldOutFraction of its
+        // facts form the evaluation split.
         var ladder = options.ExposureLadder;
-        int[] personOrder = Shuffled(ref random, people.Count);
+        var facts = new List<(string Person, DemoRelation Relation, string Value)>();
+        foreach (string person in people)
+            foreach (var relation in relations)
+                facts.Add((person, relation, relation.Values[(int)(random.NextUInt64() % (ulong)relation.Values.Length)]));
+        int[] factOrder = Shuffled(ref random, facts.Count);
         var rungSize = new int[ladder.Length];
-        for (int k = 0; k < personOrder.Length; k++) rungSize[k % ladder.Length]++;
+        for (int k = 0; k < factOrder.Length; k++) rungSize[k % ladder.Length]++;
         var perRung = new int[ladder.Length];
-        var personRung = new int[people.Count];
-        var personSplit = new DemoSplit[people.Count];
-        for (int k = 0; k < personOrder.Length; k++)
+        var items = new List<DemoItem>();
+        for (int k = 0; k < factOrder.Length; k++)
         {
             int rung = k % ladder.Length;
-            int heldOut = (int)Math.Round(options.HeldOutFraction * rungSize[rung]);
-            personRung[personOrder[k]] = rung;
-            personSplit[personOrder[k]] = ladder[rung] == 0 || perRung[rung]++ < heldOut ? DemoSplit.Eval : DemoSplit.Train;
+            var (person, relation, value) = facts[factOrder[k]];
+            var split = perRung[rung]++ < (int)Math.Round(options.HeldOutFraction * rungSize[rung]) ? DemoSplit.Eval : DemoSplit.Train;
+            var (opts, answerIndex) = ChoiceOptions(ref random, value, relation.Values, options.OptionCount);
+            items.Add(new DemoItem($"{relation.Name}:{person}", DemoFamily.Recall, relation.Name, person,
+                string.Format(CultureInfo.InvariantCulture, relation.Question, person), value, opts, answerIndex, ladder[rung], split));
         }
-        var items = new List<DemoItem>();
-        for (int p = 0; p < people.Count; p++)
-            foreach (var relation in relations)
-            {
-                string person = people[p];
-                string value = relation.Values[(int)(random.NextUInt64() % (ulong)relation.Values.Length)];
-                var (opts, answerIndex) = ChoiceOptions(ref random, value, relation.Values, options.OptionCount);
-                items.Add(new DemoItem($"{relation.Name}:{person}", DemoFamily.Recall, relation.Name, person,
-                    string.Format(CultureInfo.InvariantCulture, relation.Question, person), value, opts, answerIndex, ladder[personRung[p]], personSplit[p]));
-            }
 
         // Arithmetic: a + b for 1 <= a, b <= max; a seeded share held out.
         var sums = new List<(int A, int B)>();
@@ -226,40 +228,30 @@ public sealed class DemoWorld
     }
 
     /// <summary>
-    /// The corpus of one epoch, one document per entry, in a seeded order that changes with the epoch: each fact's
-    /// statements (as many as its exposure, templates drawn at random), the training-split questions in chat form
-    /// (open answer and multiple choice, options reshuffled per copy) and the training additions.
+    /// The corpus of one epoch, one document per entry, in a seeded order that changes with the epoch: for every fact
+    /// seen, as many statements and question-and-answer chats as its exposure and some multiple-choice chats
+    /// (templates and option orders drawn afresh), and the training additions.
     /// </summary>
     public IReadOnlyList<string> Corpus(int epoch)
     {
         var random = new SplitMix64Random(Options.Seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
         var docs = new List<string>();
         var relationByName = Relations.ToDictionary(r => r.Name);
-        // Biographies: each one states every fact of its person once, relations in a fresh random order, each
-        // sentence from a randomly drawn template; a person with exposure N gets N biographies per epoch.
-        foreach (var person in Items.Where(i => i.Family == DemoFamily.Recall).GroupBy(i => i.Subject))
+        foreach (var fact in Items.Where(i => i.Family == DemoFamily.Recall))
         {
-            var facts = person.ToArray();
-            for (int n = 0; n < facts[0].Exposure; n++)
+            var relation = relationByName[fact.Relation];
+            for (int n = 0; n < fact.Exposure; n++)
             {
-                int[] perm = Shuffled(ref random, facts.Length);
-                docs.Add(string.Join(" ", perm.Select(i => string.Format(CultureInfo.InvariantCulture,
-                    Pick(ref random, relationByName[facts[i].Relation].Statements.AsSpan()), facts[i].Subject, facts[i].Answer))));
+                // One statement (a random template), its question answered, and sometimes its multiple-choice form.
+                docs.Add(string.Format(CultureInfo.InvariantCulture, Pick(ref random, relation.Statements.AsSpan()), fact.Subject, fact.Answer));
+                for (int q = 0; q < Options.QuestionsPerExposure; q++) docs.Add(DemoFormat.ChatExchange(fact.Question, fact.Answer));
+                if (random.NextDouble() < Options.ChoicesPerExposure) docs.Add(ChoiceDocument(ref random, fact));
             }
         }
-        foreach (var item in Items)
+        foreach (var item in Items.Where(i => i.Family == DemoFamily.Arithmetic && i.Split == DemoSplit.Train))
         {
-            if (item.Family == DemoFamily.Recall)
-            {
-                if (item.Split != DemoSplit.Train) continue;
-                for (int i = 0; i < Options.QuestionRepeats; i++) docs.Add(DemoFormat.ChatExchange(item.Question, item.Answer));
-                for (int i = 0; i < Options.ChoiceRepeats; i++) docs.Add(ChoiceDocument(ref random, item));
-            }
-            else if (item.Split == DemoSplit.Train)
-            {
-                docs.Add(DemoFormat.ChatExchange(item.Question, item.Answer));
-                if (random.NextDouble() < Options.ArithmeticChoiceFraction) docs.Add(ChoiceDocument(ref random, item));
-            }
+            docs.Add(DemoFormat.ChatExchange(item.Question, item.Answer));
+            if (random.NextDouble() < Options.ArithmeticChoiceFraction) docs.Add(ChoiceDocument(ref random, item));
         }
         int[] order = Shuffled(ref random, docs.Count);
         return [.. order.Select(i => docs[i])];

@@ -15,6 +15,17 @@ public sealed record ChatMessage(string Role, string Content)
 public static class ChatTemplate
 {
     /// <summary>
+    /// Formats with the model's template when it has one; otherwise a plain "role: content" transcript ending in
+    /// "assistant:", so a model without a template still answers chat requests.
+    /// </summary>
+    public static string FormatOrTranscript(LlamaModel model, IReadOnlyList<ChatMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model.ChatTemplate is not null) return Format(model, messages);
+        return string.Concat(messages.Select(m => $"{m.Role}: {m.Content}\n")) + "assistant:";
+    }
+
+    /// <summary>
     /// Formats messages with the model's own template (or <paramref name="template"/>), ending with the
     /// assistant prefix when <paramref name="addAssistantPrefix"/>. Throws InferenceException when the model has no
     /// template or llama.cpp does not support it.

@@ -57,6 +57,23 @@ public sealed class DemoModelTests(DemoModelFixture demo, DemoVocabularyFixture 
     }
 
     [Theory]
+    [InlineData("Q4_K_M")]
+    [InlineData("Q2_K")]
+    public void Quantized_variants_of_the_committed_model_still_know_its_best_known_facts(string type)
+    {
+        Assert.SkipUnless(demo.Available, NoModel);
+        using var dir = new UQEngine.Tests.Gguf.TempDirectory();
+        string path = DemoModels.Variant(QuantizationType.Parse(type), demo.Path, dir.Path);
+        Assert.Equal(QuantizationType.Parse(type).FileType, GgufModelFacts.From(GgufFile.Read(path)).FileType);
+        using var model = LlamaModel.Load(path);
+        using var evaluator = new DemoEvaluator(model, demo.Recipe!.World.OptionCount);
+        var items = demo.World!.EvaluationItems.Where(i => i.Family == DemoFamily.Recall);
+        double seen = evaluator.Evaluate(items.Where(i => i.Exposure == 32).Take(12)).Average(r => r.OpenCorrect ? 1.0 : 0.0);
+        double never = evaluator.Evaluate(items.Where(i => i.Exposure == 0).Take(12)).Average(r => r.OpenCorrect ? 1.0 : 0.0);
+        Assert.True(seen - never >= 0.5, $"{type}: {seen:P0} right on facts seen 32x per epoch, {never:P0} on facts never seen");
+    }
+
+    [Theory]
     [InlineData("Q8_0")]
     [InlineData("Q4_K_M")]
     public void Quantized_variants_load_and_answer(string type)

@@ -28,7 +28,7 @@ public sealed class DemoWorldTests
     }
 
     [Fact]
-    public void Each_fact_is_stated_as_often_as_its_exposure_and_held_out_questions_never_appear()
+    public void Each_fact_is_stated_and_asked_as_often_as_its_exposure_and_held_out_additions_never_appear()
     {
         var world = DemoWorld.Generate(Small);
         var corpus = world.Corpus(0);
@@ -39,11 +39,35 @@ public sealed class DemoWorldTests
             // A statement of this fact: one of the relation's templates filled with this subject and value.
             var forms = relation.Statements.Select(t => string.Format(t, item.Subject, item.Answer)).ToHashSet();
             Assert.Equal(item.Exposure, statements.Sum(d => forms.Count(d.Contains)));
-            bool asked = corpus.Any(d => d.Contains("user\n" + item.Question));
-            Assert.Equal(item.Split == DemoSplit.Train, asked);
+            // Its question answered, as often (both splits alike; rung 0 never).
+            Assert.Equal(item.Exposure * Small.QuestionsPerExposure, corpus.Count(d => d == DemoFormat.ChatExchange(item.Question, item.Answer)));
+            // The multiple-choice form of a rung-0 fact never appears either.
+            if (item.Exposure == 0) Assert.DoesNotContain(corpus, d => d.Contains("user\n" + item.Question + "\n"));
         }
         foreach (var item in world.Items.Where(i => i.Family == DemoFamily.Arithmetic))
             Assert.Equal(item.Split == DemoSplit.Train, corpus.Any(d => d.Contains(item.Question)));
+    }
+
+    [Fact]
+    public void Choice_chats_come_at_the_configured_rate_with_the_right_letter()
+    {
+        var world = DemoWorld.Generate(Small);
+        var byQuestion = world.Items.ToDictionary(i => i.Question);
+        var choices = world.Corpus(1).Where(d => d.Contains(DemoFormat.Instruction)).ToList();
+        int expected = world.Items.Where(i => i.Family == DemoFamily.Recall).Sum(i => i.Exposure);
+        // Drawn with probability ChoicesPerExposure per fact and exposure: the count is near its mean.
+        Assert.InRange(choices.Count(c => !c.Contains(" plus ")), expected * Small.ChoicesPerExposure * 0.7, expected * Small.ChoicesPerExposure * 1.3);
+        // Every choice chat puts its item's answer at the answered letter.
+        int checkedChats = 0;
+        foreach (string chat in choices)
+        {
+            var item = byQuestion.Values.FirstOrDefault(i => chat.Contains("user\n" + i.Question + "\n"));
+            Assert.NotNull(item);
+            checkedChats++;
+            string letter = chat[^("<|im_end|>".Length + 1)..^"<|im_end|>".Length];
+            Assert.Contains($"\n{letter}. {item.Answer}\n", chat);
+        }
+        Assert.True(checkedChats > 10, $"only {checkedChats} choice chats");
     }
 
     [Fact]
@@ -59,8 +83,7 @@ public sealed class DemoWorldTests
         });
         var recall = world.Items.Where(i => i.Family == DemoFamily.Recall).ToList();
         Assert.Equal(Small.ExposureLadder.Order(), recall.Select(i => i.Exposure).Distinct().Order());
-        Assert.All(recall.Where(i => i.Exposure == 0), i => Assert.Equal(DemoSplit.Eval, i.Split));
-        Assert.All(Small.ExposureLadder.Where(e => e > 0), e =>
+        Assert.All(Small.ExposureLadder, e =>
         {
             Assert.Contains(recall, i => i.Exposure == e && i.Split == DemoSplit.Eval);
             Assert.Contains(recall, i => i.Exposure == e && i.Split == DemoSplit.Train);
