@@ -47,15 +47,20 @@ public sealed class DemoDataset : IBuiltInDataset
                 registry.Register(new DemoDataset(form, split, folder));
     }
 
-    /// <summary>models/demo beside the app or in a parent folder, when it holds world.jsonl or recipe.json.</summary>
+    /// <summary>
+    /// The nearest models/demo (beside the app, or in a parent folder) that holds world.jsonl; else the nearest that
+    /// holds recipe.json (the app's copy has the model and recipe only: the world is then regenerated from it).
+    /// </summary>
     public static string? FindFolder()
     {
+        string? withRecipe = null;
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
         {
             string folder = Path.Combine(d.FullName, "models", "demo");
-            if (File.Exists(Path.Combine(folder, WorldFileName)) || File.Exists(Path.Combine(folder, DemoModels.RecipeFileName))) return folder;
+            if (File.Exists(Path.Combine(folder, WorldFileName))) return folder;
+            if (withRecipe is null && File.Exists(Path.Combine(folder, DemoModels.RecipeFileName))) withRecipe = folder;
         }
-        return null;
+        return withRecipe;
     }
 
     public EvaluationDataset Load(DatasetReadOptions options)
