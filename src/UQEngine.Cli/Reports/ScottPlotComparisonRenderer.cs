@@ -104,7 +104,8 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
             above.Add(v.Upper.TryGetValue(out double hi) ? Math.Max(0, hi - y) : 0);
         }
         if (xs.Count == 0) return;
-        var bars = new ScottPlot.Plottables.ErrorBar(xs, ys, null, null, below, above) { Color = color };
+        // Set by name: the constructor's last two arguments are (positive, negative), the reverse of reading order.
+        var bars = new ScottPlot.Plottables.ErrorBar(xs, ys, null, null, above, below) { YErrorPositive = above, YErrorNegative = below, Color = color };
         plot.Add.Plottable(bars);
         var points = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
         points.LineWidth = 0;
