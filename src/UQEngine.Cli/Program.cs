@@ -8,8 +8,11 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ScoreCommand.Create(),
     EvalCommand.Create(),
     CompareCommand.Create(),
+    SensitivityCommand.Create(),
     ServeCommand.Create(),
     SystemCommand.Create(),
     ModelCommand.Create(),
+    ProbeCommand.Create(),
+    UaitCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -38,11 +38,15 @@ internal static class EvalCommand
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
         var promptBatch = new Option<int>("--prompt-batch") { Description = "Option-probability prompts of up to this many items share one llama_decode, one sequence each (1 = one per item; measured slower on the CPU, see docs/EVALUATION.md)", DefaultValueFactory = _ => BatchedPrompts };
+        var sampling = new SamplingOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, promptBatch,
         };
         model.AddTo(command);
+        var extensions = new EvalExtensions();
+        extensions.AddTo(command);
+        sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             var readOptions = ReadOptions(result.GetValue(onBadLine)!);
@@ -50,7 +54,11 @@ internal static class EvalCommand
             var mcRoute = ParseRoute(result.GetValue(route)!);
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
+            extensions.Prepare(result, registry, methodList);
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
+            bool sampled = SamplingOptionsBinder.Needed(resolved);
+            var samplingSettings = sampling.Settings(result);
+            using var embedder = SamplingOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
             var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
@@ -60,7 +68,9 @@ internal static class EvalCommand
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
             if (result.GetValue(promptBatch) is < 1 or > 64) throw new CliException("--prompt-batch must be in 1..64");
-            using var context = llm.CreateContext(model.ContextOptions(result, sequences: result.GetValue(promptBatch)));
+            // Sampling methods decode K samples together and read the model's hidden states; a probe needs its layer exposed.
+            var contextOptions = sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
+            using var context = llm.CreateContext(extensions.Configure(contextOptions, llm));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
             {
@@ -73,6 +83,7 @@ internal static class EvalCommand
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
                 Figures = new ScottPlotFigureRenderer(),
+                MethodSettings = sampled ? samplingSettings.Describe() : new Dictionary<string, string>(),
             };
             if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
             if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
@@ -97,6 +108,7 @@ internal static class EvalCommand
                     run = new EvaluationRunner(generator, registry).Run(data, options, progress, loadClock.Elapsed.TotalMilliseconds, cancellation);
                 });
             Show(console, run, options.OutputFolder);
+            extensions.AfterRun(result, model, data, run, options, console, cancellation);
             return 0;
         })));
         return command;

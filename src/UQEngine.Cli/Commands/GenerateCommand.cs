@@ -25,20 +25,30 @@ internal static class GenerateCommand
         var topLogprobs = new Option<int>("--top-logprobs") { Description = "Alternatives to show per token (0..20)", DefaultValueFactory = _ => 5 };
         var tokens = new Option<bool>("--tokens") { Description = "Print a per-token table (probability, entropy, rank, alternatives)" };
         var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
+        var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
+        var methods = new Option<string?>("--methods") { Description = "Also score the prompt, asked as `uqengine eval` asks a question, with these uncertainty methods (comma-separated; e.g. sar,semantic_entropy)" };
+        var sampling = new SamplingOptionsBinder();
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
-            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json,
+            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods,
         };
         model.AddTo(command);
+        sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             bool asJson = result.GetValue(json);
             var console = asJson ? null : AnsiConsole.Console;
             int n = result.GetValue(samples);
             if (n < 1) throw new CliException("--samples must be at least 1");
+            var scoring = MethodScoring.Prepare(result.GetValue(methods), sampling.Settings(result), model.LoadOptions(result));
+            using var embedder = scoring?.Embedder;
             using var llm = model.LoadModel(result, console);
-            using var context = llm.CreateContext(model.ContextOptions(result, sequences: n));
+            var probeFile = ProbeOutput.Load(result.GetValue(probe), llm);
+            var contextOptions = scoring is { Sampled: true }
+                ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), scoring.Settings, n)
+                : model.ContextOptions(result, sequences: n);
+            using var context = llm.CreateContext(ProbeOutput.Configure(probeFile, contextOptions, llm));
             using var generator = new Generator(context);
             var options = new GenerationOptions
             {
@@ -47,13 +57,25 @@ internal static class GenerateCommand
                 Stop = result.GetValue(stop) ?? [],
                 TopAlternatives = result.GetValue(topLogprobs),
             };
+            var scorers = probeFile is null ? null : new UQEngine.Probes.ProbeScorerSet(probeFile, n);
+            if (scorers is not null) options = options with { OnStep = scorers.Observe };
             string text = PromptBuilder.Build(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
             int[] promptTokens = generator.TokenizePrompt(text, options);
             var clock = Stopwatch.StartNew();
             var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
             clock.Stop();
-            if (asJson) JsonOutput.Write(new { model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result) });
-            else UncertaintyView.Show(AnsiConsole.Console, llm, outputs, clock.Elapsed, result.GetValue(tokens));
+            var scores = scoring?.Score(generator, result.GetValue(prompt)!, result.GetValue(maxTokens), result.GetValue(seed), !result.GetValue(raw), cancellation);
+            if (asJson) JsonOutput.Write(new
+            {
+                model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result),
+                probe = scorers is null ? null : ProbeOutput.Json(scorers, outputs), methods = scores,
+            });
+            else
+            {
+                UncertaintyView.Show(AnsiConsole.Console, llm, outputs, clock.Elapsed, result.GetValue(tokens));
+                if (scorers is not null) ProbeOutput.Show(AnsiConsole.Console, scorers, outputs);
+                if (scores is not null) MethodScoring.Show(AnsiConsole.Console, scores);
+            }
             return 0;
         })));
         return command;

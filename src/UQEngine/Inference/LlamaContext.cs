@@ -38,6 +38,13 @@ public sealed unsafe class LlamaContext : IDisposable
         if (options.HiddenLayers.Count > 0 && !LayerInputArchitectures.Contains(facts.Architecture))
             throw new InferenceException($"per-layer hidden states are not available for architecture '{facts.Architecture}' in llama.cpp v0.5.0; the final hidden state is (ContextOptions.FinalHiddenState).");
 
+        if (options.Pooling is not null && options.FinalHiddenState)
+            throw new ArgumentException("ContextOptions.Pooling and FinalHiddenState exclude each other: llama.cpp keeps either pooled or per-token outputs", nameof(options));
+        // llama.cpp v0.5.0 reserves the pooling graph with BatchSize / MaxSequences tokens per sequence and aborts the
+        // process (ggml_can_mul_mat) when that does not divide evenly: refuse it here.
+        if (options.Pooling is not null && options.BatchSize % options.MaxSequences != 0)
+            throw new ArgumentException($"with pooling, MaxSequences ({options.MaxSequences}) must divide BatchSize ({options.BatchSize}); llama.cpp v0.5.0 aborts otherwise", nameof(options));
+
         int contextSize = options.ContextSize > 0 ? options.ContextSize : Math.Min(4096, Math.Max(facts.TrainingContext, 256));
         int threads = options.Threads > 0 ? options.Threads : ContextOptions.DefaultThreads;
         var p = LlamaNative.llama_context_default_params();
@@ -46,11 +53,21 @@ public sealed unsafe class LlamaContext : IDisposable
         p.MicroBatchSize = (uint)Math.Min(options.BatchSize, 512);
         p.MaxSequences = (uint)options.MaxSequences;
         p.MaxOutputsPerSequence = 0; // no cap: teacher-forced scoring wants logits at every position of a sequence
+        // Every token of a batch may ask for output (answer encoding across sequences); llama.cpp reserves at least one per sequence.
+        p.MaxOutputs = (uint)Math.Max(options.BatchSize, options.MaxSequences);
         p.Threads = threads;
         p.BatchThreads = threads;
         p.KvUnified = options.UnifiedKvCache ? (byte)1 : (byte)0;
-        p.Embeddings = options.FinalHiddenState ? (byte)1 : (byte)0;
-        p.PoolingType = options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified;
+        p.Embeddings = options.FinalHiddenState || options.Pooling is not null ? (byte)1 : (byte)0;
+        p.PoolingType = options.Pooling switch
+        {
+            SequencePooling.Model => LlamaPoolingType.Unspecified,
+            SequencePooling.Mean => LlamaPoolingType.Mean,
+            SequencePooling.Cls => LlamaPoolingType.Cls,
+            SequencePooling.Last => LlamaPoolingType.Last,
+            _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
+        };
+        if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
         p.AbortCallback = (nint)(delegate* unmanaged<void*, byte>)&ShouldAbort;
         p.AbortCallbackData = (nint)Unsafe.AsPointer(ref _abortFlag[0]);
 
@@ -68,7 +85,30 @@ public sealed unsafe class LlamaContext : IDisposable
         MaxSequences = (int)LlamaNative.llama_n_seq_max(_handle);
         VocabularySize = model.Vocabulary.Count;
         HiddenSize = model.Facts.EmbeddingSize;
+        if (options.Pooling is not null)
+        {
+            var pooling = LlamaNative.llama_pooling_type(_handle);
+            if (pooling is LlamaPoolingType.None or LlamaPoolingType.Unspecified)
+            {
+                // The model declares no pooling (a generative model): mean pooling is the documented fallback.
+                _handle.Dispose();
+                p.PoolingType = LlamaPoolingType.Mean;
+                _handle = SafeLlamaContextHandle.Create(model.Handle, p);
+                if (_handle.IsInvalid) throw new InferenceException($"llama.cpp could not create a mean-pooling context for '{model.Path}': {NativeLogging.RecentErrorText()}");
+                _memory = LlamaNative.llama_get_memory(_handle);
+                pooling = LlamaPoolingType.Mean;
+            }
+            if (pooling == LlamaPoolingType.Rank)
+            {
+                _handle.Dispose();
+                throw new InferenceException($"'{model.Path}' is a reranker (rank pooling): it scores pairs and gives no sentence embeddings");
+            }
+            PoolingType = pooling;
+        }
     }
+
+    /// <summary>The pooling llama.cpp applies (None without <see cref="ContextOptions.Pooling"/>).</summary>
+    public LlamaPoolingType PoolingType { get; } = LlamaPoolingType.None;
 
     public LlamaModel Model { get; }
     public ContextOptions Options { get; }
@@ -130,6 +170,20 @@ public sealed unsafe class LlamaContext : IDisposable
         CheckIndex(batchIndex);
         float* p = LlamaNative.llama_get_embeddings_ith(_handle, batchIndex);
         if (p == null) throw new InferenceException($"no hidden state at batch index {batchIndex}: that token did not request output");
+        return new ReadOnlySpan<float>(p, HiddenSize);
+    }
+
+    /// <summary>
+    /// The pooled embedding of a sequence's tokens in the last decoded batch (only the tokens of that batch: a
+    /// sequence must be decoded in one batch). Needs <see cref="ContextOptions.Pooling"/>.
+    /// </summary>
+    public ReadOnlySpan<float> GetSequenceEmbedding(int sequence)
+    {
+        if (Options.Pooling is null) throw new InvalidOperationException("this context was created without ContextOptions.Pooling");
+        CheckSequence(sequence);
+        if (_lastBatchTokens == 0) throw new InvalidOperationException("no batch has been decoded");
+        float* p = LlamaNative.llama_get_embeddings_seq(_handle, sequence);
+        if (p == null) throw new InferenceException($"no pooled embedding for sequence {sequence}: it had no tokens in the last batch");
         return new ReadOnlySpan<float>(p, HiddenSize);
     }
 

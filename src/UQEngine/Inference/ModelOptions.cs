@@ -52,4 +52,23 @@ public sealed record ContextOptions
     /// token of each batch. Only for architectures whose llama.cpp graph records layer inputs (llama, qwen3, ...).
     /// </summary>
     public IReadOnlyList<int> HiddenLayers { get; init; } = [];
+
+    /// <summary>
+    /// Pool the final hidden states of each sequence's tokens in a batch into one embedding per sequence
+    /// (<see cref="LlamaContext.GetSequenceEmbedding"/>): what embedding models need. Null = no pooling. Excludes
+    /// <see cref="FinalHiddenState"/> (llama.cpp keeps either per-token or pooled outputs).
+    /// </summary>
+    public SequencePooling? Pooling { get; init; }
+}
+
+/// <summary>How llama.cpp pools a sequence's token states into one embedding.</summary>
+public enum SequencePooling
+{
+    /// <summary>The pooling the GGUF file declares (an embedding model's own), else mean.</summary>
+    Model,
+    Mean,
+    /// <summary>The first token's state (BERT-style CLS).</summary>
+    Cls,
+    /// <summary>The last token's state.</summary>
+    Last,
 }

@@ -72,6 +72,8 @@ internal static unsafe partial class LlamaNative
     [LibraryImport(Llama, EntryPoint = "llama_decode")] internal static partial int llama_decode(SafeLlamaContextHandle context, LlamaBatch batch);
     [LibraryImport(Llama, EntryPoint = "llama_get_logits_ith")] internal static partial float* llama_get_logits_ith(SafeLlamaContextHandle context, int index);
     [LibraryImport(Llama, EntryPoint = "llama_get_embeddings_ith")] internal static partial float* llama_get_embeddings_ith(SafeLlamaContextHandle context, int index);
+    [LibraryImport(Llama, EntryPoint = "llama_get_embeddings_seq")] internal static partial float* llama_get_embeddings_seq(SafeLlamaContextHandle context, int sequence);
+    [LibraryImport(Llama, EntryPoint = "llama_pooling_type")] internal static partial LlamaPoolingType llama_pooling_type(SafeLlamaContextHandle context);
     [LibraryImport(Llama, EntryPoint = "llama_set_embeddings")] internal static partial void llama_set_embeddings(SafeLlamaContextHandle context, [MarshalAs(UnmanagedType.U1)] bool embeddings);
     [LibraryImport(Llama, EntryPoint = "llama_set_n_threads")] internal static partial void llama_set_n_threads(SafeLlamaContextHandle context, int threads, int batchThreads);
     [LibraryImport(Llama, EntryPoint = "llama_set_abort_callback")] internal static partial void llama_set_abort_callback(SafeLlamaContextHandle context, delegate* unmanaged<void*, byte> callback, void* data);

@@ -232,6 +232,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             ["confidence_max_tokens"] = options.Statistics.ConfidenceMaxTokens.ToString(CultureInfo.InvariantCulture),
             ["chat_template"] = options.Statistics.UseChatTemplate ? "true" : "false",
         };
+        foreach (var (key, value) in options.MethodSettings) settings[key] = value;
         string path = Path.Combine(folder, RunFile);
         string json = JsonSerializer.Serialize(settings, new JsonSerializerOptions { WriteIndented = true });
         if (File.Exists(path) && File.Exists(Path.Combine(folder, ItemsFile)))

@@ -39,6 +39,9 @@ public sealed record EvaluationRunOptions
     /// <summary>Bootstrap resamples per interval.</summary>
     public int BootstrapResamples { get; init; } = 1000;
 
+    /// <summary>Method hyperparameters (e.g. the sampling methods' K and threshold), recorded in run.json so a resumed run checks them too.</summary>
+    public IReadOnlyDictionary<string, string> MethodSettings { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Draws the reliability and risk–coverage figures; none are drawn when null.</summary>
     public IEvaluationFigureRenderer? Figures { get; init; }
 }

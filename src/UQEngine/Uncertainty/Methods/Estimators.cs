@@ -145,6 +145,7 @@ public sealed class UncertaintyMethodRegistry
         r.Register(new OptionProbabilityEstimator());
         r.Register(new VerbalNumericEstimator());
         r.Register(new VerbalLinguisticEstimator());
+        SamplingMethods.Register(r, new SamplingSettings());
         return r;
     }
 

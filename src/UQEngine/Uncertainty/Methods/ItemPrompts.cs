@@ -17,9 +17,12 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
     public bool UsesChatTemplate => _chat;
 
     /// <summary>The question text the model answers.</summary>
-    public string Answer(EvaluationItem item)
+    public string Answer(EvaluationItem item) => Wrap(AnswerInstruction(item), "Answer:");
+
+    /// <summary>The question as the user's message (instruction, question, lettered options), without any template.</summary>
+    public static string AnswerInstruction(EvaluationItem item)
     {
-        if (item.Prompt is { Length: > 0 } own) return Wrap(own, "Answer:");
+        if (item.Prompt is { Length: > 0 } own) return own;
         var sb = new StringBuilder();
         if (item.Kind == EvaluationItemKind.MultipleChoice)
         {
@@ -32,7 +35,7 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
             sb.Append("Answer the following question with a short phrase only.\n\n");
             sb.Append("Question: ").Append(item.Question.Trim()).Append('\n');
         }
-        return Wrap(sb.ToString(), "Answer:");
+        return sb.ToString();
     }
 
     /// <summary>Asks for a 0–100 confidence that <paramref name="proposedAnswer"/> is correct.</summary>

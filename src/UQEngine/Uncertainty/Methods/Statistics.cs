@@ -88,6 +88,14 @@ public sealed class StatisticContext : IStatisticSource
     /// <summary>Milliseconds spent computing each statistic for this item (exclusive of its dependencies).</summary>
     public IReadOnlyDictionary<string, double> Milliseconds => _milliseconds;
 
+    /// <summary>The statistic when it has already been computed for this item (never computes it).</summary>
+    public bool TryGetComputed<T>(string name, out T value)
+    {
+        if (_cache.TryGetValue(name, out object? v) && v is T typed) { value = typed; return true; }
+        value = default!;
+        return false;
+    }
+
     public T Get<T>(string name)
     {
         if (!_cache.TryGetValue(name, out object? value))

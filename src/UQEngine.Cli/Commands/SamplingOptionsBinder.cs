@@ -1,0 +1,79 @@
+using System.CommandLine;
+using UQEngine.Inference;
+using UQEngine.Uncertainty.Methods;
+using UQEngine.Uncertainty.Sampling.Similarity;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>The hyperparameters of the sampling-based methods, shared by eval, generate and sensitivity.</summary>
+internal sealed class SamplingOptionsBinder
+{
+    private static readonly SamplingSettings Defaults = new();
+
+    public Option<int> Count { get; } = new("--sample-count") { Description = "K: samples per question for the sampling methods (decoded together)", DefaultValueFactory = _ => Defaults.Samples };
+    public Option<float> Temperature { get; } = new("--sample-temperature") { Description = "Temperature of those samples", DefaultValueFactory = _ => Defaults.Temperature };
+    public Option<float> TopP { get; } = new("--sample-top-p") { Description = "Nucleus mass of the samples (1 = off)", DefaultValueFactory = _ => Defaults.TopP };
+    public Option<string> Similarity { get; } = new("--similarity") { Description = "hidden (the model's own hidden states, default), embedding (--embedding-model), rouge-l or jaccard", DefaultValueFactory = _ => "hidden" };
+    public Option<int?> HiddenLayer { get; } = new("--hidden-layer") { Description = "--similarity hidden: read the state entering this layer instead of the final one (no LM head per token: faster relevance; llama-like architectures)" };
+    public Option<string?> EmbeddingModel { get; } = new("--embedding-model") { Description = "GGUF embedding model for --similarity embedding (llama.cpp pooling)" };
+    public Option<double> ClusterThreshold { get; } = new("--cluster-threshold") { Description = "Same meaning when similarity >= this (semantic entropy, num_sem_sets)", DefaultValueFactory = _ => Defaults.ClusterThreshold };
+    public Option<double> SarTemperature { get; } = new("--sar-temperature") { Description = "SAR's temperature t", DefaultValueFactory = _ => Defaults.SarTemperature };
+    public Option<int> Paraphrases { get; } = new("--paraphrases") { Description = "Inv-Entropy: paraphrases of the question the model writes", DefaultValueFactory = _ => Defaults.Paraphrases };
+    public Option<int> ResponsesPerInput { get; } = new("--responses-per-input") { Description = "Inv-Entropy: responses sampled per input", DefaultValueFactory = _ => Defaults.ResponsesPerInput };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, HiddenLayer, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, ResponsesPerInput }) command.Add(o);
+    }
+
+    public SamplingSettings Settings(ParseResult result)
+    {
+        var settings = new SamplingSettings
+        {
+            Samples = result.GetValue(Count),
+            Temperature = result.GetValue(Temperature),
+            TopP = result.GetValue(TopP),
+            Similarity = ParseBackend(result.GetValue(Similarity)!),
+            EmbeddingModel = result.GetValue(EmbeddingModel),
+            HiddenLayer = result.GetValue(HiddenLayer),
+            ClusterThreshold = result.GetValue(ClusterThreshold),
+            SarTemperature = result.GetValue(SarTemperature),
+            Paraphrases = result.GetValue(Paraphrases),
+            ResponsesPerInput = result.GetValue(ResponsesPerInput),
+        };
+        try { settings.Validate(); }
+        catch (ArgumentException e) { throw new CliException(e.Message); }
+        return settings;
+    }
+
+    public static SimilarityBackend ParseBackend(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "hidden" or "hidden-states" => SimilarityBackend.Hidden,
+        "embedding" or "embeddings" => SimilarityBackend.Embedding,
+        "rouge-l" or "rougel" or "rouge" => SimilarityBackend.RougeL,
+        "jaccard" => SimilarityBackend.Jaccard,
+        var other => throw new CliException($"--similarity must be hidden, embedding, rouge-l or jaccard, not '{other}'"),
+    };
+
+    /// <summary>The context the sampling methods need: enough sequences, and the hidden states the backend reads.</summary>
+    public static ContextOptions ForSampling(ContextOptions options, SamplingSettings settings, int atLeastSequences = 1) => options with
+    {
+        MaxSequences = Math.Max(atLeastSequences, settings.SequencesNeeded),
+        FinalHiddenState = settings.HiddenLayer is null,
+        HiddenLayers = settings.HiddenLayer is int layer ? [layer] : [],
+    };
+
+    /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>
+    public static bool Needed(IEnumerable<IUncertaintyEstimator> estimators) =>
+        estimators.Any(e => e.Statistics.Any(s => s is SamplingStatisticNames.Samples or SamplingStatisticNames.SampleSimilarity
+            or SamplingStatisticNames.SampleRelevance or SamplingStatisticNames.GreedyRelevance or SamplingStatisticNames.InvEntropyWalk));
+
+    /// <summary>Registers the sampling methods with these settings; loads the embedding model when the backend needs one (the caller disposes it).</summary>
+    public static GgufTextEmbedder? Register(UncertaintyMethodRegistry registry, SamplingSettings settings, ModelOptions modelOptions, bool load)
+    {
+        GgufTextEmbedder? embedder = load && settings.Similarity == SimilarityBackend.Embedding
+            ? new GgufTextEmbedder(settings.EmbeddingModel!, modelOptions: modelOptions) : null;
+        SamplingMethods.Register(registry, settings, embedder);
+        return embedder;
+    }
+}

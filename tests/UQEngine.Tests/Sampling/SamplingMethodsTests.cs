@@ -1,0 +1,178 @@
+using UQEngine.Cli.Reports;
+using UQEngine.Evaluation.Datasets;
+using UQEngine.Evaluation.Runner;
+using UQEngine.Inference;
+using UQEngine.Kernels;
+using UQEngine.Tests.Gguf;
+using UQEngine.Uncertainty;
+using UQEngine.Uncertainty.Methods;
+using UQEngine.Uncertainty.Sampling;
+using UQEngine.Uncertainty.Sampling.Similarity;
+
+namespace UQEngine.Tests.Sampling;
+
+/// <summary>The sampling methods as harness methods: wiring of settings into the formulas, and end to end on the synthetic model.</summary>
+public sealed class SamplingMethodsTests
+{
+    /// <summary>Statistics handed in directly, so an estimator's output can be checked against a calculation by hand.</summary>
+    private sealed class FixedStatistics(Dictionary<string, object> values) : IStatisticSource
+    {
+        public EvaluationItem Item { get; } = new() { Id = "x", Question = "q", Kind = EvaluationItemKind.OpenAnswer, Answer = "a" };
+        public T Get<T>(string name) => (T)values[name];
+    }
+
+    private static GeneratedToken Token(int id, string text, double logp) => new(0, 0, id, text, (float)logp, 1f, 0, []);
+
+    private static GenerationResult Generation(string text, params GeneratedToken[] tokens) =>
+        new(0, text, tokens, FinishReason.Stop, default(TokenProbabilityScores), 3, null);
+
+    /// <summary>Three samples: "paris" twice (p = 0.5, 0.2), "rome" once (p = 0.1); samples 0 and 1 similar (0.8), the rest 0.1.</summary>
+    private static FixedStatistics ThreeSamples()
+    {
+        var gens = new[]
+        {
+            Generation(" paris", Token(1, " paris", Math.Log(0.5))),
+            Generation(" paris", Token(1, " paris", Math.Log(0.2))),
+            Generation(" rome", Token(2, " rome", Math.Log(0.1))),
+        };
+        var set = SampleSet.From("Q:", [9], gens);
+        var s = SquareMatrix.FromRows([1, 0.8, 0.1], [0.8, 1, 0.1], [0.1, 0.1, 1]);
+        return new FixedStatistics(new()
+        {
+            [SamplingStatisticNames.Samples] = set,
+            [SamplingStatisticNames.SampleSimilarity] = new SentenceSimilarityResult(s, null),
+            [SamplingStatisticNames.SampleRelevance] = new SentenceSimilarityResult(s, [[0.3], [0.3], [0.3]]),
+        });
+    }
+
+    private static IUncertaintyEstimator Method(SamplingSettings settings, string name)
+    {
+        var r = new UncertaintyMethodRegistry();
+        SamplingMethods.Register(r, settings);
+        return r.Resolve(name).Single();
+    }
+
+    [Fact]
+    public void Semantic_entropy_uses_the_threshold_and_the_summed_class_likelihoods()
+    {
+        var st = ThreeSamples();
+        // Threshold 0.5: classes {0, 1} and {2}. log P(c0) = log(0.5 + 0.2) = log 0.7, log P(c1) = log 0.1.
+        // Monte-Carlo mean over samples: −(log 0.7 + log 0.7 + log 0.1) / 3.
+        double expected = -(2 * Math.Log(0.7) + Math.Log(0.1)) / 3;
+        Assert.Equal(expected, Method(new SamplingSettings { ClusterThreshold = 0.5 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
+        // Threshold 0.9: three classes, each its own sample: −(log 0.5 + log 0.2 + log 0.1) / 3.
+        Assert.Equal(-(Math.Log(0.5) + Math.Log(0.2) + Math.Log(0.1)) / 3, Method(new SamplingSettings { ClusterThreshold = 0.9 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
+        Assert.Equal(2, Method(new SamplingSettings { ClusterThreshold = 0.5 }, "num_sem_sets").Estimate(st).Uncertainty);
+        Assert.Equal(3, Method(new SamplingSettings { ClusterThreshold = 0.9 }, "num_sem_sets").Estimate(st).Uncertainty);
+    }
+
+    [Fact]
+    public void Sentence_sar_and_sar_use_the_sar_temperature()
+    {
+        var st = ThreeSamples();
+        double t = 0.5;
+        // SentenceSAR = (1/3) Σ_i −log(p_i + Σ_{j≠i} S_ij p_j / t)
+        double[] p = [0.5, 0.2, 0.1];
+        double[,] s = { { 1, 0.8, 0.1 }, { 0.8, 1, 0.1 }, { 0.1, 0.1, 1 } };
+        double expected = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            double inner = p[i];
+            for (int j = 0; j < 3; j++) if (j != i) inner += s[i, j] * p[j] / t;
+            expected -= Math.Log(inner) / 3;
+        }
+        // Token log-probabilities are stored as float (as the kernel reports them): 1e-6, not 1e-12.
+        Assert.Equal(expected, Method(new SamplingSettings { SarTemperature = t }, "sentence_sar").Estimate(st).Uncertainty, 1e-6);
+        // One-token samples: relevance 1 after the convention, TokenSAR_i = −log p_i, so SAR = SentenceSAR here.
+        Assert.Equal(expected, Method(new SamplingSettings { SarTemperature = t }, "sar").Estimate(st).Uncertainty, 1e-6);
+        // The default t = 0.001 gives another value: the setting is what reached the formula.
+        Assert.NotEqual(expected, Method(new SamplingSettings(), "sentence_sar").Estimate(st).Uncertainty, 3);
+    }
+
+    [Fact]
+    public void Graph_methods_and_lexical_similarity_read_the_shared_matrix_and_texts()
+    {
+        var st = ThreeSamples();
+        // DegMat = 1 − Σ W / K² = 1 − (3 + 2·0.8 + 4·0.1) / 9 = 1 − 5/9.
+        Assert.Equal(1 - 5.0 / 9, Method(new SamplingSettings(), "degmat").Estimate(st).Uncertainty, 12);
+        // Lexical: ROUGE-L of (paris, paris) = 1, of (paris, rome) = 0 twice: −(1 + 0 + 0)/3.
+        Assert.Equal(-1.0 / 3, Method(new SamplingSettings(), "lexical_similarity").Estimate(st).Uncertainty, 12);
+        double eig = Method(new SamplingSettings(), "eigv_laplacian").Estimate(st).Uncertainty;
+        Assert.InRange(eig, 1.0, 3.0); // between one and three semantic sets
+    }
+
+    [Fact]
+    public void Trim_keeps_the_tokens_that_reach_into_the_cut_text()
+    {
+        // "Hel" + "lo" + "\nmore": the stop cut the text at "Hello"; the third token starts at the cut and is dropped.
+        var g = Generation("Hello", Token(5, "Hel", -0.1), Token(6, "lo", -0.2), Token(7, "\nmore", -0.3));
+        var (answer, logp, ll) = SampleSet.Trim(g);
+        Assert.Equal([5, 6], answer.TokenIds);
+        Assert.Equal(["Hel", "lo"], answer.Pieces);
+        Assert.Equal([-0.1, -0.2], logp.Select(v => Math.Round(v, 6)));
+        Assert.Equal(-0.3, ll, 6);
+        // "ok\n" in one token: kept, its piece cut to the text.
+        var (a2, _, _) = SampleSet.Trim(Generation("ok", Token(8, "ok\n", -0.5)));
+        Assert.Equal(["ok"], a2.Pieces);
+        // Stopped at once: no token, but the likelihood is that of stopping.
+        var (a3, l3, ll3) = SampleSet.Trim(Generation("", Token(9, "\n", -2.0)));
+        Assert.Empty(a3.TokenIds);
+        Assert.Empty(l3);
+        Assert.Equal(-2.0, ll3, 6);
+    }
+
+    [Fact]
+    public void Bad_settings_are_refused_with_the_setting_named()
+    {
+        var r = new UncertaintyMethodRegistry();
+        Assert.Contains("cluster threshold", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { ClusterThreshold = 1.5 })).Message);
+        Assert.Contains("temperature", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Temperature = 0 })).Message);
+        Assert.Contains("embedding model", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Similarity = SimilarityBackend.Embedding })).Message);
+        Assert.Contains("samples", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Samples = 0 })).Message);
+    }
+
+    [Fact]
+    public void Every_sampling_method_is_in_the_default_registry()
+    {
+        var registry = UncertaintyMethodRegistry.CreateDefault();
+        Assert.Equal(SamplingMethods.Names.Count, registry.Resolve(SamplingMethods.Names).Count);
+    }
+
+    private const string Items = """
+        {"id":"o1","question":"Who wrote Hamlet?","answer":"William Shakespeare"}
+        {"id":"o2","question":"What colour is the sky?","answer":"blue"}
+        {"id":"m1","question":"What is 2+2?","options":["3","4","5","6"],"answer":"B"}
+        """;
+
+    [Theory]
+    [InlineData(SimilarityBackend.Hidden)]
+    [InlineData(SimilarityBackend.RougeL)]
+    public void Every_sampling_method_runs_in_the_harness_with_statistics_shared(SimilarityBackend backend)
+    {
+        using var dir = new TempDirectory();
+        var registry = UncertaintyMethodRegistry.CreateDefault();
+        var settings = new SamplingSettings { Samples = 3, Similarity = backend, Paraphrases = 2, ResponsesPerInput = 2, MaxTokens = 5 };
+        SamplingMethods.Register(registry, settings);
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 1024, FinalHiddenState = true, MaxSequences = settings.SequencesNeeded });
+        using var generator = new Generator(context);
+        var run = new EvaluationRunner(generator, registry).Run(JsonlDatasetReader.Parse(new StringReader(Items), "t.jsonl", "t"), new EvaluationRunOptions
+        {
+            OutputFolder = dir.Path, Methods = ["sar", .. SamplingMethods.Names], Seed = 3, BootstrapResamples = 20,
+            Statistics = new StatisticSettings { AnswerMaxTokens = 5 },
+        });
+        Assert.Equal(3, run.Items.Count);
+        foreach (var item in run.Items)
+            foreach (string m in SamplingMethods.Names)
+            {
+                Assert.True(item.Methods.ContainsKey(m), $"{m} missing on {item.Id}");
+                Assert.True(double.IsFinite(item.Methods[m].Uncertainty), $"{m} on {item.Id}: {item.Methods[m].Uncertainty}");
+            }
+        // Computed once per item and shared by the nine methods that read them.
+        var timing = run.Summary.Timing.Statistics;
+        Assert.Equal(3, timing[SamplingStatisticNames.Samples].Items);
+        Assert.Equal(3, timing[SamplingStatisticNames.SampleRelevance].Items);
+        Assert.All(run.Items, i => Assert.InRange(i.Methods["num_sem_sets"].Uncertainty, 1, 3));
+        Assert.All(run.Items, i => Assert.InRange(i.Methods["lexical_similarity"].Uncertainty, -1, 0));
+    }
+}
