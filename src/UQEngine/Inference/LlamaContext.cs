@@ -119,6 +119,9 @@ public sealed unsafe class LlamaContext : IDisposable
     public int HiddenSize { get; }
     public IReadOnlyList<int> HiddenLayers => _hiddenLayers;
 
+    /// <summary>Tokens decoded and time spent inside llama_decode since creation (or <see cref="DecodeCounters.Reset"/>).</summary>
+    public DecodeCounters Counters { get; } = new();
+
     /// <summary>
     /// Runs the model on a batch. Throws <see cref="OperationCanceledException"/> if cancelled mid-decode and
     /// <see cref="InferenceException"/> when the KV cache is full or the batch is invalid.
@@ -137,9 +140,11 @@ public sealed unsafe class LlamaContext : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         Volatile.Write(ref _abortFlag[0], 0);
         int rc;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static s => Volatile.Write(ref ((int[])s!)[0], 1), _abortFlag) : default)
             rc = LlamaNative.llama_decode(_handle, batch.Native);
         _lastBatchTokens = rc == 0 ? batch.Count : 0;
+        if (rc == 0) Counters.Record(batch.Count, batch.OutputCount, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         switch (rc)
         {
             case 0: return true;

@@ -129,6 +129,17 @@ public sealed unsafe class LlamaBatchBuffer : SafeHandle
 
     public void SetOutput(int index, bool wantOutput) => _batch.Outputs[index] = wantOutput ? (sbyte)1 : (sbyte)0;
 
+    /// <summary>Tokens of the current batch that asked for output.</summary>
+    public int OutputCount
+    {
+        get
+        {
+            int n = 0;
+            for (int i = 0; i < _batch.TokenCount; i++) n += _batch.Outputs[i] != 0 ? 1 : 0;
+            return n;
+        }
+    }
+
     internal LlamaBatch Native => _batch;
 
     public override bool IsInvalid => handle == IntPtr.Zero;

@@ -38,6 +38,12 @@ public sealed record EvaluationItem
     /// <summary>Optional subject or category (MMLU-Pro's "category"); a breakdown is reported per category.</summary>
     public string? Category { get; init; }
 
+    /// <summary>
+    /// The exact user message to send instead of the standard instruction and question (null = the standard one).
+    /// For a built-in dataset whose model was trained on one wording, like the demo world.
+    /// </summary>
+    public string? Prompt { get; init; }
+
     /// <summary>Free-form fields, each scalar rendered as text (numbers in invariant form); nested values as compact JSON.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 

@@ -58,8 +58,11 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
 
         var prompts = new ItemPrompts(generator.Context.Model, options.Statistics.UseChatTemplate);
         var timing = new Dictionary<string, (int Items, double Ms)>(StringComparer.Ordinal);
+        var decodeBefore = generator.Context.Counters.Snapshot();
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var loop = Stopwatch.StartNew();
         int completed = resumed, timed = 0;
+        var prefetched = new Dictionary<string, (OptionProbabilities Value, double Ms)>(StringComparer.Ordinal);
         using (var writer = new StreamWriter(itemsPath, append: true, new UTF8Encoding(false)))
         {
             for (int index = 0; index < selected.Items.Count; index++)
@@ -67,7 +70,13 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
                 var item = selected.Items[index];
                 if (done.ContainsKey(item.Id)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
-                var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken);
+                var planned = PlannedStatistics(item, estimators, options.MultipleChoiceRoute);
+                var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken) { Planned = planned };
+                if (OnlyOptionLogits(item, planned) && generator.Context.MaxSequences > 1)
+                {
+                    if (!prefetched.ContainsKey(item.Id)) PrefetchOptionLogits(selected.Items, index, done, estimators, options.MultipleChoiceRoute, generator, prompts, prefetched, cancellationToken);
+                    if (prefetched.Remove(item.Id, out var p)) context.Offer(StatisticNames.OptionLogits, p.Value, p.Ms);
+                }
                 var result = Evaluate(item, index, context, estimators, options.MultipleChoiceRoute);
                 writer.Write(JsonSerializer.Serialize(result, LineOptions));
                 writer.Write('\n');
@@ -83,11 +92,13 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             }
         }
         loop.Stop();
+        var decode = generator.Context.Counters.Snapshot().Since(decodeBefore);
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
         var items = selected.Items.Select(i => done[i.Id]).ToList();
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
-            modelLoadMilliseconds, loop.Elapsed.TotalSeconds);
+            modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount);
         var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
 
@@ -142,6 +153,48 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Response = response, Prediction = prediction,
             Correct = correct, F1 = f1, OptionProbabilities = optionProbabilities?.Probabilities, Methods = methods,
         };
+    }
+
+    private static bool OnlyOptionLogits(EvaluationItem item, IReadOnlySet<string> planned) =>
+        item.Kind == EvaluationItemKind.MultipleChoice && planned.Count == 1 && planned.Contains(StatisticNames.OptionLogits);
+
+    /// <summary>
+    /// Reads the option letters of this and the following pending items that need nothing else in one llama_decode
+    /// (as many as fit the context); each item is timed at its share of that decode.
+    /// </summary>
+    private static void PrefetchOptionLogits(IReadOnlyList<EvaluationItem> items, int start, Dictionary<string, ItemResult> done, IReadOnlyList<IUncertaintyEstimator> estimators,
+        MultipleChoiceRoute route, Generator generator, ItemPrompts prompts, Dictionary<string, (OptionProbabilities, double)> prefetched, CancellationToken cancellationToken)
+    {
+        var ctx = generator.Context;
+        var group = new List<(EvaluationItem Item, int[] Tokens, OptionLetterTokens Letters)>();
+        int tokens = 0;
+        long clock = Stopwatch.GetTimestamp();
+        for (int i = start; i < items.Count && group.Count < ctx.MaxSequences; i++)
+        {
+            var item = items[i];
+            if (done.ContainsKey(item.Id) || !OnlyOptionLogits(item, PlannedStatistics(item, estimators, route))) continue;
+            string prompt = prompts.Answer(item);
+            int[] ids = generator.TokenizePrompt(prompt, new GenerationOptions());
+            if (tokens + ids.Length > Math.Min(ctx.BatchSize, ctx.ContextSize)) break; // a prompt too long for one decode is computed alone
+            group.Add((item, ids, OptionLetterTokens.Resolve(ctx.Model.Vocabulary, item.Options.Count, prompt)));
+            tokens += ids.Length;
+        }
+        if (group.Count == 0) return;
+        var values = OptionLogitsBatch.Compute(ctx, [.. group.Select(g => (g.Tokens, g.Letters))], cancellationToken);
+        double share = Stopwatch.GetElapsedTime(clock).TotalMilliseconds / group.Count;
+        for (int g = 0; g < group.Count; g++) prefetched[group[g].Item.Id] = (values[g], share);
+    }
+
+    /// <summary>What will be computed for an item: its methods' statistics, and what grading needs.</summary>
+    private static HashSet<string> PlannedStatistics(EvaluationItem item, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route)
+    {
+        var planned = estimators.Where(e => e.AppliesTo(item)).SelectMany(e => e.Statistics).ToHashSet(StringComparer.Ordinal);
+        bool multipleChoice = item.Kind == EvaluationItemKind.MultipleChoice;
+        // The verbal follow-ups ask about the greedy answer, and grading reads it unless the option-probability route grades.
+        if (!multipleChoice || route == MultipleChoiceRoute.Generated || planned.Contains(StatisticNames.VerbalNumericResponse) || planned.Contains(StatisticNames.VerbalLinguisticResponse))
+            planned.Add(StatisticNames.GreedyGeneration);
+        if (multipleChoice && route == MultipleChoiceRoute.OptionProbability) planned.Add(StatisticNames.OptionLogits);
+        return planned;
     }
 
     /// <summary>Items already in items.jsonl, by id. A torn last line (no newline) is dropped and the file cut back.</summary>

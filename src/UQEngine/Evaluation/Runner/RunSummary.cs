@@ -35,7 +35,15 @@ public sealed record StatisticTiming(int Items, double TotalMilliseconds, double
 /// <param name="Statistics">Per statistic, exclusive of the statistics it builds on.</param>
 /// <param name="ModelLoadMilliseconds">When the caller measured it.</param>
 /// <param name="ItemSeconds">Wall time of the per-item loop in this process.</param>
-public sealed record TimingSummary(int ItemsTimed, IReadOnlyDictionary<string, StatisticTiming> Statistics, double? ModelLoadMilliseconds, double ItemSeconds);
+/// <param name="Decode">Time inside llama_decode during the loop, prompt processing and generation apart; the rest of
+/// <paramref name="ItemSeconds"/> is this library's own work (tokenizing, sampling, statistics, writing results).</param>
+/// <param name="ProcessCpuSeconds">CPU time (user + system, all threads) the process used during the loop; far below
+/// <paramref name="ItemSeconds"/> x threads means the process waited for cores other processes held.</param>
+public sealed record TimingSummary(int ItemsTimed, IReadOnlyDictionary<string, StatisticTiming> Statistics, double? ModelLoadMilliseconds, double ItemSeconds, UQEngine.Inference.DecodeCounterSnapshot? Decode = null, double? ProcessCpuSeconds = null)
+{
+    /// <summary>Seconds of the loop outside llama_decode.</summary>
+    public double? OutsideDecodeSeconds => Decode is null ? null : Math.Max(0, ItemSeconds - Decode.PromptSeconds - Decode.GenerationSeconds);
+}
 
 /// <summary>summary.json: everything the Markdown report shows, machine-readable.</summary>
 public sealed record EvaluationRunSummary(
@@ -103,7 +111,17 @@ public static class MarkdownReport
 
         md.AppendLine("## Where the time went").AppendLine();
         md.AppendLine(string.Create(inv, $"{s.Timing.ItemsTimed} item(s) computed in this run, {s.Timing.ItemSeconds:F2} s") +
-            (s.Timing.ModelLoadMilliseconds is { } load ? string.Create(inv, $"; model load {load:F0} ms") : "") + ".").AppendLine();
+            (s.Timing.ModelLoadMilliseconds is { } load ? string.Create(inv, $"; model load {load:F0} ms") : "") +
+            (s.Timing.ProcessCpuSeconds is { } cpu ? string.Create(inv, $"; the process used {cpu:F2} s of CPU time in that loop") : "") + ".").AppendLine();
+        if (s.Timing.Decode is { } d && s.Timing.ItemSeconds > 0)
+        {
+            double share(double seconds) => 100 * seconds / s.Timing.ItemSeconds;
+            md.AppendLine("| part | tokens | seconds | share | tokens/s |").AppendLine("|---|---:|---:|---:|---:|");
+            md.AppendLine(inv, $"| prompt processing (llama_decode) | {d.PromptTokens} | {d.PromptSeconds:F2} | {share(d.PromptSeconds):F0}% | {d.PromptTokensPerSecond ?? 0:F0} |");
+            md.AppendLine(inv, $"| generation (llama_decode) | {d.GeneratedTokens} | {d.GenerationSeconds:F2} | {share(d.GenerationSeconds):F0}% | {d.GenerationTokensPerSecond ?? 0:F0} |");
+            md.AppendLine(inv, $"| outside llama_decode (tokenizing, statistics, sampling, results) | | {s.Timing.OutsideDecodeSeconds:F2} | {share(s.Timing.OutsideDecodeSeconds ?? 0):F0}% | |");
+            md.AppendLine();
+        }
         if (s.Timing.Statistics.Count > 0)
         {
             md.AppendLine("| statistic | items | total ms | mean ms |").AppendLine("|---|---:|---:|---:|");

@@ -22,6 +22,7 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
     /// <summary>The question as the user's message (instruction, question, lettered options), without any template.</summary>
     public static string AnswerInstruction(EvaluationItem item)
     {
+        if (item.Prompt is { Length: > 0 } own) return own;
         var sb = new StringBuilder();
         if (item.Kind == EvaluationItemKind.MultipleChoice)
         {
@@ -113,6 +114,12 @@ public sealed class OptionLogitsStatistic : IItemStatistic
 
     public object Compute(StatisticContext context)
     {
+        if (context.Planned.Contains(StatisticNames.GreedyGeneration))
+        {
+            // The greedy answer reads the letters at its first step (one prompt decode for both).
+            context.Get<GenerationResult>(StatisticNames.GreedyGeneration);
+            if (context.Has(StatisticNames.OptionLogits)) return context.Get<OptionProbabilities>(StatisticNames.OptionLogits);
+        }
         string prompt = context.Prompts.Answer(context.Item);
         var tokens = OptionLetterTokens.Resolve(context.Generator.Context.Model.Vocabulary, context.Item.Options.Count, prompt);
         var logits = new double[tokens.TokenIds.Count];
@@ -121,12 +128,16 @@ public sealed class OptionLogitsStatistic : IItemStatistic
             MaxTokens = 1, TokenStatistics = false,
             OnStep = (in DecodeStep step) =>
             {
-                if (step.Index != 0) return;
-                for (int i = 0; i < logits.Length; i++) logits[i] = step.Logits[tokens.TokenIds[i]];
+                if (step.Index == 0) ReadLetters(step, tokens, logits);
             },
         };
         context.Generator.Generate(prompt, options, context.CancellationToken);
         return new OptionProbabilities(tokens, logits, Softmax(logits));
+    }
+
+    internal static void ReadLetters(in DecodeStep step, OptionLetterTokens tokens, double[] logits)
+    {
+        for (int i = 0; i < logits.Length; i++) logits[i] = step.Logits[tokens.TokenIds[i]];
     }
 
     internal static double[] Softmax(ReadOnlySpan<double> logits)

@@ -67,6 +67,24 @@ public sealed class StatisticContext : IStatisticSource
     public StatisticSettings Settings { get; }
     public CancellationToken CancellationToken { get; }
 
+    /// <summary>
+    /// The statistics the run will ask for on this item. A statistic may then hand another one a by-product of its
+    /// own work (the greedy answer's first step holds the option-letter logits) instead of decoding the prompt twice.
+    /// </summary>
+    public IReadOnlySet<string> Planned { get; init; } = new HashSet<string>();
+
+    /// <summary>
+    /// Stores a value another statistic produced as a by-product; ignored when one is already cached. It is timed
+    /// at <paramref name="milliseconds"/> (0 when its cost is in the statistic that produced it).
+    /// </summary>
+    public void Offer(string name, object value, double milliseconds = 0)
+    {
+        if (_cache.TryAdd(name, value)) _milliseconds.TryAdd(name, milliseconds);
+    }
+
+    /// <summary>Whether <paramref name="name"/> has been computed (or offered) for this item.</summary>
+    public bool Has(string name) => _cache.ContainsKey(name);
+
     /// <summary>Milliseconds spent computing each statistic for this item (exclusive of its dependencies).</summary>
     public IReadOnlyDictionary<string, double> Milliseconds => _milliseconds;
 
@@ -124,7 +142,20 @@ public sealed class GreedyGenerationStatistic : IItemStatistic
     public object Compute(StatisticContext context)
     {
         string prompt = context.Prompts.Answer(context.Item);
-        return context.Generator.Generate(prompt, AnswerOptions(context.Settings.AnswerMaxTokens), context.CancellationToken);
+        if (context.Item.Kind != EvaluationItemKind.MultipleChoice || !context.Planned.Contains(StatisticNames.OptionLogits) || context.Has(StatisticNames.OptionLogits))
+            return context.Generator.Generate(prompt, AnswerOptions(context.Settings.AnswerMaxTokens), context.CancellationToken);
+
+        // Option logits are wanted too: they are the first step's logits of this same prompt, so read them here.
+        var letters = OptionLetterTokens.Resolve(context.Generator.Context.Model.Vocabulary, context.Item.Options.Count, prompt);
+        var logits = new double[letters.TokenIds.Count];
+        var options = new GenerationOptions
+        {
+            MaxTokens = context.Settings.AnswerMaxTokens, Stop = ["\n"], AddSpecialTokens = true, ParseSpecialTokens = true,
+            OnStep = (in DecodeStep step) => { if (step.Index == 0) OptionLogitsStatistic.ReadLetters(step, letters, logits); },
+        };
+        var answer = context.Generator.Generate(prompt, options, context.CancellationToken);
+        context.Offer(StatisticNames.OptionLogits, new OptionProbabilities(letters, logits, OptionLogitsStatistic.Softmax(logits)));
+        return answer;
     }
 
     /// <summary>Greedy, stop at the end of the first line (answers are one line; models tend to explain after).</summary>

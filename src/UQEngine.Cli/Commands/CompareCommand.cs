@@ -1,0 +1,130 @@
+using System.CommandLine;
+using Spectre.Console;
+using UQEngine.Cli.Reports;
+using UQEngine.Evaluation.Comparison;
+using UQEngine.Evaluation.Datasets;
+using UQEngine.Inference;
+using UQEngine.Models;
+using UQEngine.Native;
+using UQEngine.Uncertainty.Methods;
+
+namespace UQEngine.Cli.Commands;
+
+/// <summary>
+/// `uqengine compare`: one dataset and method set over several models (files, or a quantization ladder made on
+/// demand) x devices; writes a side-by-side report, summary JSON and figures, plus each variant's own results folder.
+/// </summary>
+internal static class CompareCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string?>("--models") { Description = "Comma-separated GGUF files to compare" };
+        var ladder = new Option<string?>("--ladder") { Description = "A quantization ladder of --model (default: the built-in model): 'demo' (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K) or a list like F16,Q8_0,Q4_K_M; rungs are made once and cached" };
+        var source = new Option<string?>("--model", "-m") { Description = "The model a --ladder quantizes (default: the built-in model)" };
+        var cache = new Option<string?>("--ladder-cache") { Description = "Where quantized rungs are cached (default: models/cache of the checkout, else the user cache)" };
+        var devices = new Option<string>("--devices") { Description = "cpu, cuda or cpu,cuda (cuda = all layers on the GPU; reported as unavailable when there is no CUDA build or GPU)", DefaultValueFactory = _ => "cpu" };
+        var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file or built-in name (see `uqengine eval`)", Required = true };
+        var format = new Option<string>("--format") { Description = "auto, jsonl, mmlu-pro or triviaqa", DefaultValueFactory = _ => "auto" };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated methods", DefaultValueFactory = _ => EvalCommand.DefaultMethods };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N items on every variant" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap intervals (and of sampling methods)", DefaultValueFactory = _ => 42 };
+        var output = new Option<string>("--out", "-o") { Description = "Comparison folder (each variant's results under variants/ are resumed)", Required = true };
+        var by = new Option<string?>("--by") { Description = "Metadata fields for each variant's breakdowns, comma-separated" };
+        var route = new Option<string>("--mc-route") { Description = "generated or option-prob", DefaultValueFactory = _ => "generated" };
+        var onBadLine = new Option<string>("--on-bad-line") { Description = "stop or skip malformed dataset lines", DefaultValueFactory = _ => "stop" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens of each answer", DefaultValueFactory = _ => 32 };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
+        var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
+        var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores, or UQENGINE_THREADS)" };
+        var contextSize = new Option<int>("--ctx") { Description = "Context size in tokens (0 = model default, at most 4096)" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Show llama.cpp's log" };
+        var noVariantFigures = new Option<bool>("--no-variant-figures") { Description = "Skip each variant's own reliability and risk-coverage PNGs (the side-by-side figures are still drawn)" };
+        var command = new Command("compare", "Compare models and devices (e.g. a quantization ladder on cpu and cuda) on one dataset: accuracy, AUROC, ECE, Brier, AURC with intervals, tokens/s and memory")
+        {
+            models, ladder, source, cache, devices, dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, threads, contextSize, verbose, noVariantFigures,
+        };
+        command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
+        {
+            if (result.GetValue(verbose)) { NativeLogging.MinimumLevel = GgmlLogLevel.Info; NativeLogging.Sink = (_, line) => Console.Error.WriteLine(line); }
+            var console = AnsiConsole.Console;
+            var deviceList = ComparisonVariant.ParseDevices(result.GetValue(devices)!);
+            string? modelList = result.GetValue(models), ladderSpec = result.GetValue(ladder);
+            if ((modelList is null) == (ladderSpec is null)) throw new CliException("give either --models a.gguf,b.gguf or --ladder demo (or a list of types such as F16,Q8_0)");
+            IReadOnlyList<ComparisonVariant> variants;
+            if (modelList is not null)
+            {
+                var paths = modelList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (paths.Length == 0) throw new CliException("--models names no file");
+                foreach (string p in paths)
+                    if (!File.Exists(p)) throw new CliException($"--models: '{p}' does not exist");
+                variants = ComparisonVariant.ForFiles(paths, deviceList);
+            }
+            else
+            {
+                string from = result.GetValue(source) is { Length: > 0 } m ? m : BuiltInModels.DefaultModelPath(message => console.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+                if (!File.Exists(from)) throw new CliException($"--model: '{from}' does not exist");
+                variants = ComparisonVariant.ForLadder(from, ModelLadder.Parse(ladderSpec!), deviceList);
+            }
+
+            var registry = UncertaintyMethodRegistry.CreateDefault();
+            var resolved = registry.Resolve(result.GetValue(methods)!);
+            var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
+            if (data.SkippedCount > 0)
+                console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
+            var options = new ComparisonOptions
+            {
+                OutputFolder = result.GetValue(output)!,
+                Methods = [.. resolved.Select(e => e.Name)],
+                Limit = result.GetValue(limit),
+                Seed = result.GetValue(seed),
+                MultipleChoiceRoute = EvalCommand.ParseRoute(result.GetValue(route)!),
+                BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
+                BootstrapResamples = result.GetValue(bootstrap),
+                Context = new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
+                LadderCacheDirectory = result.GetValue(cache),
+                VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
+                Figures = new ScottPlotComparisonRenderer(),
+            };
+            if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
+            if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
+
+            ComparisonResult run = null!;
+            console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    int perVariant = data.Take(options.Limit).Items.Count;
+                    var task = ctx.AddTask("variants", maxValue: Math.Max(1, variants.Count * perVariant));
+                    var progress = new InlineProgress<ComparisonProgress>(p =>
+                    {
+                        task.Value = p.Completed;
+                        int within = p.Completed - p.VariantIndex * perVariant;
+                        task.Description = Markup.Escape($"variant {p.VariantIndex + 1}/{p.VariantCount} {p.Variant}: {p.Stage}" + (p.Stage == "evaluating" ? $" {within}/{perVariant}" : ""));
+                    });
+                    run = new ComparisonRunner(registry).Run(variants, data, options, progress, cancellation);
+                });
+            Show(console, run.Summary, options.OutputFolder);
+            return 0;
+        })));
+        return command;
+    }
+
+    private static void Show(IAnsiConsole console, ComparisonSummary s, string folder)
+    {
+        var table = new Table().AddColumns("variant", "accuracy", "AUROC (" + s.Methods[0] + ")", "decode tok/s", "status");
+        foreach (var v in s.Variants)
+            table.AddRow(Markup.Escape(v.Label), Markup.Escape(v.Accuracy?.ToString() ?? ""),
+                Markup.Escape(v.Methods.GetValueOrDefault(s.Methods[0])?.Metrics.Ranking.AurocErrorDetection.ToString() ?? ""),
+                Markup.Escape(v.Performance?.DecodeTokensPerSecond is { } r ? r.ToString("F0", System.Globalization.CultureInfo.InvariantCulture) : ""),
+                Markup.Escape(v.Status == VariantStatus.Ok ? "ok" : $"{v.Status.ToString().ToLowerInvariant()}: {v.Message}"));
+        console.Write(table);
+        console.MarkupLine($"Report in [bold]{Markup.Escape(Path.Combine(Path.GetFullPath(folder), ComparisonRunner.ReportFile))}[/]");
+    }
+
+    private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text;
+
+namespace UQEngine.Evaluation.Comparison;
+
+/// <summary>report.md of a comparison: one table, a row per variant and method, then the variants' details.</summary>
+public static class ComparisonReport
+{
+    public static string Render(ComparisonSummary s, IReadOnlyList<string> figures)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("# Variant comparison").AppendLine();
+        md.AppendLine(string.Create(inv, $"- Dataset: {s.Dataset.Name} (`{s.Dataset.Source}`): {s.Dataset.ItemsEvaluated} of {s.Dataset.ItemsInDataset} items per variant") +
+            (s.Dataset.SkippedLines > 0 ? $"; **incomplete:** {s.Dataset.SkippedLines} malformed line(s) skipped" : s.Dataset.Complete ? "" : " (limited)"));
+        md.AppendLine(inv, $"- Methods: {string.Join(", ", s.Methods)}; multiple-choice answers graded by: {s.MultipleChoiceRoute}");
+        foreach (var source in s.Variants.Where(v => v.QuantizedFrom is not null).Select(v => (v.QuantizedFrom, v.QuantizedFromSha256)).Distinct())
+            md.AppendLine($"- Quantization ladder of `{Path.GetFileName(source.QuantizedFrom)}` (sha256 `{source.QuantizedFromSha256}`…)");
+        md.AppendLine(inv, $"- Intervals: 95% percentile bootstrap over items, {s.BootstrapResamples} resamples, seed {s.Seed}");
+        md.AppendLine();
+        md.AppendLine("AUROC: errors detected by the method's uncertainty (higher is better, 0.5 = chance). ECE (15 equal-width bins) and " +
+            "Brier: calibration of the method's confidence (lower is better; n/a for methods without one). AURC: area under the " +
+            "risk–coverage curve (lower is better). Tokens/s: llama.cpp decode time during the evaluation itself, prompt " +
+            "processing and generation apart. Peak RSS: the process's peak resident memory while the variant ran (weights are " +
+            "memory-mapped and count as they are touched). KV: the F16 K/V cache of the context.").AppendLine();
+
+        // A reason shared by several rows (the same missing CUDA build) is printed once, under the table.
+        var reasons = s.Variants.Where(v => v.Status != VariantStatus.Ok).Select(v => v.Message ?? "").Distinct().ToList();
+        md.AppendLine("| variant | model | n | accuracy | method | AUROC | ECE | Brier | AURC | decode tok/s | prompt tok/s | peak RSS | model + KV |");
+        md.AppendLine("|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|");
+        foreach (var v in s.Variants)
+        {
+            if (v.Status != VariantStatus.Ok)
+            {
+                md.AppendLine(inv, $"| {Escape(v.Label)} |{(v.ModelPath is null ? "" : " " + Escape(Path.GetFileName(v.ModelPath)))} | | | **{v.Status.ToString().ToLowerInvariant()}** (reason {reasons.IndexOf(v.Message ?? "") + 1} below) | | | | | | | | |");
+                continue;
+            }
+            bool first = true;
+            foreach (string m in s.Methods)
+            {
+                string lead = first
+                    ? $"| {Escape(v.Label)} | {v.FileType} `{v.ModelSha256}` | {v.Count} | {v.Accuracy} "
+                    : "| | | | ";
+                string perf = first && v.Performance is { } p
+                    ? $"| {Rate(p.DecodeTokensPerSecond)} | {Rate(p.PromptTokensPerSecond)} | {Bytes(p.PeakResidentBytes)}{(p.PeakIsPerVariant ? "" : " (process)")} | {Bytes((long)p.ModelBytes)} + {Bytes(p.KvCacheBytes)} |"
+                    : "| | | | |";
+                if (v.Methods.TryGetValue(m, out var ms))
+                {
+                    var e = ms.Metrics;
+                    md.AppendLine(inv, $"{lead}| {m} | {e.Ranking.AurocErrorDetection} | {e.Calibration?.EceEqualWidth.ToString() ?? "n/a"} | {e.Calibration?.Brier.ToString() ?? "n/a"} | {e.Selective.Aurc} {perf}");
+                }
+                else md.AppendLine(inv, $"{lead}| {m} | n/a (no item it applies to) | | | {perf}");
+                first = false;
+            }
+        }
+        md.AppendLine();
+        for (int r = 0; r < reasons.Count; r++) md.AppendLine(inv, $"Reason {r + 1}: {Escape(reasons[r])}").AppendLine();
+
+        var ok = s.Variants.Where(v => v.Status == VariantStatus.Ok && v.Accuracy is not null).ToList();
+        if (ok.Count >= 2)
+        {
+            var (a, b) = (ok[0], ok[^1]);
+            md.AppendLine($"From {a.Label} to {b.Label}: accuracy {a.Accuracy!.Estimate.ToString("F3")} → {b.Accuracy!.Estimate.ToString("F3")}" +
+                string.Concat(s.Methods.Where(m => a.Methods.ContainsKey(m) && b.Methods.ContainsKey(m)).Select(m =>
+                    $"; {m} AUROC {a.Methods[m].Metrics.Ranking.AurocErrorDetection.Estimate.ToString("F3")} → {b.Methods[m].Metrics.Ranking.AurocErrorDetection.Estimate.ToString("F3")}" +
+                    (a.Methods[m].Metrics.Calibration is { } ca && b.Methods[m].Metrics.Calibration is { } cb ? $", ECE {ca.EceEqualWidth.Estimate.ToString("F3")} → {cb.EceEqualWidth.Estimate.ToString("F3")}" : ""))) +
+                ". Overlapping intervals mean the difference is within what resampling the items gives.").AppendLine();
+        }
+
+        if (figures.Count > 0)
+        {
+            md.AppendLine("## Figures").AppendLine();
+            foreach (string f in figures) md.AppendLine(inv, $"![{Path.GetFileNameWithoutExtension(f)}]({f})").AppendLine();
+        }
+
+        md.AppendLine("## Variants").AppendLine();
+        md.AppendLine("| variant | device | status | model file | sha256 (12) | context | quantize s | load s | items s | prompt / generated tokens | results |");
+        md.AppendLine("|---|---|---|---|---|---:|---:|---:|---:|---:|---|");
+        foreach (var v in s.Variants)
+        {
+            var p = v.Performance;
+            md.AppendLine($"| {Escape(v.Label)} | {ComparisonVariant.DeviceName(v.Device)} | {v.Status.ToString().ToLowerInvariant()} | {(v.ModelPath is null ? "" : $"`{Escape(Path.GetFileName(v.ModelPath))}`")} | {v.ModelSha256} | " +
+                (p is null ? "| | | | |" : string.Create(inv, $"{p.ContextSize} | {p.QuantizeSeconds:F1} | {p.LoadSeconds:F2} | {p.ItemSeconds:F1} | {p.PromptTokens} / {p.GeneratedTokens} |")) +
+                $" {(v.ResultsFolder is null ? "" : $"[{v.ResultsFolder.Replace('\\', '/')}]({v.ResultsFolder.Replace('\\', '/')}/report.md)")} |");
+        }
+        md.AppendLine();
+        return md.ToString();
+    }
+
+    private static string Rate(double? perSecond) => perSecond is { } r ? r.ToString("F0", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Bytes(long? bytes) => bytes switch
+    {
+        null => "n/a",
+        < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes.Value / 1024.0:F0} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes.Value / (1024.0 * 1024):F1} MiB"),
+    };
+
+    private static string Escape(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
+}
