@@ -43,6 +43,8 @@ internal static class CompareCommand
         {
             models, ladder, source, cache, devices, dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, threads, contextSize, verbose, noVariantFigures,
         };
+        var sampling = new SamplingOptionsBinder();
+        sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             if (result.GetValue(verbose)) { NativeLogging.MinimumLevel = GgmlLogLevel.Info; NativeLogging.Sink = (_, line) => Console.Error.WriteLine(line); }
@@ -67,7 +69,12 @@ internal static class CompareCommand
             }
 
             var registry = UncertaintyMethodRegistry.CreateDefault();
+            // The sampling methods (sar, semantic_entropy, ...) with this run's settings, as `uqengine eval` has them.
+            var samplingSettings = sampling.Settings(result);
+            SamplingOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: false);
             var resolved = registry.Resolve(result.GetValue(methods)!);
+            bool sampled = SamplingOptionsBinder.Needed(resolved);
+            using var embedder = sampled ? SamplingOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: true) : null;
             var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
             if (data.SkippedCount > 0)
                 console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
@@ -81,7 +88,9 @@ internal static class CompareCommand
                 BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
-                Context = new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
+                Context = sampled
+                    ? SamplingOptionsBinder.ForSampling(new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) }, samplingSettings)
+                    : new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
                 LadderCacheDirectory = result.GetValue(cache),
                 VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),

@@ -7,7 +7,7 @@ namespace UQEngine.Demo;
 /// <summary>
 /// The demo world as built-in evaluation datasets: <c>demo</c> (every question in both forms), <c>demo:mc</c>
 /// (multiple choice, ten options), <c>demo:open</c> (open answer), each optionally restricted to a split with
-/// <c>:eval</c> (held out: the question never appears in the corpus) or <c>:train</c> (e.g. <c>demo:mc:eval</c>).
+/// <c>:eval</c> or <c>:train</c> (e.g. <c>demo:mc:eval</c>): the harness's splits; the model saw both splits' recall facts alike.
 /// Items come from models/demo/world.jsonl (found beside the app or in a parent folder), or, when that file is
 /// absent, from the world regenerated from the committed recipe (the same seed gives the same world). Exposure,
 /// family, relation, subject and split are item metadata, so <c>--by exposure,family</c> breaks the metrics down by
