@@ -117,7 +117,7 @@ internal static class EvalCommand
     /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).</summary>
     internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format, DatasetReadOptions options)
     {
-        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default);
+        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default); // idempotent; Program registers them too (tests call this directly)
         return DatasetRegistry.Default.Open(pathOrName, format, options);
     }
 
