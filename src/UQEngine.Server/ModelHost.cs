@@ -34,11 +34,7 @@ internal sealed class ModelHost : IAsyncDisposable
     public DecodeWorker Worker { get; }
 
     /// <summary>Chat messages → prompt text with the model's template; models without one get a plain transcript.</summary>
-    public string FormatChat(IReadOnlyList<ChatMessage> messages)
-    {
-        if (_model.ChatTemplate is not null) return ChatTemplate.Format(_model, messages);
-        return string.Concat(messages.Select(m => $"{m.Role}: {m.Content}\n")) + "assistant:";
-    }
+    public string FormatChat(IReadOnlyList<ChatMessage> messages) => ChatTemplate.FormatOrTranscript(_model, messages);
 
     /// <summary>Tokenization reads only the vocabulary, so it runs on the request thread beside decoding.</summary>
     public int[] Tokenize(string prompt, bool parseSpecial) => _model.Vocabulary.Tokenize(prompt, addSpecial: true, parseSpecial);

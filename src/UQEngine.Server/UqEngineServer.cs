@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using UQEngine.Chat;
 using UQEngine.Inference;
 
 namespace UQEngine.Server;
@@ -187,7 +188,7 @@ public static class UqEngineServer
         var cancellation = http.RequestAborted;
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
-        var gates = Enumerable.Range(0, request.Count).Select(_ => new StreamTextGate(request.Stop)).ToArray();
+        var gates = Enumerable.Range(0, request.Count).Select(_ => new StopSequenceFilter(request.Stop)).ToArray();
         bool chat = request.IsChat;
 
         if (chat)
@@ -289,46 +290,4 @@ public static class UqEngineServer
         http.Response.ContentType = "application/json";
         await http.Response.WriteAsync(JsonSerializer.Serialize(error, Wire.Json));
     }
-}
-
-/// <summary>
-/// Streams a choice's text without ever sending what a stop string takes back. The generator reports the token that
-/// completes a stop before it cuts the text, so the gate finds stops itself (as the generator does) and holds back the
-/// last (longest stop − 1) characters, which a stop may still claim, until the next piece or the finish.
-/// </summary>
-internal sealed class StreamTextGate(IReadOnlyList<string> stops)
-{
-    private readonly int _holdBack = stops.Count == 0 ? 0 : stops.Max(s => s.Length) - 1;
-    private readonly StringBuilder _text = new();
-    private int _sent;
-    private bool _stopped;
-
-    public string Push(string piece)
-    {
-        if (_stopped) return "";
-        int searchFrom = Math.Max(0, _text.Length - _holdBack);
-        _text.Append(piece);
-        int safe = _text.Length - _holdBack;
-        if (_holdBack > 0 || stops.Count > 0)
-        {
-            string tail = _text.ToString(searchFrom, _text.Length - searchFrom);
-            foreach (string stop in stops)
-            {
-                int at = stop.Length == 0 ? -1 : tail.IndexOf(stop, StringComparison.Ordinal);
-                if (at < 0) continue;
-                _text.Length = searchFrom + at;
-                _stopped = true;
-                safe = _text.Length;
-                break;
-            }
-        }
-        if (safe > 0 && safe < _text.Length && char.IsHighSurrogate(_text[safe - 1])) safe--; // never split a surrogate pair
-        if (safe <= _sent) return "";
-        string text = _text.ToString(_sent, safe - _sent);
-        _sent = safe;
-        return text;
-    }
-
-    /// <summary>The rest of the final (stop-cut) text.</summary>
-    public string Finish(string finalText) => finalText.Length > _sent ? finalText[_sent..] : "";
 }

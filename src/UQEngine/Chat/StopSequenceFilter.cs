@@ -9,7 +9,7 @@ namespace UQEngine.Chat;
 /// (longest stop − 1) characters until the next piece or <see cref="Finish"/>. What it has released is always a
 /// prefix of the generator's final text.
 /// </summary>
-internal sealed class StopSequenceFilter
+public sealed class StopSequenceFilter
 {
     private readonly IReadOnlyList<string> _stops;
     private readonly int _holdBack;
