@@ -37,7 +37,7 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
             chance.LinePattern = LinePattern.Dashed;
             for (int m = 0; m < methods.Count; m++)
                 AddSeries(auroc, ok.Select(v => v.Methods.GetValueOrDefault(methods[m])?.Metrics.Ranking.AurocErrorDetection).ToList(), Offset(m, methods.Count), palette.GetColor(m), methods[m]);
-            auroc.ShowLegend(Alignment.UpperRight);
+            auroc.ShowLegend(Alignment.LowerRight); // AUROCs sit near the top; the space below the chance line is free
             Save(auroc, folder, AurocFile, width, written);
         }
 
