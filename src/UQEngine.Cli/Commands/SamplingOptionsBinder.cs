@@ -19,11 +19,12 @@ internal sealed class SamplingOptionsBinder
     public Option<double> ClusterThreshold { get; } = new("--cluster-threshold") { Description = "Same meaning when similarity >= this (semantic entropy, num_sem_sets)", DefaultValueFactory = _ => Defaults.ClusterThreshold };
     public Option<double> SarTemperature { get; } = new("--sar-temperature") { Description = "SAR's temperature t", DefaultValueFactory = _ => Defaults.SarTemperature };
     public Option<int> Paraphrases { get; } = new("--paraphrases") { Description = "Inv-Entropy: paraphrases of the question the model writes", DefaultValueFactory = _ => Defaults.Paraphrases };
+    public Option<string> Perturbation { get; } = new("--perturbation") { Description = "Inv-Entropy's input perturbations: paraphrase (the model's, as sampled) or gaap (the most diverse of a 2x larger pool, genetic algorithm)", DefaultValueFactory = _ => "paraphrase" };
     public Option<int> ResponsesPerInput { get; } = new("--responses-per-input") { Description = "Inv-Entropy: responses sampled per input", DefaultValueFactory = _ => Defaults.ResponsesPerInput };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, HiddenLayer, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, ResponsesPerInput }) command.Add(o);
+        foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, HiddenLayer, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, Perturbation, ResponsesPerInput }) command.Add(o);
     }
 
     public SamplingSettings Settings(ParseResult result)
@@ -40,6 +41,12 @@ internal sealed class SamplingOptionsBinder
             SarTemperature = result.GetValue(SarTemperature),
             Paraphrases = result.GetValue(Paraphrases),
             ResponsesPerInput = result.GetValue(ResponsesPerInput),
+            Perturbation = result.GetValue(Perturbation)!.Trim().ToLowerInvariant() switch
+            {
+                "paraphrase" => InputPerturbation.Paraphrase,
+                "gaap" => InputPerturbation.Gaap,
+                var other => throw new CliException($"--perturbation: '{other}' is not one of paraphrase, gaap"),
+            },
         };
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new CliException(e.Message); }

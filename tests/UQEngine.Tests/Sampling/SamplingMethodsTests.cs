@@ -175,4 +175,27 @@ public sealed class SamplingMethodsTests
         Assert.All(run.Items, i => Assert.InRange(i.Methods["num_sem_sets"].Uncertainty, 1, 3));
         Assert.All(run.Items, i => Assert.InRange(i.Methods["lexical_similarity"].Uncertainty, -1, 0));
     }
+
+    [Fact]
+    public void Inv_entropy_inputs_are_the_question_and_the_first_paraphrases_or_gaap_s_selection_from_a_larger_pool()
+    {
+        const string question = "What pet does Zaibath have?";
+        string[] pool =
+        [
+            "Which animal does Zaibath keep?", "", "What pet belongs to Zaibath?", "Zaibath keeps which animal as a pet?",
+            "Name the pet of Zaibath.", "What animal lives with Zaibath?", "Which creature is Zaibath's pet?", "Tell me Zaibath's pet.",
+        ];
+        var plain = new SamplingSettings { Paraphrases = 3 };
+        Assert.Equal(3, plain.PerturbationPool);
+        // As sampled: the question, then the first three, an empty paraphrase standing for the question.
+        Assert.Equal([question, pool[0], question, pool[2]], InvEntropyStatistic.PerturbedInputs(question, pool[..3], plain, seed: 7));
+
+        var gaap = plain with { Perturbation = InputPerturbation.Gaap };
+        Assert.Equal(6, gaap.PerturbationPool); // two paraphrases sampled per one kept
+        var inputs = InvEntropyStatistic.PerturbedInputs(question, pool[..6], gaap, seed: 7);
+        var expected = Gaap.Select(question, [.. pool[..6].Select(p => p.Length == 0 ? question : p)], 3, new RougeLSimilarity(), new GaapOptions(Seed: 7)).Selected;
+        Assert.Equal([question, .. expected], inputs);
+        Assert.Equal("gaap x2", gaap.Describe()["sampling.perturbation"]);
+        Assert.Throws<ArgumentException>(() => (gaap with { GaapPoolFactor = 0 }).Validate());
+    }
 }

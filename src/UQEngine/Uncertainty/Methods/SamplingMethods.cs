@@ -76,6 +76,16 @@ public sealed record SamplingSettings
     /// <summary>Inv-Entropy: responses sampled per input.</summary>
     public int ResponsesPerInput { get; init; } = 3;
 
+    /// <summary>
+    /// Inv-Entropy's input perturbations: the model's paraphrases as they come (the authors' evaluate.py), or GAAP,
+    /// which evolves a pool of <see cref="GaapPoolFactor"/> x <see cref="Paraphrases"/> model paraphrases and keeps the
+    /// <see cref="Paraphrases"/> most diverse (Sampling/Gaap.cs, ROUGE-L similarity).
+    /// </summary>
+    public InputPerturbation Perturbation { get; init; } = InputPerturbation.Paraphrase;
+
+    /// <summary>GAAP: paraphrases sampled into the pool per paraphrase kept.</summary>
+    public int GaapPoolFactor { get; init; } = 2;
+
     /// <summary>Inv-Entropy: temperature of the paraphrasing.</summary>
     public float ParaphraseTemperature { get; init; } = 1.0f;
 
@@ -83,7 +93,10 @@ public sealed record SamplingSettings
     public int InvEntropyDraws { get; init; } = 20;
 
     /// <summary>Sequences a context needs for these settings (samples decoded together; token ablation wants more).</summary>
-    public int SequencesNeeded => Math.Max(32, Math.Max(Samples, Math.Max(Paraphrases, ResponsesPerInput)));
+    public int SequencesNeeded => Math.Max(32, Math.Max(Samples, Math.Max(PerturbationPool, ResponsesPerInput)));
+
+    /// <summary>Paraphrases the model writes per question: <see cref="Paraphrases"/>, or GAAP's larger pool.</summary>
+    public int PerturbationPool => Perturbation == InputPerturbation.Gaap ? Paraphrases * GaapPoolFactor : Paraphrases;
 
     /// <summary>The settings as text, for run records (run.json): a resumed run must use the same ones.</summary>
     public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
@@ -100,6 +113,7 @@ public sealed record SamplingSettings
         ["sampling.sar_temperature"] = SarTemperature.ToString("R", CultureInfo.InvariantCulture),
         ["sampling.paraphrases"] = Paraphrases.ToString(CultureInfo.InvariantCulture),
         ["sampling.responses_per_input"] = ResponsesPerInput.ToString(CultureInfo.InvariantCulture),
+        ["sampling.perturbation"] = Perturbation == InputPerturbation.Gaap ? $"gaap x{GaapPoolFactor}" : "paraphrase",
     };
 
     /// <summary>Throws ArgumentException naming the first bad setting.</summary>
@@ -119,7 +133,18 @@ public sealed record SamplingSettings
         if (ResponsesPerInput < 1) throw new ArgumentException($"Inv-Entropy needs at least 1 response per input, not {ResponsesPerInput}");
         if (!(ParaphraseTemperature > 0)) throw new ArgumentException($"the paraphrase temperature must be > 0, not {ParaphraseTemperature}");
         if (InvEntropyDraws < 1) throw new ArgumentException($"Inv-Entropy draws must be at least 1, not {InvEntropyDraws}");
+        if (GaapPoolFactor < 1) throw new ArgumentException($"the GAAP pool factor must be at least 1, not {GaapPoolFactor}");
     }
+}
+
+/// <summary>How Inv-Entropy perturbs its input question.</summary>
+public enum InputPerturbation
+{
+    /// <summary>The model's own paraphrases, as sampled (the reference implementation's protocol).</summary>
+    Paraphrase,
+
+    /// <summary>GAAP: a genetic algorithm over a larger pool of the model's paraphrases, keeping the most diverse.</summary>
+    Gaap,
 }
 
 /// <summary>K sampled answers to one prompt with their token log-probabilities.</summary>
@@ -379,6 +404,21 @@ internal sealed class InvEntropyStatistic(SamplingSettings settings, SamplingMet
     public string Name => SamplingStatisticNames.InvEntropyWalk;
     public bool AppliesTo(EvaluationItem item) => true;
 
+    /// <summary>
+    /// The inputs Inv-Entropy walks over: the question, then <see cref="SamplingSettings.Paraphrases"/> perturbations:
+    /// the model's paraphrases as they come, or GAAP's most diverse selection from the pool. An empty paraphrase (the
+    /// model stopped at once) stands for the question itself.
+    /// </summary>
+    internal static List<string> PerturbedInputs(string question, IReadOnlyList<string> paraphrases, SamplingSettings settings, int seed)
+    {
+        var pool = paraphrases.Select(p => string.IsNullOrWhiteSpace(p) ? question : p.Trim()).ToList();
+        var inputs = new List<string> { question };
+        if (settings.Perturbation == InputPerturbation.Gaap)
+            inputs.AddRange(Gaap.Select(question, pool, settings.Paraphrases, new RougeLSimilarity(), new GaapOptions(Seed: seed)).Selected);
+        else inputs.AddRange(pool.Take(settings.Paraphrases));
+        return inputs;
+    }
+
     /// <summary>The instruction the model gets to paraphrase the question.</summary>
     public const string ParaphraseInstruction = "Rewrite the following question in different words, keeping its meaning. Reply with the rewritten question only.";
 
@@ -391,10 +431,8 @@ internal sealed class InvEntropyStatistic(SamplingSettings settings, SamplingMet
         string paraphrasePrompt = context.Settings.UseChatTemplate && model.ChatTemplate is not null
             ? ChatTemplate.Format(model, [ChatMessage.User(body)]) : body + "\nRewritten question:";
         var paraphraseOptions = SamplingMethods.SampleOptions(settings, context.Settings, settings.ParaphraseTemperature, maxTokens: 48);
-        var paraphrases = generator.Sample(paraphrasePrompt, settings.Paraphrases, paraphraseOptions, context.CancellationToken);
-        // An empty paraphrase (the model stopped at once) stands for the question itself.
-        var inputs = new List<string> { question };
-        inputs.AddRange(paraphrases.Select(p => string.IsNullOrWhiteSpace(p.Text) ? question : p.Text.Trim()));
+        var paraphrases = generator.Sample(paraphrasePrompt, settings.PerturbationPool, paraphraseOptions, context.CancellationToken);
+        var inputs = PerturbedInputs(question, [.. paraphrases.Select(p => p.Text)], settings, unchecked((int)context.Settings.Seed));
 
         int r = settings.ResponsesPerInput;
         var responses = new List<AnswerTokens>();
