@@ -73,6 +73,40 @@ public sealed class ServerUncertaintyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_sampled_choice_gets_its_own_probe_reading_equal_to_the_offline_scorer_set()
+    {
+        var (status, body) = await _server.PostJsonAsync("/v1/completions", new
+        {
+            model = LoopbackServer.ModelId, prompt = Prompt, max_tokens = 5, temperature = 1.2, seed = 21, n = 3, logprobs = 0, uncertainty = new[] { "probe" },
+        });
+        Assert.Equal(200, status);
+
+        // Offline: the same three samples (seed + sample index, as the server) in one Generator call, one scorer per sequence.
+        var probe = ProbeFile.Load(ProbePath.Value);
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(ProbeLayers.Expose(new ContextOptions { ContextSize = 512, MaxSequences = 3 }, [Layer], model.Facts));
+        using var generator = new Generator(context);
+        var scorers = new ProbeScorerSet(probe, 3);
+        var options = new GenerationOptions
+        {
+            MaxTokens = 5, Sampling = new SamplingOptions { Temperature = 1.2f, Seed = 21 }, OnStep = (in DecodeStep s) => scorers.Observe(s),
+        };
+        var answers = generator.Generate(model.Vocabulary.Tokenize(Prompt, addSpecial: true, parseSpecial: false), 3, options, null, default);
+
+        for (int c = 0; c < 3; c++)
+        {
+            var choice = body.GetProperty("choices")[c];
+            var reading = scorers.Result(c);
+            Assert.Equal(answers[c].Text, choice.GetProperty("text").GetString());
+            double[] served = [.. choice.GetProperty("logprobs").GetProperty("token_probes").EnumerateArray().Select(v => v.GetDouble())];
+            Assert.Equal(answers[c].Tokens.Count, served.Length);
+            for (int i = 0; i < served.Length; i++) Assert.Equal(reading.TokenConfidences[i], served[i], 3e-3);
+            Assert.Equal(reading.Confidence, choice.GetProperty("uncertainty").GetProperty("probe_confidence").GetDouble(), 3e-3);
+        }
+        Assert.True(answers.Select(a => a.Text).Distinct().Count() > 1, "the samples should differ, or routing per sequence is not tested");
+    }
+
+    [Fact]
     public async Task Consistency_values_equal_the_library_math_over_the_returned_choices()
     {
         var (status, body) = await _server.PostJsonAsync("/v1/chat/completions", new
