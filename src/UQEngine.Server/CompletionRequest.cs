@@ -21,6 +21,8 @@ internal sealed record CompletionRequest
     public int TopLogprobs { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsageInStream { get; init; }
+    /// <summary>Methods named in the "uncertainty" field (see <see cref="UncertaintyMethods"/>); token probabilities are always on.</summary>
+    public IReadOnlySet<string> Methods { get; init; } = new HashSet<string>();
 }
 
 /// <summary>
@@ -32,14 +34,14 @@ internal static class CompletionRequestParser
     private const int MaxStopSequences = 4;
     private const int MaxTopLogprobs = 20;
 
-    public static CompletionRequest ParseChat(JsonElement root, int maxSequences)
+    public static CompletionRequest ParseChat(JsonElement root, int maxSequences, bool probeLoaded = false)
     {
         RequireObject(root);
         var messages = ParseMessages(root);
         bool logprobs = OptionalBool(root, "logprobs") ?? false;
         int top = OptionalInt(root, "top_logprobs", 0, MaxTopLogprobs) ?? 0;
         if (top > 0 && !logprobs) throw ApiErrorException.Invalid("top_logprobs requires logprobs to be true", "top_logprobs");
-        return Common(root, maxSequences) with
+        return Common(root, maxSequences, probeLoaded) with
         {
             IsChat = true,
             Messages = messages,
@@ -49,7 +51,7 @@ internal static class CompletionRequestParser
         };
     }
 
-    public static CompletionRequest ParseCompletion(JsonElement root, int maxSequences)
+    public static CompletionRequest ParseCompletion(JsonElement root, int maxSequences, bool probeLoaded = false)
     {
         RequireObject(root);
         if (!root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind == JsonValueKind.Null)
@@ -65,7 +67,7 @@ internal static class CompletionRequestParser
         // Completions' logprobs is a count of alternatives (0 still returns the chosen token's logprob).
         int? logprobs = OptionalInt(root, "logprobs", 0, MaxTopLogprobs);
         if (OptionalBool(root, "echo") == true) throw ApiErrorException.Invalid("echo is not supported", "echo", "unsupported_parameter");
-        return Common(root, maxSequences) with
+        return Common(root, maxSequences, probeLoaded) with
         {
             IsChat = false,
             Prompt = text,
@@ -75,7 +77,7 @@ internal static class CompletionRequestParser
         };
     }
 
-    private static CompletionRequest Common(JsonElement root, int maxSequences)
+    private static CompletionRequest Common(JsonElement root, int maxSequences, bool probeLoaded)
     {
         if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.String || model.GetString() is not { Length: > 0 } modelId)
             throw ApiErrorException.Invalid("'model' is required and must be a string", "model", "missing_required_parameter");
@@ -107,6 +109,7 @@ internal static class CompletionRequestParser
             Stop = ParseStop(root),
             Stream = stream,
             IncludeUsageInStream = includeUsage,
+            Methods = UncertaintyMethods.Parse(root, n, probeLoaded),
         };
     }
 

@@ -1,4 +1,5 @@
 using UQEngine.Inference;
+using UQEngine.Probes;
 
 namespace UQEngine.Server;
 
@@ -13,9 +14,13 @@ internal sealed class ModelHost : IAsyncDisposable
         _model = LlamaModel.Load(options.ModelPath, options.Loading);
         try
         {
-            _batcher = new ContinuousBatcher(_model,
-                new ContextOptions { ContextSize = options.ContextSize, MaxSequences = options.MaxSequences, Threads = options.Threads },
-                new BatcherOptions { QueueCapacity = options.QueueCapacity });
+            var context = new ContextOptions { ContextSize = options.ContextSize, MaxSequences = options.MaxSequences, Threads = options.Threads };
+            if (options.ProbePath is not null)
+            {
+                Probe = LoadProbe(options.ProbePath, _model);
+                context = ProbeLayers.Expose(context, [Probe.Features.Layer], _model.Facts);
+            }
+            _batcher = new ContinuousBatcher(_model, context, new BatcherOptions { QueueCapacity = options.QueueCapacity });
         }
         catch
         {
@@ -32,6 +37,18 @@ internal sealed class ModelHost : IAsyncDisposable
     public int ContextSize => _batcher.ContextSize;
     public int MaxSequences => _batcher.MaxSequences;
     public DecodeWorker Worker { get; }
+    /// <summary>The probe whose layer the batcher's context exposes; null without --probe.</summary>
+    public ProbeFile? Probe { get; }
+
+    /// <summary>Refused at start-up, not at the first request: a broken file or one trained for another model.</summary>
+    private static ProbeFile LoadProbe(string path, LlamaModel model)
+    {
+        ProbeFile probe;
+        try { probe = ProbeFile.Load(path); }
+        catch (InvalidDataException e) { throw new ArgumentException(e.Message, e); }
+        probe.EnsureFits(model); // InvalidOperationException naming both models
+        return probe;
+    }
 
     /// <summary>Chat messages → prompt text with the model's template; models without one get a plain transcript.</summary>
     public string FormatChat(IReadOnlyList<ChatMessage> messages) => ChatTemplate.FormatOrTranscript(_model, messages);

@@ -39,6 +39,9 @@ public sealed record ServerOptions
     /// <summary>max_tokens when the request gives none (capped by the room left in the context).</summary>
     public int DefaultMaxTokens { get; init; } = 256;
 
+    /// <summary>A probe file (uqengine probe train) for the "probe" uncertainty method; it must fit the served model.</summary>
+    public string? ProbePath { get; init; }
+
     /// <summary>Test hook run on the decoding thread at each step of each of a request's sequences, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }
 
@@ -52,6 +55,7 @@ public sealed record ServerOptions
         if (QueueCapacity < 1) throw new ArgumentException("queue capacity must be at least 1");
         if (ContextSize < 0) throw new ArgumentException("context size must be >= 0");
         if (MaxRequestBodyBytes < 1024) throw new ArgumentException("body limit must be at least 1024 bytes");
+        if (ProbePath is not null && string.IsNullOrWhiteSpace(ProbePath)) throw new ArgumentException("the probe path is empty; leave it unset to serve without a probe");
         if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
     }
 }

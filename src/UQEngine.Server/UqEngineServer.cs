@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using UQEngine.Chat;
 using UQEngine.Inference;
+using UQEngine.Probes;
 
 namespace UQEngine.Server;
 
@@ -124,7 +125,9 @@ public static class UqEngineServer
         catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
         CompletionRequest request;
         using (document)
-            request = chat ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences) : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences);
+            request = chat
+                ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences, host.Probe is not null)
+                : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null);
         if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
 
         string prompt = chat ? host.FormatChat(request.Messages!) : request.Prompt!;
@@ -143,17 +146,23 @@ public static class UqEngineServer
 
         var cancellation = http.RequestAborted;
         var stepHook = options.OnDecodeStep;
+        // One probe scorer per sample: the batcher calls OnStep for each of the request's sequences with its index.
+        var probes = request.Methods.Contains(UncertaintyMethods.Probe) ? new ProbeScorerSet(host.Probe!, request.Count) : null;
         var generation = new GenerationOptions
         {
             MaxTokens = request.MaxTokens ?? Math.Min(options.DefaultMaxTokens, roomPerSample),
             Sampling = request.Sampling,
             Stop = request.Stop,
             TopAlternatives = request.Logprobs ? request.TopLogprobs : 0,
-            OnStep = stepHook is null ? null : (in DecodeStep _) => stepHook(cancellation),
+            OnStep = stepHook is null && probes is null ? null : (in DecodeStep step) =>
+            {
+                probes?.Observe(step);
+                stepHook?.Invoke(cancellation);
+            },
         };
 
         var meta = new ResponseMeta((chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.ModelId);
-        if (request.Stream) await StreamAsync(http, host, metrics, request, promptTokens, generation, meta);
+        if (request.Stream) await StreamAsync(http, host, metrics, request, promptTokens, generation, probes, meta);
         else
         {
             var job = new DecodeJob(promptTokens, request.Count, generation, null, cancellation);
@@ -162,14 +171,16 @@ public static class UqEngineServer
             int completionTokens = results.Sum(r => r.Tokens.Count);
             metrics.RecordTokens(promptTokens.Length, completionTokens);
             var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
+            var set = UncertaintyMethods.ComputeSet(request.Methods, results);
+            var readings = results.Select(r => probes?.Result(r.Sequence)).ToArray();
             object body = chat
-                ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select(r => new ChatChoice(
+                ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select((r, i) => new ChatChoice(
                     r.Sequence, new AssistantMessage("assistant", r.Text),
-                    request.Logprobs ? new ChatLogprobs([.. r.Tokens.Select(Wire.ChatEntry)]) : null,
-                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty)))], usage)
-                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [.. results.Select(r => new TextChoice(
-                    r.Sequence, r.Text, request.Logprobs ? Wire.TextEntries(r.Tokens) : null,
-                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty)))], usage);
+                    request.Logprobs ? new ChatLogprobs([.. r.Tokens.Select(t => Wire.ChatEntry(t, readings[i]?.TokenConfidences[t.Index]))]) : null,
+                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence)))], usage, set)
+                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [.. results.Select((r, i) => new TextChoice(
+                    r.Sequence, r.Text, request.Logprobs ? Wire.TextEntries(r.Tokens, readings[i] is { } p ? [.. r.Tokens.Select(t => p.TokenConfidences[t.Index])] : null) : null,
+                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence)))], usage, set);
             http.Response.ContentType = "application/json";
             await http.Response.WriteAsync(JsonSerializer.Serialize(body, body.GetType(), Wire.Json), cancellation);
         }
@@ -178,10 +189,12 @@ public static class UqEngineServer
     private sealed record ResponseMeta(string Id, long Created, string Model);
 
     /// <summary>Server-sent events: one chunk per token (per choice), then each choice's finish chunk, then [DONE].</summary>
-    private static async Task StreamAsync(HttpContext http, ModelHost host, ServerMetrics metrics, CompletionRequest request, int[] promptTokens, GenerationOptions generation, ResponseMeta meta)
+    private static async Task StreamAsync(HttpContext http, ModelHost host, ServerMetrics metrics, CompletionRequest request, int[] promptTokens, GenerationOptions generation, ProbeScorerSet? probes, ResponseMeta meta)
     {
-        var tokens = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var job = new DecodeJob(promptTokens, request.Count, generation, t => tokens.Writer.TryWrite(t), http.RequestAborted);
+        var tokens = Channel.CreateUnbounded<(GeneratedToken Token, double? Probe)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // On the decoding thread, right after the probe observed this token's step: its reading so far is the token's value.
+        var job = new DecodeJob(promptTokens, request.Count, generation,
+            t => tokens.Writer.TryWrite((t, probes?.Result(t.Sequence).TokenConfidences[t.Index])), http.RequestAborted);
         Enqueue(host, job); // before any byte is sent, so a full queue is still a plain 429
         _ = job.Completion.Task.ContinueWith(_ => tokens.Writer.TryComplete(), TaskScheduler.Default);
 
@@ -195,12 +208,12 @@ public static class UqEngineServer
             for (int i = 0; i < request.Count; i++)
                 await SendAsync(http, ChatChunk(meta, new ChatChunkChoice(i, new ChatDelta("assistant", ""), null, null, null)), cancellation);
 
-        await foreach (var token in tokens.Reader.ReadAllAsync(cancellation))
+        await foreach (var (token, probe) in tokens.Reader.ReadAllAsync(cancellation))
         {
             string text = gates[token.Sequence].Push(token.Text);
             object chunk = chat
-                ? ChatChunk(meta, new ChatChunkChoice(token.Sequence, new ChatDelta(null, text), request.Logprobs ? new ChatLogprobs([Wire.ChatEntry(token)]) : null, null, null))
-                : TextChunk(meta, new TextChoice(token.Sequence, text, request.Logprobs ? Wire.TextEntries([token]) : null, null, null));
+                ? ChatChunk(meta, new ChatChunkChoice(token.Sequence, new ChatDelta(null, text), request.Logprobs ? new ChatLogprobs([Wire.ChatEntry(token, probe)]) : null, null, null))
+                : TextChunk(meta, new TextChoice(token.Sequence, text, request.Logprobs ? Wire.TextEntries([token], probe is { } p ? [p] : null) : null, null, null));
             await SendAsync(http, chunk, cancellation);
         }
 
@@ -222,17 +235,20 @@ public static class UqEngineServer
         {
             string rest = gates[r.Sequence].Finish(r.Text);
             string finish = Wire.FinishReasonName(r.FinishReason);
+            var uncertainty = Wire.Uncertainty(r.Uncertainty, probes?.Result(r.Sequence).Confidence);
             object chunk = chat
-                ? ChatChunk(meta, new ChatChunkChoice(r.Sequence, new ChatDelta(null, rest.Length > 0 ? rest : null), null, finish, Wire.Uncertainty(r.Uncertainty)))
-                : TextChunk(meta, new TextChoice(r.Sequence, rest, null, finish, Wire.Uncertainty(r.Uncertainty)));
+                ? ChatChunk(meta, new ChatChunkChoice(r.Sequence, new ChatDelta(null, rest.Length > 0 ? rest : null), null, finish, uncertainty))
+                : TextChunk(meta, new TextChoice(r.Sequence, rest, null, finish, uncertainty));
             await SendAsync(http, chunk, cancellation);
         }
-        if (request.IncludeUsageInStream)
+        // The consistency of the choices exists only once all are done: it rides on the last chunk (with the usage, when asked).
+        var set = UncertaintyMethods.ComputeSet(request.Methods, results);
+        if (request.IncludeUsageInStream || set is not null)
         {
-            var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
+            Usage? usage = request.IncludeUsageInStream ? new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens) : null;
             object chunk = chat
-                ? new ChatCompletionChunk(meta.Id, "chat.completion.chunk", meta.Created, meta.Model, [], usage)
-                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [], usage);
+                ? new ChatCompletionChunk(meta.Id, "chat.completion.chunk", meta.Created, meta.Model, [], usage, set)
+                : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [], usage, set);
             await SendAsync(http, chunk, cancellation);
         }
         await http.Response.WriteAsync("data: [DONE]\n\n", cancellation);

@@ -9,7 +9,7 @@ namespace UQEngine.Server;
 // OpenAI's response shapes, plus UQEngine's additions: "uncertainty" on every choice and "entropy"/"rank" on every
 // logprobs entry. Written with snake_case names; nulls are left out except where OpenAI sends an explicit null.
 
-public sealed record ChatCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage? Usage);
+public sealed record ChatCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage? Usage, UncertaintySet? UncertaintySet = null);
 
 public sealed record ChatChoice(
     int Index,
@@ -20,7 +20,7 @@ public sealed record ChatChoice(
 
 public sealed record AssistantMessage(string Role, string Content);
 
-public sealed record ChatCompletionChunk(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices, Usage? Usage);
+public sealed record ChatCompletionChunk(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices, Usage? Usage, UncertaintySet? UncertaintySet = null);
 
 public sealed record ChatChunkChoice(
     int Index,
@@ -33,8 +33,9 @@ public sealed record ChatDelta(string? Role, string? Content);
 
 public sealed record ChatLogprobs(IReadOnlyList<TokenLogprob> Content);
 
-/// <summary>OpenAI's logprobs entry plus the step's entropy (nats) and the chosen token's rank (0 = most likely).</summary>
-public sealed record TokenLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes, IReadOnlyList<TopLogprob> TopLogprobs, double? Entropy, int Rank);
+/// <summary>OpenAI's logprobs entry plus the step's entropy (nats), the chosen token's rank (0 = most likely) and,
+/// when the request asked for "probe", the probe's P(correct) of the answer up to this token.</summary>
+public sealed record TokenLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes, IReadOnlyList<TopLogprob> TopLogprobs, double? Entropy, int Rank, double? Probe = null);
 
 public sealed record TopLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes);
 
@@ -47,9 +48,25 @@ public sealed record SequenceUncertainty(
     double? Perplexity,
     double? MeanEntropy,
     double? MaxEntropy,
-    double MinTokenProbability);
+    double MinTokenProbability,
+    double? ProbeConfidence = null);
 
-public sealed record TextCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage);
+/// <summary>
+/// Consistency of a request's n choices (asked through "uncertainty"): which similarity compared them, how many, and
+/// each asked method's value (higher = less certain). Methods not asked are left out.
+/// </summary>
+public sealed record UncertaintySet(
+    string Backend,
+    int N,
+    double? ClusterThreshold,
+    double? SemanticEntropy,
+    int? NumSemSets,
+    double? EigvLaplacian,
+    double? Degmat,
+    double? Eccentricity,
+    double? LexicalSimilarity);
+
+public sealed record TextCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage, UncertaintySet? UncertaintySet = null);
 
 public sealed record TextChoice(
     int Index,
@@ -65,7 +82,8 @@ public sealed record TextLogprobs(
     IReadOnlyList<Dictionary<string, double>> TopLogprobs,
     IReadOnlyList<int> TextOffset,
     IReadOnlyList<double?> TokenEntropies,
-    IReadOnlyList<int> TokenRanks);
+    IReadOnlyList<int> TokenRanks,
+    IReadOnlyList<double>? TokenProbes = null);
 
 public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
@@ -94,7 +112,7 @@ internal static class Wire
         _ => "length", // Length and ContextFull: the budget ran out, as OpenAI reports both
     };
 
-    public static SequenceUncertainty Uncertainty(TokenProbabilityScores scores) => new(
+    public static SequenceUncertainty Uncertainty(TokenProbabilityScores scores, double? probeConfidence = null) => new(
         scores.TokenCount,
         scores.TokenCount == 0 ? 1.0 : Finite(scores.SequenceProbability) ?? 0.0,
         scores.TokenCount == 0 ? null : Finite(scores.SequenceLogProbability),
@@ -102,17 +120,19 @@ internal static class Wire
         scores.TokenCount == 0 ? null : Finite(scores.Perplexity),
         scores.TokenCount == 0 ? null : Finite(scores.MeanEntropy),
         scores.TokenCount == 0 ? null : Finite(scores.MaxEntropy),
-        Finite(scores.MinTokenProbability) ?? 0.0);
+        Finite(scores.MinTokenProbability) ?? 0.0,
+        probeConfidence);
 
-    public static TokenLogprob ChatEntry(GeneratedToken token) => new(
+    public static TokenLogprob ChatEntry(GeneratedToken token, double? probe = null) => new(
         token.Text,
         Logprob(token.LogProbability),
         Bytes(token.Text),
         [.. token.Alternatives.Select(a => new TopLogprob(a.Text, Logprob(a.LogProbability), Bytes(a.Text)))],
         float.IsFinite(token.Entropy) ? token.Entropy : null,
-        token.Rank);
+        token.Rank,
+        probe);
 
-    public static TextLogprobs TextEntries(IReadOnlyList<GeneratedToken> tokens)
+    public static TextLogprobs TextEntries(IReadOnlyList<GeneratedToken> tokens, IReadOnlyList<double>? probes = null)
     {
         var offsets = new List<int>(tokens.Count);
         int offset = 0;
@@ -123,7 +143,8 @@ internal static class Wire
             [.. tokens.Select(t => t.Alternatives.GroupBy(a => a.Text).ToDictionary(g => g.Key, g => Logprob(g.First().LogProbability)))],
             offsets,
             [.. tokens.Select(t => float.IsFinite(t.Entropy) ? (double?)t.Entropy : null)],
-            [.. tokens.Select(t => t.Rank)]);
+            [.. tokens.Select(t => t.Rank)],
+            probes);
     }
 
     private static int[] Bytes(string text) => [.. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];

@@ -16,11 +16,12 @@ internal static class ServeCommand
         var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8080 };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
         var maxSequences = new Option<int>("--max-sequences") { Description = "Sequence slots decoded together, shared by concurrent requests (each holds one per sample); also the largest \"n\"", DefaultValueFactory = _ => 4 };
+        var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train) for the \"probe\" uncertainty method; must be trained on this model" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue,
+            host, port, apiKey, maxSequences, queue, probe,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -40,6 +41,7 @@ internal static class ServeCommand
                     QueueCapacity = result.GetValue(queue),
                     ContextSize = result.GetValue(model.ContextSize),
                     Threads = result.GetValue(model.Threads),
+                    ProbePath = result.GetValue(probe),
                 };
                 app = UqEngineServer.Build(options);
                 return 0;

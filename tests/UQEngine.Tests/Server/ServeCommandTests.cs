@@ -84,6 +84,7 @@ public sealed partial class ServeCommandTests
     [InlineData("--port", "70000", "port")]
     [InlineData("--api-key", " ", "API key")]
     [InlineData("--max-sequences", "0", "max sequences")]
+    [InlineData("--probe", "/nonexistent/serve.probe.json", "probe file '/nonexistent/serve.probe.json' does not exist")]
     public async Task Bad_options_are_a_one_line_error(string option, string value, string mentioned)
     {
         using var process = Start("serve", "-m", TestModels.SyntheticPath, option, value);
