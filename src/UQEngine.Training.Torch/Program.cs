@@ -18,6 +18,9 @@ using static TorchSharp.torch;
 //       trains on the demo corpus (same world, tokenizer and packing as `uqengine model build`) for exactly N epochs
 //       (default: the recipe's), so a fact on rung k is seen k times per epoch; exports F32 + F16, and F32 checkpoints
 //       after the listed epochs.
+//   finetune --from models/cache/torch/trained-f32.gguf --data uait.jsonl [--epochs 3] [--lr 3e-4] [--replay 1] [--out ...]
+//       UaIT: continues training a trained model on instruction chats (`uqengine uait export`: the question, then the
+//       answer and "Confidence: N%"), each epoch mixed with `replay` corpus documents per chat so it keeps its facts.
 var culture = CultureInfo.InvariantCulture;
 string command = args.Length > 0 ? args[0] : "check";
 string Opt(string name, string fallback)
@@ -59,12 +62,13 @@ if (command == "check")
     return worst < 1e-2 ? 0 : 1;
 }
 
-if (command != "train") { Console.Error.WriteLine("usage: check | train"); return 2; }
+if (command is not ("train" or "finetune")) { Console.Error.WriteLine("usage: check | train | finetune"); return 2; }
+bool finetune = command == "finetune";
 
 int epochs = int.Parse(Opt("epochs", settings.Epochs.ToString(culture)), culture);
 double lr = double.Parse(Opt("lr", settings.LearningRate.ToString("R", culture)), culture);
 int batch = int.Parse(Opt("batch", settings.BatchSize.ToString(culture)), culture);
-string output = Opt("out", "models/demo/uqengine-demo-f16.gguf");
+string output = Opt("out", finetune ? Path.Combine(work, "uait-f16.gguf") : "models/demo/uqengine-demo-f16.gguf");
 int ctx = recipe.Training.ContextLength;
 int warmup = int.Parse(Opt("warmup", settings.WarmupSteps.ToString(culture)), culture);
 var checkpoints = Opt("checkpoints", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => int.Parse(c, culture)).ToHashSet();
@@ -103,7 +107,29 @@ var optimizer = optim.AdamW([new TorchSharp.Modules.AdamW.ParamGroup(decay, new 
                              new TorchSharp.Modules.AdamW.ParamGroup(noDecay, new TorchSharp.Modules.AdamW.Options { weight_decay = 0 })],
                             lr: lr, beta1: settings.Beta1, beta2: settings.Beta2);
 // Every epoch's windows up front: the schedule (warm-up, then cosine to 5 % over all steps) needs the step count.
-var epochWindows = Enumerable.Range(0, epochs).Select(e => Pack(world.Corpus(e))).ToList();
+List<List<int[]>> epochWindows;
+if (finetune)
+{
+    string from = Opt("from", Path.Combine(work, "trained-f32.gguf"));
+    string data = Opt("data", "");
+    if (data.Length == 0 || !File.Exists(data)) { Console.Error.WriteLine($"finetune needs --data FILE.jsonl (uqengine uait export); '{data}' not found"); return 2; }
+    trainModel.Load(GgufFile.Read(from));
+    var chats = File.ReadLines(data).Where(l => l.Trim().Length > 0).Select(line =>
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(line);
+        var messages = doc.RootElement.GetProperty("messages");
+        return DemoFormat.ChatExchange(messages[0].GetProperty("content").GetString()!, messages[1].GetProperty("content").GetString()!);
+    }).ToList();
+    double replay = double.Parse(Opt("replay", "1"), culture);
+    Console.WriteLine($"finetuning {from} on {chats.Count} chats from {data}, {replay} corpus documents replayed per chat");
+    epochWindows = [.. Enumerable.Range(0, epochs).Select(e =>
+    {
+        var corpus = world.Corpus(e); // already in a seeded random order
+        var order = new Random(e + 1);
+        return Pack(chats.Concat(corpus.Take((int)Math.Round(replay * chats.Count))).OrderBy(_ => order.Next()).ToList());
+    })];
+}
+else epochWindows = [.. Enumerable.Range(0, epochs).Select(e => Pack(world.Corpus(e)))];
 long totalSteps = epochWindows.Sum(w => (long)(w.Count / batch));
 var clock = Stopwatch.StartNew();
 long step = 0;

@@ -131,6 +131,21 @@ public sealed class TorchLlama : IDisposable
         data.AsSpan().CopyTo(destination);
     }
 
+    /// <summary>Loads every weight from a GGUF of this shape (F32 tensors, e.g. the trainer's trained-f32.gguf) to continue training it.</summary>
+    public void Load(UQEngine.Gguf.GgufFile file)
+    {
+        var byName = file.Tensors.ToDictionary(t => t.Name);
+        using var noGrad = torch.no_grad();
+        foreach (var spec in _layout.Tensors)
+        {
+            if (!byName.TryGetValue(spec.Name, out var info)) throw new InvalidOperationException($"{file.Path}: no tensor '{spec.Name}'");
+            float[] values = file.ReadTensorAsSingles(info);
+            var target = _weights[spec.Name];
+            if (values.Length != target.numel()) throw new InvalidOperationException($"{file.Path}: '{spec.Name}' has {values.Length} values, this model {target.numel()}");
+            target.copy_(tensor(values).view(target.shape));
+        }
+    }
+
     public float MaxAbsWeight() => _weights.Values.Select(w => w.detach().abs().max().item<float>()).Max();
 
     public void Dispose()

@@ -102,6 +102,44 @@ public sealed class VerbalNumericEstimator : IUncertaintyEstimator
 }
 
 /// <summary>
+/// Stated confidence: the "Confidence: N%" a model writes after its answer on its own (a UaIT-tuned model does; see
+/// docs/PROBES.md). No confidence line → 0.5, counted as a fallback like the verbal methods.
+/// </summary>
+public sealed partial class StatedConfidenceEstimator : IUncertaintyEstimator
+{
+    public const double FallbackConfidence = 0.5;
+
+    public string Name => "stated_confidence";
+    public string Description => "The \"Confidence: N%\" the model writes after its answer unasked (UaIT-tuned models); none → 0.5 (counted)";
+    public IReadOnlyList<string> Statistics { get; } = [StatisticNames.StatedConfidenceResponse];
+
+    public bool AppliesTo(EvaluationItem item) => true;
+
+    public UncertaintyEstimate Estimate(IStatisticSource statistics)
+    {
+        string reply = statistics.Get<GenerationResult>(StatisticNames.StatedConfidenceResponse).Text;
+        return TryParse(reply, out double c)
+            ? new(1 - c, c, Detail: reply)
+            : new(1 - FallbackConfidence, FallbackConfidence, UsedFallback: true, Detail: reply);
+    }
+
+    /// <summary>The last "Confidence: N%" (0 ≤ N ≤ 100) in <paramref name="reply"/>, as N / 100.</summary>
+    public static bool TryParse(string reply, out double confidence)
+    {
+        var matches = ConfidenceLine().Matches(reply ?? "");
+        confidence = 0;
+        if (matches.Count == 0) return false;
+        double n = double.Parse(matches[^1].Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (n > 100) return false;
+        confidence = n / 100;
+        return true;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Confidence:\s*(\d{1,3}(?:\.\d+)?)\s*%", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex ConfidenceLine();
+}
+
+/// <summary>
 /// Verbal linguistic confidence: the model describes how likely its answer is with a phrase, mapped through
 /// <see cref="ProbabilityPhrases"/>. A reply without a table phrase uses 0.5 ("about even") and is counted.
 /// </summary>
@@ -145,6 +183,8 @@ public sealed class UncertaintyMethodRegistry
         r.Register(new OptionProbabilityEstimator());
         r.Register(new VerbalNumericEstimator());
         r.Register(new VerbalLinguisticEstimator());
+        r.Register(new StatedConfidenceStatistic());
+        r.Register(new StatedConfidenceEstimator());
         SamplingMethods.Register(r, new SamplingSettings());
         return r;
     }

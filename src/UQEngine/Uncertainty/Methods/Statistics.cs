@@ -130,6 +130,10 @@ public static class StatisticNames
 
     /// <summary><see cref="GenerationResult"/>: the reply to "how likely is it, in one of these phrases?" about the greedy answer.</summary>
     public const string VerbalLinguisticResponse = "verbal_linguistic_response";
+
+    /// <summary><see cref="GenerationResult"/>: the answer prompt's greedy reply past the first line, where a model
+    /// taught to state its confidence (UaIT) writes "Confidence: N%".</summary>
+    public const string StatedConfidenceResponse = "stated_confidence_response";
 }
 
 /// <summary>The greedy answer (temperature 0, stops at a newline), with token statistics.</summary>
@@ -175,4 +179,24 @@ public sealed class VerbalResponseStatistic(string name, bool linguistic) : IIte
         string prompt = linguistic ? context.Prompts.VerbalLinguistic(context.Item, answer.Text) : context.Prompts.VerbalNumeric(context.Item, answer.Text);
         return context.Generator.Generate(prompt, GreedyGenerationStatistic.AnswerOptions(context.Settings.ConfidenceMaxTokens), context.CancellationToken);
     }
+}
+
+/// <summary>
+/// The greedy reply to the answer prompt without the first-line stop, so a confidence the model states after its
+/// answer ("Paris\nConfidence: 90%", as UaIT teaches) is kept. The answer itself is still graded from
+/// greedy_generation (the same greedy path cut at the newline).
+/// </summary>
+public sealed class StatedConfidenceStatistic : IItemStatistic
+{
+    /// <summary>Tokens allowed after the answer for the confidence line.</summary>
+    public const int ConfidenceTokens = 12;
+
+    public string Name => StatisticNames.StatedConfidenceResponse;
+
+    public bool AppliesTo(EvaluationItem item) => true;
+
+    public object Compute(StatisticContext context) =>
+        context.Generator.Generate(context.Prompts.Answer(context.Item),
+            new GenerationOptions { MaxTokens = context.Settings.AnswerMaxTokens + ConfidenceTokens, AddSpecialTokens = true, ParseSpecialTokens = true },
+            context.CancellationToken);
 }
