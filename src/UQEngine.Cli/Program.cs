@@ -1,9 +1,5 @@
 using System.CommandLine;
 using UQEngine.Cli.Commands;
-using UQEngine.Evaluation.Datasets;
-
-// Built-in datasets (the demo world: demo, demo:mc, demo:open, with :eval/:train) for every command that reads one.
-UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default);
 
 var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp and see how sure they are.")
 {

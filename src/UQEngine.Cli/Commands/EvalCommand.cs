@@ -114,10 +114,11 @@ internal static class EvalCommand
         return command;
     }
 
-    /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).</summary>
-    internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format, DatasetReadOptions options)
+    /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).
+    /// Every command that reads a dataset opens it here, so the built-ins are registered in one place.</summary>
+    internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format = DatasetFormat.Auto, DatasetReadOptions? options = null)
     {
-        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default); // idempotent; Program registers them too (tests call this directly)
+        UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default); // idempotent: re-registers the same names
         return DatasetRegistry.Default.Open(pathOrName, format, options);
     }
 

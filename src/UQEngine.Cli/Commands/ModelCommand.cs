@@ -149,12 +149,18 @@ internal static class ModelCommand
         File.WriteAllText(Path.Combine(folder, DemoModels.RecipeFileName), recipe.ToJson() + "\n");
         File.WriteAllText(Path.Combine(folder, DemoModels.ChecksumFileName), $"{sha}  {DemoModels.FileName}\n");
         var world = DemoWorld.Generate(recipe.World);
-        using (var writer = new StreamWriter(Path.Combine(folder, "world.jsonl"))) world.WriteJsonl(writer);
+        WriteWorld(world, Path.Combine(folder, "world.jsonl"));
         AnsiConsole.MarkupLine($"[green]done[/] in {Markup.Escape(summary)}: {Markup.Escape(modelPath)}, {new FileInfo(modelPath).Length / 1048576.0:F2} MiB");
         AnsiConsole.MarkupLine($"sha256 {sha}");
         if (skipEval) return;
         using var model = LlamaModel.Load(modelPath);
         ShowTable(EvaluateAll(model, world, recipe.World.OptionCount), recipe.ShippedType);
+    }
+
+    private static void WriteWorld(DemoWorld world, string path)
+    {
+        using var writer = new StreamWriter(path);
+        world.WriteJsonl(writer);
     }
 
     private static Command List()
@@ -207,8 +213,7 @@ internal static class ModelCommand
             AnsiConsole.Write(table);
             if (result.GetValue(worldFile) is { } file)
             {
-                using var writer = new StreamWriter(file);
-                world.WriteJsonl(writer);
+                WriteWorld(world, file);
                 AnsiConsole.MarkupLine($"wrote {world.Items.Length} items to {Markup.Escape(file)}");
             }
             return 0;

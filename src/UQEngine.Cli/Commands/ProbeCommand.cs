@@ -40,7 +40,7 @@ internal static class ProbeCommand
         {
             int max = r.GetValue(MaxItems);
             if (max < 2) throw new CliException("--max-items must be at least 2");
-            var data = DatasetRegistry.Default.Open(r.GetValue(Dataset)!);
+            var data = EvalCommand.OpenDataset(r.GetValue(Dataset)!);
             return [.. GradedExamples.Split(data.Items, r.GetValue(Split)).Take(max)];
         }
 

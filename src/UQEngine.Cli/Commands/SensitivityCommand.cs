@@ -56,7 +56,7 @@ internal static class SensitivityCommand
             string[] chosen = result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (string m in chosen)
                 if (!SensitivityAnalysis.Methods.Contains(m)) throw new CliException($"--methods: '{m}' cannot be re-scored from cached samples; these can: {string.Join(", ", SensitivityAnalysis.Methods)}");
-            var data = DatasetRegistry.Default.Open(result.GetValue(dataset)!, DatasetFormat.Auto, new DatasetReadOptions()).Take(result.GetValue(limit));
+            var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, DatasetFormat.Auto, new DatasetReadOptions()).Take(result.GetValue(limit));
             string folder = result.GetValue(output)!;
             var run = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) };
 

@@ -23,7 +23,7 @@ internal static class UaitCommand
         export.SetAction(r => CommandRunner.Run(() =>
         {
             var rows = UaitDistillation.ReadResults(r.GetValue(results)!);
-            var items = DatasetRegistry.Default.Open(r.GetValue(dataset)!).Items.ToDictionary(i => i.Id, StringComparer.Ordinal);
+            var items = EvalCommand.OpenDataset(r.GetValue(dataset)!).Items.ToDictionary(i => i.Id, StringComparer.Ordinal);
             var options = new UaitOptions { Method = r.GetValue(method)!, KeepCorrectAtLeast = r.GetValue(high), KeepWrongAtMost = r.GetValue(low) };
             var kept = UaitDistillation.Select(rows, items, options);
             UaitDistillation.WriteJsonl(r.GetValue(output)!, kept);
