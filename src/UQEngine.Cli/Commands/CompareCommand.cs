@@ -89,8 +89,10 @@ internal static class CompareCommand
                 Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
                 BootstrapResamples = result.GetValue(bootstrap),
                 Context = sampled
-                    ? SamplingOptionsBinder.ForSampling(new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) }, samplingSettings)
+                    ? new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) }
                     : new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
+                // The hidden state the sampling methods read depends on each model's depth.
+                ContextFor = sampled ? (facts, context) => SamplingOptionsBinder.ForSampling(context, samplingSettings, facts) : null,
                 LadderCacheDirectory = result.GetValue(cache),
                 VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),

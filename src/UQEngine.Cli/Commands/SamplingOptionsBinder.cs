@@ -14,7 +14,7 @@ internal sealed class SamplingOptionsBinder
     public Option<float> Temperature { get; } = new("--sample-temperature") { Description = "Temperature of those samples", DefaultValueFactory = _ => Defaults.Temperature };
     public Option<float> TopP { get; } = new("--sample-top-p") { Description = "Nucleus mass of the samples (1 = off)", DefaultValueFactory = _ => Defaults.TopP };
     public Option<string> Similarity { get; } = new("--similarity") { Description = "hidden (the model's own hidden states, default), embedding (--embedding-model), rouge-l or jaccard", DefaultValueFactory = _ => "hidden" };
-    public Option<int?> HiddenLayer { get; } = new("--hidden-layer") { Description = "--similarity hidden: read the state entering this layer instead of the final one (no LM head per token: faster relevance; llama-like architectures)" };
+    public Option<string> HiddenLayer { get; } = new("--hidden-layer") { Description = "--similarity hidden: which state to read: middle (the input of layer n_layer/2, default; final where the architecture reports no layer inputs), final (after the output norm: an LM-head row per token, slower relevance), or a layer index N (the state entering layer N)", DefaultValueFactory = _ => "middle" };
     public Option<string?> EmbeddingModel { get; } = new("--embedding-model") { Description = "GGUF embedding model for --similarity embedding (llama.cpp pooling)" };
     public Option<double> ClusterThreshold { get; } = new("--cluster-threshold") { Description = "Same meaning when similarity >= this (semantic entropy, num_sem_sets)", DefaultValueFactory = _ => Defaults.ClusterThreshold };
     public Option<double> SarTemperature { get; } = new("--sar-temperature") { Description = "SAR's temperature t", DefaultValueFactory = _ => Defaults.SarTemperature };
@@ -36,7 +36,8 @@ internal sealed class SamplingOptionsBinder
             TopP = result.GetValue(TopP),
             Similarity = ParseBackend(result.GetValue(Similarity)!),
             EmbeddingModel = result.GetValue(EmbeddingModel),
-            HiddenLayer = result.GetValue(HiddenLayer),
+            HiddenLayer = ParseLayer(result.GetValue(HiddenLayer)!, out bool final),
+            FinalHiddenState = final,
             ClusterThreshold = result.GetValue(ClusterThreshold),
             SarTemperature = result.GetValue(SarTemperature),
             Paraphrases = result.GetValue(Paraphrases),
@@ -53,6 +54,19 @@ internal sealed class SamplingOptionsBinder
         return settings;
     }
 
+    /// <summary>"middle" (null), "final" (null, final = true) or a layer index.</summary>
+    public static int? ParseLayer(string text, out bool final)
+    {
+        final = false;
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "middle" or "auto" or "": return null;
+            case "final" or "last": final = true; return null;
+            case var n when int.TryParse(n, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int layer): return layer;
+            default: throw new CliException($"--hidden-layer must be middle, final or a layer index (0, 1, ...), not '{text}'");
+        }
+    }
+
     public static SimilarityBackend ParseBackend(string text) => text.Trim().ToLowerInvariant() switch
     {
         "hidden" or "hidden-states" => SimilarityBackend.Hidden,
@@ -62,13 +76,9 @@ internal sealed class SamplingOptionsBinder
         var other => throw new CliException($"--similarity must be hidden, embedding, rouge-l or jaccard, not '{other}'"),
     };
 
-    /// <summary>The context the sampling methods need: enough sequences, and the hidden states the backend reads.</summary>
-    public static ContextOptions ForSampling(ContextOptions options, SamplingSettings settings, int atLeastSequences = 1) => options with
-    {
-        MaxSequences = Math.Max(atLeastSequences, settings.SequencesNeeded),
-        FinalHiddenState = settings.HiddenLayer is null,
-        HiddenLayers = settings.HiddenLayer is int layer ? [layer] : [],
-    };
+    /// <summary>The context the sampling methods need for this model (<see cref="SamplingSettings.ContextOptionsFor"/>).</summary>
+    public static ContextOptions ForSampling(ContextOptions options, SamplingSettings settings, ModelFacts facts, int atLeastSequences = 1) =>
+        settings.ContextOptionsFor(options, facts, atLeastSequences);
 
     /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>
     public static bool Needed(IEnumerable<IUncertaintyEstimator> estimators) =>

@@ -10,33 +10,38 @@ namespace UQEngine.Inference;
 public sealed record AnswerEmbedding(float[] Embedding, float[][] Ablations);
 
 /// <summary>
-/// Encodes answers to one prompt with the model's own final hidden states, and (for SAR's token relevance) every
-/// "answer without token t" variant, sharing work through the KV cache:
-/// <list type="number">
-/// <item>the prompt is decoded once (sequence 0);</item>
-/// <item>each answer continues it in its own sequence (prompt cells shared with llama_memory_seq_cp), all answers
-/// in one batch; the answer's hidden states give its embedding;</item>
-/// <item>variant t of an answer shares prompt + answer[0..t) with the answer: those cells are shared into a fresh
-/// sequence (llama_memory_seq_cp over positions [0, P + t)), and only the suffix answer[t+1..) is decoded, at
-/// positions P + t onwards. The suffixes of all variants of all answers go into as few batches as the batch size,
-/// the free cells and the sequence count allow. Hidden states of the shared prefix are identical by causality, so
-/// they are taken from step 2.</item>
-/// </list>
-/// Decoded tokens: P + Σ n + Σ n(n−1)/2 suffix tokens, in a handful of llama_decode calls, instead of n + 1 full
-/// re-encodings of prompt + variant per answer (<see cref="EncodeNaive"/>, kept as the reference the tests and
-/// benchmarks compare against). Needs a context with <see cref="ContextOptions.FinalHiddenState"/> and a unified KV
-/// cache; more sequences (<see cref="ContextOptions.MaxSequences"/>) mean fewer batches. Uses and clears every
-/// sequence of the context, like <see cref="Generator"/>.
+/// Encodes answers to one prompt with the model's own hidden states, and (for SAR's token relevance) every
+/// "answer without token t" variant, sharing work through the KV cache.
+/// <para>
+/// Answers just sampled by <see cref="Generator"/> in this context (<see cref="GenerationResult.Cache"/>, states
+/// captured with <see cref="GenerationOptions.CaptureHiddenStates"/> at this encoder's layer) are not decoded again:
+/// their states come from the generation, and each variant's prefix cells (prompt + answer[0..t)) are shared from the
+/// sample's own sequence. Otherwise the prompt is decoded once and each answer continues it in its own sequence, all
+/// answers in one batch.
+/// </para>
+/// <para>
+/// Variant t shares prompt + answer[0..t) with the answer (llama_memory_seq_cp over positions [0, P + t)) and only
+/// its suffix answer[t+1..) is decoded, at positions P + t onwards; the suffixes of all variants of all answers go
+/// into as few batches as the batch size, the free sequences and the free cells allow. Hidden states of the shared
+/// prefix are identical by causality, so they are the answer's own. Decoded tokens: Σ n(n−1)/2 suffix tokens (plus
+/// P + Σ n when the answers are not in the cache), instead of n + 1 full re-encodings of prompt + variant per answer
+/// (<see cref="EncodeNaive"/>, kept as the reference the tests and benchmarks compare against).
+/// </para>
+/// Needs a context with <see cref="ContextOptions.FinalHiddenState"/> (or the chosen layer in
+/// <see cref="ContextOptions.HiddenLayers"/>) and a unified KV cache; more sequences
+/// (<see cref="ContextOptions.MaxSequences"/>) mean fewer batches. Uses every sequence of the context other than the
+/// cached answers' (clearing the cache when it has to decode the answers itself), like <see cref="Generator"/>.
 /// </summary>
 public sealed class AnswerEncoder : IDisposable
 {
     private readonly LlamaContext _context;
     private readonly LlamaBatchBuffer _batch;
     private readonly int? _layer;
+    private bool _earlyExit; // decode only as far as _layer's input (checked once per context and layer)
 
     /// <param name="context">The generating model's context.</param>
     /// <param name="layer">
-    /// Null (default): the final hidden state (after the output norm; needs <see cref="ContextOptions.FinalHiddenState"/>).
+    /// Null: the final hidden state (after the output norm; needs <see cref="ContextOptions.FinalHiddenState"/>).
     /// A layer index: the hidden state entering that layer (needs it in <see cref="ContextOptions.HiddenLayers"/>). llama.cpp
     /// reports layer inputs for every token without marking them as outputs, so no LM-head row is computed for them:
     /// on a small model with a large vocabulary that is most of the relevance pass's cost.
@@ -58,18 +63,53 @@ public sealed class AnswerEncoder : IDisposable
     /// <summary>The layer whose input states are read, or null for the final hidden state.</summary>
     public int? Layer => _layer;
 
+    /// <summary>How many distinct answers the last <see cref="Encode"/> took from the cache (not decoded again).</summary>
+    public int LastReusedAnswers { get; private set; }
+
     /// <summary>Embeddings of <paramref name="answers"/> (token ids, no special tokens added) after <paramref name="prompt"/>.</summary>
     /// <param name="prompt">The prompt's tokens (with its special tokens).</param>
     /// <param name="answers">Each answer's tokens.</param>
     /// <param name="ablations">Also embed every "answer without token t" variant (SAR's token relevance).</param>
+    /// <param name="cached">
+    /// Optional, per answer: where it was generated (<see cref="GenerationResult.Cache"/>); used when every answer is
+    /// still current in this context with states of this encoder's layer, and ignored otherwise.
+    /// </param>
     /// <param name="cancellationToken">Stops between (or inside) decodes.</param>
-    public IReadOnlyList<AnswerEmbedding> Encode(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, bool ablations, CancellationToken cancellationToken = default)
+    public IReadOnlyList<AnswerEmbedding> Encode(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, bool ablations, IReadOnlyList<CachedSequence?>? cached = null, CancellationToken cancellationToken = default)
     {
         Validate(prompt, answers);
         if (ablations && !_context.Options.UnifiedKvCache)
             throw new InvalidOperationException("token ablations share prefix cells between sequences and need a unified KV cache (ContextOptions.UnifiedKvCache)");
         if (ablations && _context.MaxSequences < 2)
             throw new InvalidOperationException("token ablations need a context with at least 2 sequences (ContextOptions.MaxSequences); more make fewer batches");
+        if (cached is not null && cached.Count != answers.Count)
+            throw new ArgumentException($"{cached.Count} cache entries for {answers.Count} answers", nameof(cached));
+
+        // Identical answers (common when the model is sure of itself) are encoded once.
+        var first = new Dictionary<int[], int>(TokenSequenceComparer.Instance);
+        var representative = new int[answers.Count];
+        var distinct = new List<int>();
+        for (int a = 0; a < answers.Count; a++)
+        {
+            if (!first.TryGetValue(answers[a], out int r)) { r = distinct.Count; first.Add(answers[a], r); distinct.Add(a); }
+            representative[a] = r;
+        }
+        if (distinct.Count == answers.Count) return EncodeDistinct(prompt, answers, ablations, cached, cancellationToken);
+        var encoded = EncodeDistinct(prompt, [.. distinct.Select(a => answers[a])], ablations,
+            cached is null ? null : [.. distinct.Select(a => cached[a])], cancellationToken);
+        return [.. representative.Select(r => encoded[r])];
+    }
+
+    private IReadOnlyList<AnswerEmbedding> EncodeDistinct(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, bool ablations, IReadOnlyList<CachedSequence?>? cached, CancellationToken cancellationToken)
+    {
+        if (cached is not null && CanReuse(prompt, answers, cached))
+        {
+            LastReusedAnswers = answers.Count;
+            return EncodeFromCache(prompt, answers, cached!, ablations, cancellationToken);
+        }
+        LastReusedAnswers = 0;
+        _context.ClearCache();
+        _earlyExit = CheckEarlyExit(_context.MaxSequences - 1, prompt, cancellationToken);
         int d = _context.HiddenSize;
         int p = prompt.Length;
         var results = new AnswerEmbedding[answers.Count];
@@ -85,33 +125,81 @@ public sealed class AnswerEncoder : IDisposable
 
             // Answer a in sequence a: answer 0 extends the prompt's sequence 0, the others share its prompt cells first.
             var states = new double[count][];
-            var sequenceOf = new int[count];
             var jobs = new List<Job>(count);
             for (int a = 0; a < count; a++)
             {
                 int[] answer = answers[first + a];
-                int seq = a;
-                sequenceOf[a] = seq;
-                if (seq != 0) _context.CopySequence(0, seq);
+                if (a != 0) _context.CopySequence(0, a);
                 states[a] = new double[answer.Length * d];
                 var target = states[a];
-                jobs.Add(new Job(seq, answer, 0, p, (i, h) => Copy(h, target.AsSpan(i * d, d))));
+                jobs.Add(new Job(a, answer, 0, p, (i, h) => Copy(h, target.AsSpan(i * d, d))));
             }
             Run(jobs, cancellationToken);
 
             int usedCells = p;
             for (int a = 0; a < count; a++) usedCells += answers[first + a].Length;
+            var group = new Ablation[count];
+            var work = new List<SharedPrefixJob>();
             for (int a = 0; a < count; a++)
             {
-                int[] answer = answers[first + a];
-                float[] embedding = MeanRows(states[a], answer.Length, d);
-                float[][] variants = [];
-                if (ablations && answer.Length > 0)
-                    variants = Ablate(answer, states[a], sequenceOf[a], p, count, usedCells, cancellationToken);
-                results[first + a] = new AnswerEmbedding(embedding, variants);
+                group[a] = new Ablation(answers[first + a], states[a], d);
+                if (ablations) group[a].AddVariantJobs(a, p, work);
             }
+            RunSharingPrefixes(work, [.. Enumerable.Range(count, maxSequences - count)], usedCells, cancellationToken);
+            for (int a = 0; a < count; a++) results[first + a] = group[a].Result(ablations);
         }
         return results;
+    }
+
+    /// <summary>Every answer is current in this context, after this very prompt, with its states at this encoder's layer, in its own sequence.</summary>
+    private bool CanReuse(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, IReadOnlyList<CachedSequence?> cached)
+    {
+        if (cached.Count != answers.Count || answers.Count == 0) return false;
+        var sequences = new HashSet<int>();
+        for (int a = 0; a < answers.Count; a++)
+        {
+            var c = cached[a];
+            if (c is null || !ReferenceEquals(c.Context, _context) || c.StateLayer != _layer || c.States is null
+                || !c.IsCurrent || !sequences.Add(c.Sequence) || !prompt.SequenceEqual(c.PromptTokens)) return false;
+            int[] answer = answers[a];
+            int n = answer.Length, decoded = c.DecodedTokens.Length;
+            int have = Math.Min(n, c.States.Count - 1); // states of answer[0..have)
+            // Variants need cells of answer[0..n-1); the missing states' tokens continue from answer[0..have).
+            if (n - 1 > decoded || have > decoded || have < 0) return false;
+            for (int i = 0; i < Math.Min(n, decoded); i++)
+                if (answer[i] != c.DecodedTokens[i]) return false;
+        }
+        return true;
+    }
+
+    private IReadOnlyList<AnswerEmbedding> EncodeFromCache(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, IReadOnlyList<CachedSequence?> cached, bool ablations, CancellationToken cancellationToken)
+    {
+        int d = _context.HiddenSize;
+        int promptLength = prompt.Length;
+        var answerSequences = new HashSet<int>(cached.Select(c => c!.Sequence));
+        var free = Enumerable.Range(0, _context.MaxSequences).Where(s => !answerSequences.Contains(s)).ToArray();
+        foreach (int s in free) _context.RemoveTokens(s); // leftovers of earlier work; cells shared with the answers stay
+        _earlyExit = free.Length > 0 && CheckEarlyExit(free[^1], prompt, cancellationToken);
+        int usedCells = promptLength + cached.Sum(c => c!.DecodedTokens.Length);
+
+        var work = new List<SharedPrefixJob>();
+        var ablation = new Ablation[answers.Count];
+        for (int a = 0; a < answers.Count; a++)
+        {
+            var c = cached[a]!;
+            int[] answer = answers[a];
+            int have = Math.Min(answer.Length, c.States!.Count - 1);
+            var states = new double[answer.Length * d];
+            for (int i = 0; i < have; i++) Copy(c.States[i + 1], states.AsSpan(i * d, d));
+            if (have < answer.Length) // the last sampled token is never fed back: decode it (and any other missing) on the shared prefix
+                work.Add(new SharedPrefixJob(c.Sequence, promptLength + have, answer, have, (i, h) => Copy(h, states.AsSpan(i * d, d))));
+            ablation[a] = new Ablation(answer, states, d);
+            if (ablations) ablation[a].AddVariantJobs(c.Sequence, promptLength, work);
+        }
+        if (free.Length == 0 && work.Count > 0)
+            throw new InvalidOperationException("the cached answers fill every sequence of the context; token ablation needs at least one more (ContextOptions.MaxSequences)");
+        RunSharingPrefixes(work, free, usedCells, cancellationToken);
+        return [.. ablation.Select(x => x.Result(ablations))];
     }
 
     /// <summary>
@@ -121,6 +209,7 @@ public sealed class AnswerEncoder : IDisposable
     public IReadOnlyList<AnswerEmbedding> EncodeNaive(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, bool ablations, CancellationToken cancellationToken = default)
     {
         Validate(prompt, answers);
+        _earlyExit = false; // the reference: every re-encoding in full
         int[] promptCopy = prompt.ToArray();
         var results = new AnswerEmbedding[answers.Count];
         for (int a = 0; a < answers.Count; a++)
@@ -149,58 +238,84 @@ public sealed class AnswerEncoder : IDisposable
         return MeanRows(states, answer.Length, d);
     }
 
-    /// <summary>Variant t = answer without token t; its embedding is (Σ_{i&lt;t} h_i + Σ suffix states) / (n − 1).</summary>
-    private float[][] Ablate(int[] answer, double[] states, int answerSequence, int promptLength, int answersInCache, int usedCells, CancellationToken cancellationToken)
+    /// <summary>
+    /// One answer's embedding and variants. Variant t = answer without token t; its embedding is
+    /// (Σ_{i&lt;t} h_i + Σ of its suffix's states) / (n − 1). The answer's states may still be filling in (a job
+    /// decoding its last token) while the variants' suffix sums accumulate, so the prefix sums are added at the end.
+    /// </summary>
+    private sealed class Ablation(int[] answer, double[] states, int d)
     {
-        int n = answer.Length, d = _context.HiddenSize;
-        var variants = new float[n][];
-        if (n == 1) { variants[0] = new float[d]; return variants; }
+        private readonly double[][] _suffixSums = new double[answer.Length][];
 
-        // Prefix sums of the answer's states: Σ_{i<t} h_i for every t.
-        var prefix = new double[(n + 1) * d];
-        for (int t = 0; t < n; t++)
-            for (int k = 0; k < d; k++) prefix[(t + 1) * d + k] = prefix[t * d + k] + states[t * d + k];
-
-        // The last token's variant has no suffix: only the prefix.
-        var sums = new double[n][];
-        sums[n - 1] = prefix.AsSpan((n - 1) * d, d).ToArray();
-
-        // Answers sit in sequences 0..answersInCache-1; variants take the sequences after them.
-        int firstFree = answersInCache;
-        int freeSequences = _context.MaxSequences - firstFree;
-        int cellBudget = Math.Max(1, _context.ContextSize - usedCells - 1);
-
-        int next = 0; // the next variant t (0..n-2) to schedule
-        while (next < n - 1)
+        /// <summary>Adds the jobs of variants 0..n−2 (variant n−1 has no suffix), sharing prefixes of <paramref name="sequence"/>.</summary>
+        public void AddVariantJobs(int sequence, int promptLength, List<SharedPrefixJob> work)
         {
-            var jobs = new List<Job>();
-            int tokens = 0;
-            while (next < n - 1 && jobs.Count < freeSequences)
+            int n = answer.Length;
+            for (int t = 0; t < n; t++) _suffixSums[t] = new double[d];
+            if (n < 2) return;
+            for (int t = 0; t < n - 1; t++)
             {
-                int suffix = n - 1 - next;
-                if (jobs.Count > 0 && tokens + suffix > cellBudget) break;
-                int t = next++;
-                int seq = firstFree + jobs.Count;
-                _context.CopySequence(answerSequence, seq, 0, promptLength + t);
-                sums[t] = prefix.AsSpan(t * d, d).ToArray();
-                var target = sums[t];
-                jobs.Add(new Job(seq, answer, t + 1, promptLength + t, (_, h) => Add(h, target)));
-                tokens += suffix;
+                var sum = _suffixSums[t];
+                work.Add(new SharedPrefixJob(sequence, promptLength + t, answer, t + 1, (_, h) => Add(h, sum)));
             }
-            Run(jobs, cancellationToken);
-            foreach (var job in jobs) _context.RemoveTokens(job.Sequence);
         }
-        for (int t = 0; t < n; t++)
+
+        public AnswerEmbedding Result(bool ablations)
         {
-            var v = new float[d];
-            for (int k = 0; k < d; k++) v[k] = (float)(sums[t][k] / (n - 1));
-            variants[t] = v;
+            int n = answer.Length;
+            float[] embedding = MeanRows(states, n, d);
+            if (!ablations || n == 0) return new AnswerEmbedding(embedding, []);
+            var variants = new float[n][];
+            if (n == 1) { variants[0] = new float[d]; return new AnswerEmbedding(embedding, variants); }
+            var prefix = new double[d];
+            for (int t = 0; t < n; t++)
+            {
+                var v = new float[d];
+                var suffix = _suffixSums[t];
+                for (int k = 0; k < d; k++) v[k] = (float)((prefix[k] + suffix[k]) / (n - 1));
+                variants[t] = v;
+                for (int k = 0; k < d; k++) prefix[k] += states[t * d + k];
+            }
+            return new AnswerEmbedding(embedding, variants);
         }
-        return variants;
     }
 
     /// <summary>tokens[from..] of each job go to its sequence from position start on; every token asks for output.</summary>
     private sealed record Job(int Sequence, int[] Tokens, int From, int Start, Action<int, ReadOnlySpan<float>> OnState);
+
+    /// <summary>Tokens[From..] continue the first <paramref name="PrefixCells"/> positions of sequence Source (shared, not decoded again).</summary>
+    private sealed record SharedPrefixJob(int Source, int PrefixCells, int[] Tokens, int From, Action<int, ReadOnlySpan<float>> OnState);
+
+    /// <summary>
+    /// Runs shared-prefix jobs in rounds: each round gives as many jobs as there are free sequences (and free cells)
+    /// their own sequence holding the source's prefix cells, decodes all their tokens in as few batches as the batch
+    /// size allows, then frees those sequences.
+    /// </summary>
+    private void RunSharingPrefixes(List<SharedPrefixJob> work, int[] freeSequences, int usedCells, CancellationToken cancellationToken)
+    {
+        if (work.Count == 0) return;
+        if (freeSequences.Length == 0) throw new InvalidOperationException("no free sequence for the shared-prefix jobs (ContextOptions.MaxSequences)");
+        int cellBudget = Math.Max(1, _context.ContextSize - usedCells - 1);
+        int next = 0;
+        while (next < work.Count)
+        {
+            var jobs = new List<Job>();
+            int tokens = 0;
+            while (next < work.Count && jobs.Count < freeSequences.Length)
+            {
+                var w = work[next];
+                int length = w.Tokens.Length - w.From;
+                if (jobs.Count > 0 && tokens + length > cellBudget) break;
+                int seq = freeSequences[jobs.Count];
+                _context.CopySequence(w.Source, seq, 0, w.PrefixCells);
+                jobs.Add(new Job(seq, w.Tokens, w.From, w.PrefixCells, w.OnState));
+                tokens += length;
+                next++;
+            }
+            Run(jobs, cancellationToken);
+            foreach (var job in jobs) _context.RemoveTokens(job.Sequence);
+        }
+    }
 
     /// <summary>Feeds the jobs' tokens through as few decodes as the batch size allows; hands each hidden state to its job.</summary>
     private void Run(IReadOnlyList<Job> jobs, CancellationToken cancellationToken)
@@ -221,8 +336,9 @@ public sealed class AnswerEncoder : IDisposable
 
     private void Flush((Job Job, int Index)[] owners, CancellationToken cancellationToken)
     {
-        if (_layer is not null) _batch.SetOutput(_batch.Count - 1, true); // one output keeps llama.cpp's output bookkeeping ordinary
-        _context.Decode(_batch, cancellationToken);
+        // Layer inputs are reported for every token, outputs or not: no output row, so no LM-head product at all;
+        // with early exit not even the layers from _layer on.
+        Decode(cancellationToken);
         for (int b = 0; b < _batch.Count; b++)
         {
             var (job, index) = owners[b];
@@ -231,14 +347,52 @@ public sealed class AnswerEncoder : IDisposable
         _batch.Clear();
     }
 
+    private void Decode(CancellationToken cancellationToken)
+    {
+        if (_earlyExit && _layer is int layer) _context.DecodeThroughLayer(_batch, layer, cancellationToken);
+        else _context.Decode(_batch, cancellationToken);
+    }
+
+    /// <summary>
+    /// Whether this context can stop its graph at the input of this encoder's layer (<see cref="LlamaContext.DecodeThroughLayer"/>):
+    /// once per context and layer, a few prompt tokens are decoded in <paramref name="scratch"/> both ways and their
+    /// states compared; a graph that does not stop there, or gives other numbers, keeps full decodes. Early exit is
+    /// safe here because every cell this encoder writes is discarded, or only ever attended to by tokens it decodes
+    /// the same way.
+    /// </summary>
+    private bool CheckEarlyExit(int scratch, ReadOnlySpan<int> probe, CancellationToken cancellationToken)
+    {
+        if (_layer is not int layer || layer == 0 || probe.IsEmpty) return false;
+        if (_context.EarlyExitChecks.TryGetValue(layer, out bool known)) return known;
+        int d = _context.HiddenSize, m = Math.Min(8, Math.Min(probe.Length, _batch.Capacity));
+        _context.RemoveTokens(scratch);
+        _batch.Clear();
+        for (int i = 0; i < m; i++) _batch.Add(probe[i], i, scratch, wantOutput: false);
+        _context.Decode(_batch, cancellationToken);
+        var full = new float[m * d];
+        for (int i = 0; i < m; i++) _context.GetLayerHiddenState(layer, i).CopyTo(full.AsSpan(i * d, d));
+        _context.RemoveTokens(scratch);
+        bool works = _context.DecodeThroughLayer(_batch, layer, cancellationToken);
+        for (int i = 0; works && i < m; i++)
+        {
+            var early = _context.GetLayerHiddenState(layer, i);
+            for (int k = 0; k < d; k++)
+                if (!(Math.Abs(early[k] - full[i * d + k]) <= 1e-5f * (1 + Math.Abs(full[i * d + k])))) { works = false; break; }
+        }
+        _context.RemoveTokens(scratch);
+        _batch.Clear();
+        _context.EarlyExitChecks[layer] = works;
+        return works;
+    }
+
     private void DecodePrompt(ReadOnlySpan<int> prompt, CancellationToken cancellationToken)
     {
         for (int start = 0; start < prompt.Length; start += _batch.Capacity)
         {
             int n = Math.Min(_batch.Capacity, prompt.Length - start);
             _batch.Clear();
-            for (int i = 0; i < n; i++) _batch.Add(prompt[start + i], start + i, 0, wantOutput: start + i == prompt.Length - 1);
-            _context.Decode(_batch, cancellationToken);
+            for (int i = 0; i < n; i++) _batch.Add(prompt[start + i], start + i, 0, wantOutput: _layer is null && start + i == prompt.Length - 1);
+            Decode(cancellationToken);
         }
         _batch.Clear();
     }
@@ -282,4 +436,16 @@ public sealed class AnswerEncoder : IDisposable
     }
 
     public void Dispose() => _batch.Dispose();
+
+    private sealed class TokenSequenceComparer : IEqualityComparer<int[]>
+    {
+        public static readonly TokenSequenceComparer Instance = new();
+        public bool Equals(int[]? x, int[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(int[] tokens)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens.AsSpan()));
+            return hash.ToHashCode();
+        }
+    }
 }

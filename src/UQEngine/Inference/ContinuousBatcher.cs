@@ -152,8 +152,8 @@ public sealed class ContinuousBatcher : IDisposable
         if (request.Count < 1 || request.Count > _context.MaxSequences)
             throw new ArgumentOutOfRangeException(nameof(request), request.Count, $"a request may ask for 1..{_context.MaxSequences} samples (the batcher's sequence slots)");
         if (request.PromptTokens.Count == 0) throw new ArgumentException("the prompt is empty", nameof(request));
-        if (options.CaptureHiddenStates && !_context.Options.FinalHiddenState)
-            throw new ArgumentException("CaptureHiddenStates needs a context created with FinalHiddenState = true", nameof(request));
+        try { options.ValidateFor(_context); }
+        catch (InvalidOperationException e) { throw new ArgumentException(e.Message, nameof(request), e); }
         var vocab = _context.Model.Vocabulary;
         foreach (int t in request.PromptTokens)
             if (!vocab.IsValid(t)) throw new ArgumentException($"prompt token {t} is outside the vocabulary (0..{vocab.Count - 1})", nameof(request));

@@ -68,7 +68,7 @@ internal sealed class DecodingSequence : IDisposable
             _scores.Add(stats);
         }
         _options.OnStep?.Invoke(new DecodeStep(context, BatchIndex, Index, Tokens.Count, token, logits, stats));
-        if (_options.CaptureHiddenStates) HiddenStates.Add(context.GetFinalHiddenState(BatchIndex).ToArray());
+        if (_options.CaptureHiddenStates) HiddenStates.Add(_options.CapturedState(context, BatchIndex).ToArray());
 
         if (_vocab.IsEndOfGeneration(token)) { Finished = FinishReason.EndOfGeneration; return; }
 
@@ -113,10 +113,19 @@ internal sealed class DecodingSequence : IDisposable
         return false;
     }
 
-    public GenerationResult ToResult(int promptTokens)
+    public GenerationResult ToResult(int promptTokens, LlamaContext? leftInCache = null, int[]? prompt = null)
     {
         Builder.Append(Text.Flush());
-        return new GenerationResult(Index, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, _scores.Result, promptTokens, HiddenStates is { Count: > 0 } ? HiddenStates : null);
+        var states = HiddenStates is { Count: > 0 } ? HiddenStates : null;
+        var result = new GenerationResult(Index, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, _scores.Result, promptTokens, states);
+        if (leftInCache is null || prompt is null) return result;
+        // Position counts the cells written: the prompt, then every token fed back (not the last one sampled).
+        int[] decoded = [.. Tokens.Take(Math.Max(0, Position - promptTokens)).Select(t => t.TokenId)];
+        return result with
+        {
+            Cache = new CachedSequence(leftInCache, Slot, leftInCache.SequenceVersion(Slot), prompt, decoded,
+                _options.CaptureHiddenStates ? _options.HiddenStateLayer : null, states),
+        };
     }
 
     public void Dispose() => Sampler?.Dispose();

@@ -14,8 +14,13 @@ public sealed record GenerationOptions
     public int TopAlternatives { get; init; }
     /// <summary>Run the fused statistics kernel at each step (logprob, entropy, rank, TPU scores). Default true.</summary>
     public bool TokenStatistics { get; init; } = true;
-    /// <summary>Copy each step's final hidden state into the result (the context needs FinalHiddenState).</summary>
+    /// <summary>
+    /// Copy each step's hidden state into the result: the final one (the context needs FinalHiddenState), or the
+    /// state entering <see cref="HiddenStateLayer"/> when that is set (the context must expose it in HiddenLayers).
+    /// </summary>
     public bool CaptureHiddenStates { get; init; }
+    /// <summary>With <see cref="CaptureHiddenStates"/>: the layer whose input state is captured; null = the final state.</summary>
+    public int? HiddenStateLayer { get; init; }
     /// <summary>Add BOS etc. when tokenizing a text prompt.</summary>
     public bool AddSpecialTokens { get; init; } = true;
     /// <summary>Treat control-token text in the prompt ("&lt;|im_start|&gt;") as control tokens. Needed for chat-formatted prompts.</summary>
@@ -31,6 +36,23 @@ public sealed record GenerationOptions
         if (TopAlternatives is < 0 or > MaxTopAlternatives) throw new ArgumentOutOfRangeException(nameof(TopAlternatives), TopAlternatives, $"top alternatives must be in 0..{MaxTopAlternatives}");
         Sampling.Validate();
     }
+
+    /// <summary>Throws when <see cref="CaptureHiddenStates"/> asks for a state the context does not expose.</summary>
+    internal void ValidateFor(LlamaContext context)
+    {
+        if (!CaptureHiddenStates) return;
+        if (HiddenStateLayer is int layer)
+        {
+            if (!context.HiddenLayers.Contains(layer))
+                throw new InvalidOperationException($"CaptureHiddenStates reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)");
+        }
+        else if (!context.Options.FinalHiddenState)
+            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+    }
+
+    /// <summary>The captured state at a batch index (final, or the input of <see cref="HiddenStateLayer"/>).</summary>
+    internal ReadOnlySpan<float> CapturedState(LlamaContext context, int batchIndex) =>
+        HiddenStateLayer is int layer ? context.GetLayerHiddenState(layer, batchIndex) : context.GetFinalHiddenState(batchIndex);
 }
 
 /// <summary>Why a sequence stopped.</summary>
@@ -61,7 +83,29 @@ public sealed record GenerationResult(
     FinishReason FinishReason,
     TokenProbabilityScores Uncertainty,
     int PromptTokenCount,
-    IReadOnlyList<float[]>? HiddenStates);
+    IReadOnlyList<float[]>? HiddenStates)
+{
+    /// <summary>
+    /// Where this sample still sits in its context's KV cache (set by <see cref="Generator"/>): lets
+    /// <see cref="AnswerEncoder"/> reuse its cells and captured states instead of decoding it again.
+    /// </summary>
+    public CachedSequence? Cache { get; init; }
+}
+
+/// <summary>
+/// A generated sequence left in its context's KV cache: <see cref="PromptTokens"/> and <see cref="DecodedTokens"/>
+/// (the generated tokens that were fed back, so have cells, at positions P, P + 1, ... after the P prompt tokens) in
+/// sequence <see cref="Sequence"/>, and the hidden states captured while decoding (<see cref="States"/>[j] belongs
+/// to the token at position P − 1 + j: j = 0 is the prompt's last token). Usable while <see cref="IsCurrent"/>.
+/// </summary>
+/// <param name="StateLayer">Which states: the input of this layer, or null for the final hidden state.</param>
+public sealed record CachedSequence(LlamaContext Context, int Sequence, long Version, int[] PromptTokens, int[] DecodedTokens, int? StateLayer, IReadOnlyList<float[]>? States)
+{
+    public int PromptLength => PromptTokens.Length;
+
+    /// <summary>True while nothing has touched the sequence's cells since the generation left them.</summary>
+    public bool IsCurrent => !Context.IsDisposed && Context.SequenceVersion(Sequence) == Version;
+}
 
 /// <summary>A teacher-forced answer: the model's probability of each given token.</summary>
 public sealed record ScoredSequence(

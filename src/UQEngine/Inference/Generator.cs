@@ -79,8 +79,7 @@ public sealed class Generator : IDisposable
         if (count < 1 || count > _context.MaxSequences)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"this context decodes at most {_context.MaxSequences} sequence(s) at once (ContextOptions.MaxSequences)");
         if (promptTokens.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(promptTokens));
-        if (options.CaptureHiddenStates && !_context.Options.FinalHiddenState)
-            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+        options.ValidateFor(_context);
         if (promptTokens.Length >= _context.ContextSize)
             throw new InferenceException($"the prompt has {promptTokens.Length} tokens but the context holds {_context.ContextSize}; shorten it or raise the context size.");
         var vocab = _context.Model.Vocabulary;
@@ -118,7 +117,8 @@ public sealed class Generator : IDisposable
                 foreach (var seq in seqs) if (seq.Finished is null) seq.Position++;
             }
             int promptLength = promptTokens.Length;
-            return [.. seqs.Select(s => s.ToResult(promptLength))];
+            int[] prompt = promptTokens.ToArray(); // one copy shared by the samples' cache entries
+            return [.. seqs.Select(s => s.ToResult(promptLength, leftInCache: _context, prompt))];
         }
         finally
         {
@@ -165,8 +165,8 @@ public sealed class Generator : IDisposable
         options.Validate();
         if (promptTokens.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(promptTokens));
         if (answerTokens.IsEmpty) throw new ArgumentException("the answer is empty", nameof(answerTokens));
-        if (options.CaptureHiddenStates && !_context.Options.FinalHiddenState)
-            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+        if (options.CaptureHiddenStates && (options.HiddenStateLayer is not null || !_context.Options.FinalHiddenState))
+            throw new InvalidOperationException("Score captures final hidden states only, and needs a context created with FinalHiddenState = true");
         int total = promptTokens.Length + answerTokens.Length;
         if (total > _context.ContextSize)
             throw new InferenceException($"prompt + answer have {total} tokens but the context holds {_context.ContextSize}");

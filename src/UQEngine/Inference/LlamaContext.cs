@@ -22,8 +22,14 @@ public sealed unsafe class LlamaContext : IDisposable
     private readonly nint _memory;
     // Pinned (POH) so llama.cpp's abort callback can read it by pointer; no native allocation to free.
     private readonly int[] _abortFlag = GC.AllocateArray<int>(1, pinned: true);
+    // The graph-node callback's state (pinned, read by pointer): EvalState.
+    private readonly byte[] _evalState = GC.AllocateArray<byte>(sizeof(EvalState), pinned: true);
     private readonly int[] _hiddenLayers;
     private int _lastBatchTokens;
+    // Per sequence, a stamp that changes whenever its cells may have changed (decode, copy, remove, clear): lets a
+    // caller that left a sequence in the cache (CachedSequence) tell later whether it is still as it left it.
+    private readonly long[] _sequenceVersions;
+    private long _versionClock;
 
     internal LlamaContext(LlamaModel model, ContextOptions options)
     {
@@ -68,6 +74,11 @@ public sealed unsafe class LlamaContext : IDisposable
             _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
         };
         if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
+        if (options.HiddenLayers.Count > 0)
+        {
+            p.EvalCallback = (nint)(delegate* unmanaged<nint, byte, void*, byte>)&OnGraphNode;
+            p.EvalCallbackUserData = (nint)Unsafe.AsPointer(ref _evalState[0]);
+        }
         p.AbortCallback = (nint)(delegate* unmanaged<void*, byte>)&ShouldAbort;
         p.AbortCallbackData = (nint)Unsafe.AsPointer(ref _abortFlag[0]);
 
@@ -83,6 +94,7 @@ public sealed unsafe class LlamaContext : IDisposable
         ContextSize = (int)LlamaNative.llama_n_ctx(_handle);
         BatchSize = (int)LlamaNative.llama_n_batch(_handle);
         MaxSequences = (int)LlamaNative.llama_n_seq_max(_handle);
+        _sequenceVersions = new long[MaxSequences];
         VocabularySize = model.Vocabulary.Count;
         HiddenSize = model.Facts.EmbeddingSize;
         if (options.Pooling is not null)
@@ -106,6 +118,9 @@ public sealed unsafe class LlamaContext : IDisposable
             PoolingType = pooling;
         }
     }
+
+    /// <summary>Whether llama.cpp v0.5.0 reports per-layer inputs (<see cref="ContextOptions.HiddenLayers"/>) for this architecture.</summary>
+    public static bool ExposesLayerInputs(string architecture) => LayerInputArchitectures.Contains(architecture);
 
     /// <summary>The pooling llama.cpp applies (None without <see cref="ContextOptions.Pooling"/>).</summary>
     public LlamaPoolingType PoolingType { get; } = LlamaPoolingType.None;
@@ -144,6 +159,10 @@ public sealed unsafe class LlamaContext : IDisposable
         using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static s => Volatile.Write(ref ((int[])s!)[0], 1), _abortFlag) : default)
             rc = LlamaNative.llama_decode(_handle, batch.Native);
         _lastBatchTokens = rc == 0 ? batch.Count : 0;
+        if (rc == 0)
+            for (int i = 0; i < batch.Count; i++)
+                foreach (int s in batch.SequencesOf(i)) Touch(s);
+        else TouchAll(); // a failed or aborted decode may have rolled cells back
         if (rc == 0) Counters.Record(batch.Count, batch.OutputCount, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         switch (rc)
         {
@@ -153,6 +172,37 @@ public sealed unsafe class LlamaContext : IDisposable
             default: throw new InferenceException($"llama_decode failed with code {rc}: {NativeLogging.RecentErrorText()}");
         }
     }
+
+    /// <summary>
+    /// Decodes a batch that asks for no output only as far as the input of <paramref name="layer"/> (one of
+    /// <see cref="HiddenLayers"/>): ggml's scheduler stops once that state is computed, so the later layers cost
+    /// nothing. Afterwards only <see cref="GetLayerHiddenState"/> at that layer is valid, and these tokens' KV cells
+    /// hold keys and values of the layers below it only: the caller must remove them before anything attends to them
+    /// in a full decode. Returns false when the graph ran in full instead (layer 0, or no node of the expected name);
+    /// the states are then valid all the same.
+    /// </summary>
+    public bool DecodeThroughLayer(LlamaBatchBuffer batch, int layer, CancellationToken cancellationToken = default)
+    {
+        if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
+        if (batch.OutputCount != 0) throw new ArgumentException("a batch decoded through a layer must ask for no output (its logits would not be computed)", nameof(batch));
+        if (layer == 0) { Decode(batch, cancellationToken); return false; }
+        fixed (byte* raw = _evalState)
+        {
+            var state = (EvalState*)raw;
+            // llama.cpp names each layer's output "l_out-<i>": the input of layer i is the output of layer i - 1.
+            var name = new Span<byte>(state->Name, 64);
+            name.Clear();
+            System.Text.Encoding.ASCII.GetBytes($"l_out-{layer - 1}", name[..63]);
+            state->Stopped = 0;
+            state->Armed = 1;
+            try { Decode(batch, cancellationToken); }
+            finally { state->Armed = 0; }
+            return state->Stopped != 0;
+        }
+    }
+
+    /// <summary>Results of the early-exit self-check per layer (AnswerEncoder runs it once per context and layer).</summary>
+    internal Dictionary<int, bool> EarlyExitChecks { get; } = [];
 
     /// <summary>The logits (one per vocabulary entry) of the batch token at <paramref name="batchIndex"/>, which must have asked for output.</summary>
     public ReadOnlySpan<float> GetLogits(int batchIndex)
@@ -210,6 +260,7 @@ public sealed unsafe class LlamaContext : IDisposable
     {
         CheckSequence(sequence);
         LlamaNative.llama_memory_seq_rm(_memory, sequence, fromPosition, toPosition);
+        Touch(sequence);
     }
 
     /// <summary>Makes <paramref name="destination"/> share <paramref name="source"/>'s cached tokens in [from, to) (-1 = open end).</summary>
@@ -218,6 +269,7 @@ public sealed unsafe class LlamaContext : IDisposable
         CheckSequence(source);
         CheckSequence(destination);
         LlamaNative.llama_memory_seq_cp(_memory, source, destination, fromPosition, toPosition);
+        Touch(destination);
     }
 
     /// <summary>Highest cached position of a sequence, or -1 when it is empty.</summary>
@@ -232,6 +284,31 @@ public sealed unsafe class LlamaContext : IDisposable
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
         LlamaNative.llama_memory_clear(_memory, true);
+        TouchAll();
+    }
+
+    /// <summary>
+    /// A stamp of a sequence's cache cells: it changes whenever they may have changed (a decode into the sequence, a
+    /// copy into it, a removal, a clear), so an equal stamp later means the cells are as they were.
+    /// </summary>
+    public long SequenceVersion(int sequence)
+    {
+        CheckSequence(sequence);
+        return _sequenceVersions[sequence];
+    }
+
+    /// <summary>True once disposed.</summary>
+    public bool IsDisposed => _handle.IsClosed;
+
+    private void Touch(int sequence)
+    {
+        if ((uint)sequence < (uint)_sequenceVersions.Length) _sequenceVersions[sequence] = ++_versionClock;
+    }
+
+    private void TouchAll()
+    {
+        long stamp = ++_versionClock;
+        Array.Fill(_sequenceVersions, stamp);
     }
 
     private void CheckSequence(int sequence)
@@ -241,6 +318,37 @@ public sealed unsafe class LlamaContext : IDisposable
     }
 
     internal SafeLlamaContextHandle Handle => _handle;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct EvalState
+    {
+        public int Armed;    // 1: stop after the node named Name
+        public int Stopped;  // set when the computation stopped there
+        public fixed byte Name[64];
+    }
+
+    /// <summary>
+    /// ggml's scheduler asks this for every graph node (ask = 1: "do you want this node's data?") and, for a node
+    /// answered yes, calls it again once computed (ask = 0); returning 0 then stops the computation of the graph.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static byte OnGraphNode(nint tensor, byte ask, void* state)
+    {
+        var s = (EvalState*)state;
+        if (s->Armed == 0) return 0; // nothing wanted: the scheduler computes the graph in one go
+        if (ask != 0)
+        {
+            byte* name = LlamaNative.ggml_get_name(tensor);
+            for (int i = 0; i < 64; i++)
+            {
+                if (name[i] != s->Name[i]) return 0;
+                if (name[i] == 0) return 1;
+            }
+            return 1;
+        }
+        s->Stopped = 1;
+        return 0;
+    }
 
     [UnmanagedCallersOnly]
     private static byte ShouldAbort(void* flag) => *(int*)flag != 0 ? (byte)1 : (byte)0;

@@ -25,6 +25,8 @@ internal static unsafe partial class LlamaNative
     [LibraryImport(Llama, EntryPoint = "llama_model_default_params")] internal static partial LlamaModelParams llama_model_default_params();
     [LibraryImport(Llama, EntryPoint = "llama_context_default_params")] internal static partial LlamaContextParams llama_context_default_params();
     [LibraryImport(Llama, EntryPoint = "llama_sampler_chain_default_params")] internal static partial LlamaSamplerChainParams llama_sampler_chain_default_params();
+    /// <summary>A tensor's name (ggml.h, in libggml-base); the graph-node callback finds the node to stop after by it.</summary>
+    [LibraryImport(GgmlBase, EntryPoint = "ggml_get_name")] internal static partial byte* ggml_get_name(nint tensor);
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_load_all_from_path")] internal static partial void ggml_backend_load_all_from_path(byte* dirPath);
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_dev_count")] internal static partial nuint ggml_backend_dev_count();
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_dev_get")] internal static partial nint ggml_backend_dev_get(nuint index);

@@ -127,6 +127,13 @@ public sealed unsafe class LlamaBatchBuffer : SafeHandle
         return i;
     }
 
+    /// <summary>The sequence ids of the token at <paramref name="index"/>.</summary>
+    public ReadOnlySpan<int> SequencesOf(int index)
+    {
+        if ((uint)index >= (uint)_batch.TokenCount) throw new ArgumentOutOfRangeException(nameof(index), $"index {index} is outside the batch (0..{_batch.TokenCount - 1})");
+        return new ReadOnlySpan<int>(_batch.SequenceIds[index], _batch.SequenceIdCounts[index]);
+    }
+
     public void SetOutput(int index, bool wantOutput) => _batch.Outputs[index] = wantOutput ? (sbyte)1 : (sbyte)0;
 
     /// <summary>Tokens of the current batch that asked for output.</summary>

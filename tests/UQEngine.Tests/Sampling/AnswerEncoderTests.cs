@@ -117,6 +117,131 @@ public sealed class AnswerEncoderTests
         }
     }
 
+    [Theory]
+    [InlineData(null)] // final hidden states
+    [InlineData(1)]    // the input of layer 1 (early exit)
+    public void Samples_left_in_the_cache_are_reused_and_give_the_numbers_of_a_fresh_encoding(int? layer)
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions
+        {
+            ContextSize = 512, MaxSequences = 16, FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [],
+        });
+        using var generator = new Generator(context);
+        using var encoder = new AnswerEncoder(context, layer);
+        string promptText = "Question: what is the colour of the sky?\nAnswer:";
+        // A stop string trims some samples (their last kept token was never fed back), length ends others.
+        var options = new GenerationOptions
+        {
+            MaxTokens = 9, Stop = [" "], Sampling = new SamplingOptions { Temperature = 1.5f, Seed = 3 },
+            CaptureHiddenStates = true, HiddenStateLayer = layer,
+        };
+        int[] prompt = generator.TokenizePrompt(promptText, options);
+        var set = UQEngine.Uncertainty.Methods.SampleSet.From(promptText, prompt, generator.Generate(prompt, 6, options, null, default));
+        var answers = set.Answers.Answers.Where(a => a.Count > 0).ToList();
+        Assert.True(answers.Count >= 3, "the samples should mostly be non-empty");
+        Assert.All(answers, a => Assert.NotNull(a.Cache));
+
+        var reused = encoder.Encode(prompt, [.. answers.Select(a => a.TokenIds)], ablations: true, [.. answers.Select(a => a.Cache)]);
+        Assert.Equal(answers.Select(a => a.TokenIds).Distinct(new ArrayComparer()).Count(), encoder.LastReusedAnswers);
+        // Another prompt of the same length: the cells hold the wrong context, so nothing is reused.
+        int[] otherPrompt = [.. prompt[..^1], prompt[^1] == 5 ? 6 : 5];
+        encoder.Encode(otherPrompt, [.. answers.Select(a => a.TokenIds)], ablations: false, [.. answers.Select(a => a.Cache)]);
+        Assert.Equal(0, encoder.LastReusedAnswers);
+        // The same answers decoded afresh (no cache), and the reference: full re-encodings.
+        var fresh = encoder.Encode(prompt, [.. answers.Select(a => a.TokenIds)], ablations: true);
+        Assert.Equal(0, encoder.LastReusedAnswers);
+        var naive = encoder.EncodeNaive(prompt, [.. answers.Select(a => a.TokenIds)], ablations: true);
+        for (int a = 0; a < answers.Count; a++)
+        {
+            AssertClose(naive[a].Embedding, reused[a].Embedding, $"answer {a}");
+            AssertClose(fresh[a].Embedding, reused[a].Embedding, $"answer {a} (fresh)");
+            for (int t = 0; t < answers[a].Count; t++)
+                AssertClose(naive[a].Ablations[t], reused[a].Ablations[t], $"answer {a} without token {t}");
+        }
+
+        // The fresh encoding cleared the cache: the samples' entries are stale now and are not trusted.
+        Assert.All(answers, a => Assert.False(a.Cache!.IsCurrent));
+        encoder.Encode(prompt, [.. answers.Select(a => a.TokenIds)], ablations: false, [.. answers.Select(a => a.Cache)]);
+        Assert.Equal(0, encoder.LastReusedAnswers);
+    }
+
+    [Fact]
+    public void Only_touched_sequences_go_stale()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, MaxSequences = 4, FinalHiddenState = true });
+        using var generator = new Generator(context);
+        var options = new GenerationOptions { MaxTokens = 4, Sampling = new SamplingOptions { Temperature = 1f, Seed = 1 }, CaptureHiddenStates = true };
+        var results = generator.Generate(generator.TokenizePrompt("Hello", options), 3, options, null, default);
+        Assert.All(results, r => Assert.True(r.Cache!.IsCurrent));
+        Assert.Equal(results.Select(r => r.Sequence), results.Select(r => r.Cache!.Sequence));
+        // Cells of the prompt and every token fed back: all sampled tokens but the last, unless the end-of-generation
+        // token came after it (that needed the last one decoded). One state per step, the end's step included.
+        foreach (var r in results)
+        {
+            bool ended = r.FinishReason == FinishReason.EndOfGeneration;
+            Assert.Equal(r.Tokens.Take(ended ? r.Tokens.Count : r.Tokens.Count - 1).Select(t => t.TokenId), r.Cache!.DecodedTokens);
+            Assert.Equal(r.Tokens.Count + (ended ? 1 : 0), r.Cache!.States!.Count);
+        }
+
+        context.CopySequence(0, 3);               // writes sequence 3 only
+        Assert.All(results, r => Assert.True(r.Cache!.IsCurrent));
+        context.RemoveTokens(1, 2);               // touches sequence 1
+        Assert.True(results[0].Cache!.IsCurrent);
+        Assert.False(results[1].Cache!.IsCurrent);
+        Assert.True(results[2].Cache!.IsCurrent);
+        using var batch = new UQEngine.Native.LlamaBatchBuffer(4);
+        batch.Add(results[2].Tokens[^1].TokenId, results[2].PromptTokenCount + results[2].Cache!.DecodedTokens.Length, 2, wantOutput: true);
+        context.Decode(batch);                    // a decode into sequence 2 changes it
+        Assert.False(results[2].Cache!.IsCurrent);
+        Assert.True(results[0].Cache!.IsCurrent);
+        context.ClearCache();
+        Assert.False(results[0].Cache!.IsCurrent);
+    }
+
+    [Fact]
+    public void Early_exit_stops_at_the_layer_and_keeps_its_input_exact()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [1] });
+        int[] tokens = model.Vocabulary.Tokenize("the sky is blue today and the rain falls", addSpecial: true);
+        using var batch = new UQEngine.Native.LlamaBatchBuffer(tokens.Length);
+        for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, 0, wantOutput: false);
+        context.Decode(batch);
+        var full = Enumerable.Range(0, tokens.Length).Select(i => context.GetLayerHiddenState(1, i).ToArray()).ToList();
+        context.ClearCache();
+        Assert.True(context.DecodeThroughLayer(batch, 1)); // the graph stopped at "l_out-0"
+        for (int i = 0; i < tokens.Length; i++) Assert.Equal(full[i], context.GetLayerHiddenState(1, i).ToArray());
+        // A batch that wants logits cannot stop early; a layer the context does not expose is refused.
+        batch.SetOutput(tokens.Length - 1, true);
+        Assert.Contains("no output", Assert.Throws<ArgumentException>(() => context.DecodeThroughLayer(batch, 1)).Message);
+        batch.SetOutput(tokens.Length - 1, false);
+        Assert.Throws<InvalidOperationException>(() => context.DecodeThroughLayer(batch, 0));
+    }
+
+    [Fact]
+    public void Identical_answers_are_encoded_once_with_the_same_numbers()
+    {
+        var (model, prompt, answers) = Setup();
+        using (model)
+        {
+            using var context = model.CreateContext(new ContextOptions { ContextSize = 512, FinalHiddenState = true, MaxSequences = 16 });
+            using var encoder = new AnswerEncoder(context);
+            var twice = encoder.Encode(prompt, [answers[0], answers[2], answers[0]], ablations: true);
+            var once = encoder.Encode(prompt, [answers[0], answers[2]], ablations: true);
+            Assert.Same(twice[0], twice[2]);
+            AssertClose(once[0].Embedding, twice[2].Embedding, "the repeated answer");
+            AssertClose(once[1].Embedding, twice[1].Embedding, "the other answer");
+        }
+    }
+
+    private sealed class ArrayComparer : IEqualityComparer<int[]>
+    {
+        public bool Equals(int[]? x, int[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(int[] v) => v.Length == 0 ? 0 : HashCode.Combine(v.Length, v[0], v[^1]);
+    }
+
     [Fact]
     public void Bad_setups_get_clear_errors()
     {

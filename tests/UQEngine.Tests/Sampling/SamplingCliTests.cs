@@ -50,6 +50,22 @@ public sealed class SamplingCliTests
         (code, _, stderr) = Run("generate", "Hi", "-m", TestModels.SyntheticPath, "--methods", "sar", "--similarity", "nli");
         Assert.Equal(1, code);
         Assert.Contains("--similarity must be", stderr);
+        (code, _, stderr) = Run("generate", "Hi", "-m", TestModels.SyntheticPath, "--methods", "sar", "--hidden-layer", "fourth");
+        Assert.Equal(1, code);
+        Assert.Contains("--hidden-layer must be middle, final or a layer index", stderr);
+    }
+
+    [Theory]
+    [InlineData("middle")]
+    [InlineData("final")]
+    [InlineData("0")]
+    public void Sar_runs_on_every_hidden_state_choice(string layer)
+    {
+        var (code, stdout, stderr) = Run("generate", "What is the capital of France?", "-m", TestModels.SyntheticPath, "-n", "5", "--json",
+            "--methods", "sar,sentence_sar", "--sample-count", "3", "--hidden-layer", layer);
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.All(json.RootElement.GetProperty("methods").EnumerateArray(), m => Assert.True(double.IsFinite(m.GetProperty("uncertainty").GetDouble())));
     }
 
     [Fact]

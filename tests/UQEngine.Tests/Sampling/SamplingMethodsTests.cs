@@ -154,7 +154,9 @@ public sealed class SamplingMethodsTests
         var settings = new SamplingSettings { Samples = 3, Similarity = backend, Paraphrases = 2, ResponsesPerInput = 2, MaxTokens = 5 };
         SamplingMethods.Register(registry, settings);
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
-        using var context = model.CreateContext(new ContextOptions { ContextSize = 1024, FinalHiddenState = true, MaxSequences = settings.SequencesNeeded });
+        using var context = model.CreateContext(settings.ContextOptionsFor(new ContextOptions { ContextSize = 1024 }, model.Facts));
+        if (backend == SimilarityBackend.Hidden) Assert.Equal([1], context.HiddenLayers); // the middle of 2 layers, not the final state
+        Assert.False(context.Options.FinalHiddenState);
         using var generator = new Generator(context);
         var run = new EvaluationRunner(generator, registry).Run(JsonlDatasetReader.Parse(new StringReader(Items), "t.jsonl", "t"), new EvaluationRunOptions
         {
@@ -174,6 +176,31 @@ public sealed class SamplingMethodsTests
         Assert.Equal(3, timing[SamplingStatisticNames.SampleRelevance].Items);
         Assert.All(run.Items, i => Assert.InRange(i.Methods["num_sem_sets"].Uncertainty, 1, 3));
         Assert.All(run.Items, i => Assert.InRange(i.Methods["lexical_similarity"].Uncertainty, -1, 0));
+    }
+
+    [Fact]
+    public void The_hidden_state_read_is_the_middle_layer_input_unless_told_otherwise()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        var llama4 = model.Facts with { LayerCount = 4 };
+        Assert.Equal(2, new SamplingSettings().ReadLayer(llama4));
+        Assert.Equal(1, new SamplingSettings().ReadLayer(model.Facts)); // 2 layers
+        Assert.Equal(3, new SamplingSettings { HiddenLayer = 3 }.ReadLayer(llama4));
+        Assert.Null(new SamplingSettings { FinalHiddenState = true }.ReadLayer(llama4));
+        Assert.Null(new SamplingSettings().ReadLayer(llama4 with { Architecture = "bert" })); // no layer inputs there: final
+        Assert.Equal("middle", new SamplingSettings().Describe()["sampling.hidden_layer"]);
+        Assert.Equal("final", new SamplingSettings { FinalHiddenState = true }.Describe()["sampling.hidden_layer"]);
+        Assert.Throws<ArgumentException>(() => new SamplingSettings { FinalHiddenState = true, HiddenLayer = 1 }.Validate());
+
+        // The context keeps what it already exposes and adds what the backend reads.
+        var options = new SamplingSettings().ContextOptionsFor(new ContextOptions { HiddenLayers = [0] }, llama4);
+        Assert.Equal([0, 2], options.HiddenLayers);
+        Assert.False(options.FinalHiddenState);
+        Assert.True(options.MaxSequences >= 32);
+        Assert.True(new SamplingSettings { FinalHiddenState = true }.ContextOptionsFor(new ContextOptions(), llama4).FinalHiddenState);
+        var lexical = new SamplingSettings { Similarity = SimilarityBackend.RougeL }.ContextOptionsFor(new ContextOptions(), llama4);
+        Assert.False(lexical.FinalHiddenState);
+        Assert.Empty(lexical.HiddenLayers);
     }
 
     [Fact]

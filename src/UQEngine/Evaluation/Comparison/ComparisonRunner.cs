@@ -102,7 +102,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         var load = Stopwatch.StartNew();
         var backend = NativeLibraryLoader.LoadedFrom is null ? NativeBackend.Cpu : NativeLibraryLoader.Backend;
         using var model = LlamaModel.Load(path, new ModelOptions { Device = backend, GpuLayers = variant.Device == ComparisonDevice.Cuda ? -1 : 0 });
-        using var context = model.CreateContext(options.Context);
+        using var context = model.CreateContext(options.ContextFor?.Invoke(model.Facts, options.Context) ?? options.Context);
         using var generator = new Generator(context);
         load.Stop();
 

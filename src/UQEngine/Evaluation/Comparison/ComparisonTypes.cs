@@ -91,6 +91,12 @@ public sealed record ComparisonOptions
     /// <summary>Context settings of every variant (threads, context size).</summary>
     public ContextOptions Context { get; init; } = new();
 
+    /// <summary>
+    /// When set, adapts <see cref="Context"/> to each variant's model once it is loaded (the sampling methods read a
+    /// hidden layer that depends on the model's depth).
+    /// </summary>
+    public Func<ModelFacts, ContextOptions, ContextOptions>? ContextFor { get; init; }
+
     /// <summary>Where quantized ladder rungs are cached (default: <see cref="ModelLadder.DefaultCacheDirectory"/>).</summary>
     public string? LadderCacheDirectory { get; init; }
 

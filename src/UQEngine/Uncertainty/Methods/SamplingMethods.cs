@@ -9,7 +9,7 @@ namespace UQEngine.Uncertainty.Methods;
 /// <summary>Which notion of "same meaning" the sampling methods use.</summary>
 public enum SimilarityBackend
 {
-    /// <summary>Mean-pooled final hidden states of the generating model itself, cosine (no extra model).</summary>
+    /// <summary>Mean-pooled hidden states of the generating model itself (the middle layer's input by default), cosine (no extra model).</summary>
     Hidden,
     /// <summary>A GGUF embedding model through llama.cpp's pooling, cosine (<see cref="SamplingSettings.EmbeddingModel"/>).</summary>
     Embedding,
@@ -43,11 +43,44 @@ public sealed record SamplingSettings
     public SimilarityBackend Similarity { get; init; } = SimilarityBackend.Hidden;
 
     /// <summary>
-    /// <see cref="SimilarityBackend.Hidden"/>: null = the final hidden state (after the output norm); a layer index =
-    /// the state entering that layer, which llama.cpp gives for every token without computing the LM head for it
-    /// (much cheaper token relevance when the vocabulary is large; the context must expose that layer).
+    /// <see cref="SimilarityBackend.Hidden"/>: read the state entering this layer (the context must expose it). Null
+    /// (default): the middle layer's input, n_layer / 2, where llama.cpp reports layer inputs for the architecture,
+    /// else the final state. Layer inputs come for every token without an LM-head row, and the token-relevance
+    /// pass stops the graph there (<see cref="LlamaContext.DecodeThroughLayer"/>), so the layers above cost nothing:
+    /// the middle layer halves that pass, and mid-depth states are commonly at least as good sentence
+    /// representations as the last one (docs/SAMPLING.md has the measurements on the demo world).
     /// </summary>
     public int? HiddenLayer { get; init; }
+
+    /// <summary><see cref="SimilarityBackend.Hidden"/>: read the final hidden state (after the output norm) instead of a layer's input.</summary>
+    public bool FinalHiddenState { get; init; }
+
+    /// <summary>
+    /// A context for these settings on this model: enough sequences (<see cref="SequencesNeeded"/>, at least
+    /// <paramref name="atLeastSequences"/>), and the hidden state the hidden-state backend reads, kept alongside
+    /// what <paramref name="options"/> already exposes (a probe's layer, say).
+    /// </summary>
+    public ContextOptions ContextOptionsFor(ContextOptions options, ModelFacts facts, int atLeastSequences = 1)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        int? layer = Similarity == SimilarityBackend.Hidden ? ReadLayer(facts) : null;
+        bool final = Similarity == SimilarityBackend.Hidden && layer is null;
+        return options with
+        {
+            MaxSequences = Math.Max(Math.Max(atLeastSequences, options.MaxSequences), SequencesNeeded),
+            FinalHiddenState = options.FinalHiddenState || final,
+            HiddenLayers = layer is int l ? [.. options.HiddenLayers.Append(l).Distinct().Order()] : options.HiddenLayers,
+        };
+    }
+
+    /// <summary>The layer whose input the hidden-state backend reads for this model, or null for the final state.</summary>
+    public int? ReadLayer(ModelFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        if (FinalHiddenState) return null;
+        if (HiddenLayer is int layer) return layer;
+        return facts.LayerCount >= 2 && LlamaContext.ExposesLayerInputs(facts.Architecture) ? facts.LayerCount / 2 : null;
+    }
 
     /// <summary>The GGUF embedding model of <see cref="SimilarityBackend.Embedding"/>.</summary>
     public string? EmbeddingModel { get; init; }
@@ -107,7 +140,7 @@ public sealed record SamplingSettings
         ["sampling.top_k"] = TopK.ToString(CultureInfo.InvariantCulture),
         ["sampling.max_tokens"] = MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "",
         ["sampling.similarity"] = Similarity.ToString(),
-        ["sampling.hidden_layer"] = HiddenLayer?.ToString(CultureInfo.InvariantCulture) ?? "final",
+        ["sampling.hidden_layer"] = FinalHiddenState ? "final" : HiddenLayer?.ToString(CultureInfo.InvariantCulture) ?? "middle",
         ["sampling.embedding_model"] = EmbeddingModel ?? "",
         ["sampling.cluster_threshold"] = ClusterThreshold.ToString("R", CultureInfo.InvariantCulture),
         ["sampling.sar_temperature"] = SarTemperature.ToString("R", CultureInfo.InvariantCulture),
@@ -120,6 +153,7 @@ public sealed record SamplingSettings
     public void Validate()
     {
         if (HiddenLayer is < 0) throw new ArgumentException($"the hidden layer must be >= 0, not {HiddenLayer}");
+        if (HiddenLayer is not null && FinalHiddenState) throw new ArgumentException("choose either a hidden layer or the final hidden state, not both");
         if (Samples < 1) throw new ArgumentException($"samples must be at least 1, not {Samples}");
         if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"the sampling temperature must be > 0 (samples at 0 are all the greedy answer), not {Temperature}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], not {TopP}");
@@ -180,7 +214,7 @@ public sealed record SampleSet(AnswerSet Answers, IReadOnlyList<GenerationResult
         }
         double likelihood = logp.Count > 0 ? logp.Sum() : generation.Tokens.Count > 0 ? generation.Tokens[0].LogProbability : 0;
         string text = string.Concat(pieces);
-        return (new AnswerTokens(text, [.. ids], [.. pieces]), [.. logp], likelihood);
+        return (new AnswerTokens(text, [.. ids], [.. pieces]) { Cache = generation.Cache }, [.. logp], likelihood);
     }
 
     public static SampleSet From(string prompt, int[] promptTokens, IReadOnlyList<GenerationResult> generations)
@@ -299,6 +333,10 @@ public static class SamplingMethods
         Sampling = new SamplingOptions { Temperature = temperature, TopP = settings.TopP, TopK = settings.TopK, Seed = run.Seed },
     };
 
+    /// <summary>Whether a context gives the hidden state the backend reads (a layer's input, or the final state).</summary>
+    internal static bool ExposesState(LlamaContext context, int? layer) =>
+        layer is int l ? context.HiddenLayers.Contains(l) : context.Options.FinalHiddenState;
+
     /// <summary>Builds the configured backend for one computation (the hidden-state one reads the statistic's own context).</summary>
     internal sealed class BackendFactory(SamplingSettings settings, ITextEmbedder? embedder)
     {
@@ -307,7 +345,8 @@ public static class SamplingMethods
             switch (settings.Similarity)
             {
                 case SimilarityBackend.Hidden:
-                    using (var encoder = new AnswerEncoder(RequireHiddenStates(context.Generator.Context, settings.HiddenLayer), settings.HiddenLayer))
+                    int? layer = settings.ReadLayer(context.Generator.Context.Model.Facts);
+                    using (var encoder = new AnswerEncoder(RequireHiddenStates(context.Generator.Context, layer), layer))
                         return new HiddenStateSimilarity(encoder, settings.Cosine).Compute(answers, tokens, context.CancellationToken);
                 case SimilarityBackend.Embedding:
                     var e = embedder ?? throw new InvalidOperationException("the embedding similarity backend has no embedding model loaded (--embedding-model)");
@@ -322,10 +361,10 @@ public static class SamplingMethods
         }
 
         private static LlamaContext RequireHiddenStates(LlamaContext context, int? layer) =>
-            (layer is int l ? context.HiddenLayers.Contains(l) : context.Options.FinalHiddenState) ? context
+            ExposesState(context, layer) ? context
             : throw new InvalidOperationException(layer is null
                 ? "the hidden-state similarity needs the model's context created with FinalHiddenState (the CLI does this when a sampling method is chosen); or pick --similarity rouge-l|jaccard|embedding"
-                : $"the hidden-state similarity reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)");
+                : $"the hidden-state similarity reads the input of layer {layer}, which the context does not expose (create it with SamplingSettings.ContextOptionsFor, or choose the final state: --hidden-layer final)");
     }
 }
 
@@ -353,6 +392,10 @@ internal sealed class SamplesStatistic(SamplingSettings settings) : IItemStatist
         if (settings.Samples > generator.Context.MaxSequences)
             throw new InvalidOperationException($"{settings.Samples} samples need a context with at least {settings.Samples} sequences (it has {generator.Context.MaxSequences})");
         int[] tokens = generator.TokenizePrompt(prompt, options);
+        // The hidden-state backend reads the samples' states as they are decoded, and their cells while they last.
+        int? layer = settings.ReadLayer(generator.Context.Model.Facts);
+        if (settings.Similarity == SimilarityBackend.Hidden && SamplingMethods.ExposesState(generator.Context, layer))
+            options = options with { CaptureHiddenStates = true, HiddenStateLayer = layer };
         var generations = generator.Generate(tokens, settings.Samples, options, null, context.CancellationToken);
         return SampleSet.From(prompt, tokens, generations);
     }

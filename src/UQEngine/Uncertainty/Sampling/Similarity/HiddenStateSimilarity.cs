@@ -5,8 +5,9 @@ namespace UQEngine.Uncertainty.Sampling.Similarity;
 /// <summary>
 /// The default backend: no extra model. Each answer's sentence embedding is the mean of the generating model's
 /// final hidden states over the answer's tokens, read after the prompt (<see cref="AnswerEncoder"/>); similarity is
-/// their cosine mapped to [0, 1]. Token ablation re-reads each "answer without token t" with the shared prefix's KV
-/// cells reused, all variants batched together.
+/// their cosine mapped to [0, 1]. Answers still in the KV cache from their sampling (with states captured there) are
+/// not decoded again. Token ablation re-reads each "answer without token t" with the shared prefix's KV cells
+/// reused, all variants batched together.
 /// </summary>
 /// <remarks>
 /// Hidden states of one model are anisotropic (cosines between unrelated answers are often far above 0), so a
@@ -20,7 +21,8 @@ public sealed class HiddenStateSimilarity(AnswerEncoder encoder, CosineMapping m
     public SentenceSimilarityResult Compute(AnswerSet answers, bool tokenSimilarity, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(answers);
-        var encoded = encoder.Encode(answers.PromptTokens, [.. answers.Answers.Select(a => a.TokenIds)], tokenSimilarity, cancellationToken);
+        var encoded = encoder.Encode(answers.PromptTokens, [.. answers.Answers.Select(a => a.TokenIds)], tokenSimilarity,
+            [.. answers.Answers.Select(a => a.Cache)], cancellationToken);
         var matrix = EmbeddingSimilarity.Matrix([.. encoded.Select(e => e.Embedding)], mapping);
         if (!tokenSimilarity) return new SentenceSimilarityResult(matrix, null);
         var tokens = new double[encoded.Count][];

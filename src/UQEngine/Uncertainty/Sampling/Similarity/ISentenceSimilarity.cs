@@ -1,3 +1,5 @@
+using UQEngine.Inference;
+
 namespace UQEngine.Uncertainty.Sampling.Similarity;
 
 /// <summary>One answer as the similarity backends see it: its text and the model tokens it was generated as.</summary>
@@ -7,6 +9,9 @@ namespace UQEngine.Uncertainty.Sampling.Similarity;
 public sealed record AnswerTokens(string Text, int[] TokenIds, string[] Pieces)
 {
     public int Count => TokenIds.Length;
+
+    /// <summary>Where the answer was generated, when it still sits in the KV cache (the hidden-state backend reuses it).</summary>
+    public CachedSequence? Cache { get; init; }
 }
 
 /// <summary>Answers to one prompt, to be compared with each other (and token by token with themselves).</summary>
