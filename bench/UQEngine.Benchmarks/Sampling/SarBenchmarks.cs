@@ -40,7 +40,7 @@ public class SarBenchmarks
         public LlamaContext Context { get; } = model.CreateContext(new ContextOptions
         {
             ContextSize = 1024, Threads = threads, MaxSequences = 32,
-            FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [],
+            FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [], EarlyExit = layer is not null,
         });
         private Generator? _generator;
         private AnswerEncoder? _encoder;

@@ -92,7 +92,7 @@ internal static class CompareCommand
                     ? new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) }
                     : new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
                 // The hidden state the sampling methods read depends on each model's depth.
-                ContextFor = sampled ? (facts, context) => SamplingOptionsBinder.ForSampling(context, samplingSettings, facts) : null,
+                ContextFor = sampled ? (facts, context) => samplingSettings.ContextOptionsFor(context, facts) : null,
                 LadderCacheDirectory = result.GetValue(cache),
                 VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),

@@ -69,7 +69,7 @@ internal static class EvalCommand
             loadClock.Stop();
             if (result.GetValue(promptBatch) is < 1 or > 64) throw new CliException("--prompt-batch must be in 1..64");
             // Sampling methods decode K samples together and read the model's hidden states; a probe needs its layer exposed.
-            var contextOptions = sampled ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), samplingSettings, llm.Facts) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
+            var contextOptions = sampled ? samplingSettings.ContextOptionsFor(model.ContextOptions(result), llm.Facts) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
             using var context = llm.CreateContext(extensions.Configure(contextOptions, llm));
             using var generator = new Generator(context);
             var options = new EvaluationRunOptions

@@ -46,7 +46,7 @@ internal static class GenerateCommand
             using var llm = model.LoadModel(result, console);
             var probeFile = ProbeOutput.Load(result.GetValue(probe), llm);
             var contextOptions = scoring is { Sampled: true }
-                ? SamplingOptionsBinder.ForSampling(model.ContextOptions(result), scoring.Settings, llm.Facts, n)
+                ? scoring.Settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, n)
                 : model.ContextOptions(result, sequences: n);
             using var context = llm.CreateContext(ProbeOutput.Configure(probeFile, contextOptions, llm));
             using var generator = new Generator(context);

@@ -76,10 +76,6 @@ internal sealed class SamplingOptionsBinder
         var other => throw new CliException($"--similarity must be hidden, embedding, rouge-l or jaccard, not '{other}'"),
     };
 
-    /// <summary>The context the sampling methods need for this model (<see cref="SamplingSettings.ContextOptionsFor"/>).</summary>
-    public static ContextOptions ForSampling(ContextOptions options, SamplingSettings settings, ModelFacts facts, int atLeastSequences = 1) =>
-        settings.ContextOptionsFor(options, facts, atLeastSequences);
-
     /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>
     public static bool Needed(IEnumerable<IUncertaintyEstimator> estimators) =>
         estimators.Any(e => e.Statistics.Any(s => s is SamplingStatisticNames.Samples or SamplingStatisticNames.SampleSimilarity

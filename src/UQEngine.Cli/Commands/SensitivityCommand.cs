@@ -63,7 +63,7 @@ internal static class SensitivityCommand
             var console = AnsiConsole.Console;
             using var embedder = settings.Similarity == SimilarityBackend.Embedding ? new GgufTextEmbedder(settings.EmbeddingModel!, modelOptions: model.LoadOptions(result)) : null;
             using var llm = model.LoadModel(result, console);
-            using var context = llm.CreateContext(SamplingOptionsBinder.ForSampling(model.ContextOptions(result), settings, llm.Facts, grid.MaxSampleCount));
+            using var context = llm.CreateContext(settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, grid.MaxSampleCount));
             using var generator = new Generator(context);
             var identity = new Dictionary<string, string> { ["model"] = Path.GetFullPath(llm.Path), ["dataset"] = data.Source };
             IReadOnlyList<SensitivityItem> items = [];

@@ -49,10 +49,10 @@ public sealed class AnswerEncoder : IDisposable
     public AnswerEncoder(LlamaContext context, int? layer = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (layer is null && !context.Options.FinalHiddenState)
-            throw new InvalidOperationException("AnswerEncoder needs a context created with ContextOptions.FinalHiddenState = true");
-        if (layer is int l && !context.HiddenLayers.Contains(l))
-            throw new InvalidOperationException($"AnswerEncoder reads layer {l}, which the context does not expose (ContextOptions.HiddenLayers)");
+        if (!context.ExposesHiddenState(layer))
+            throw new InvalidOperationException(layer is int l
+                ? $"AnswerEncoder reads layer {l}, which the context does not expose (ContextOptions.HiddenLayers)"
+                : "AnswerEncoder needs a context created with ContextOptions.FinalHiddenState = true");
         _context = context;
         _layer = layer;
         _batch = new LlamaBatchBuffer(context.BatchSize);

@@ -40,14 +40,10 @@ public sealed record GenerationOptions
     /// <summary>Throws when <see cref="CaptureHiddenStates"/> asks for a state the context does not expose.</summary>
     internal void ValidateFor(LlamaContext context)
     {
-        if (!CaptureHiddenStates) return;
-        if (HiddenStateLayer is int layer)
-        {
-            if (!context.HiddenLayers.Contains(layer))
-                throw new InvalidOperationException($"CaptureHiddenStates reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)");
-        }
-        else if (!context.Options.FinalHiddenState)
-            throw new InvalidOperationException("CaptureHiddenStates needs a context created with FinalHiddenState = true");
+        if (!CaptureHiddenStates || context.ExposesHiddenState(HiddenStateLayer)) return;
+        throw new InvalidOperationException(HiddenStateLayer is int layer
+            ? $"CaptureHiddenStates reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)"
+            : "CaptureHiddenStates needs a context created with FinalHiddenState = true");
     }
 
     /// <summary>The captured state at a batch index (final, or the input of <see cref="HiddenStateLayer"/>).</summary>
@@ -92,13 +88,14 @@ public sealed record GenerationResult(
     public CachedSequence? Cache { get; init; }
 }
 
-/// <summary>
-/// A generated sequence left in its context's KV cache: <see cref="PromptTokens"/> and <see cref="DecodedTokens"/>
-/// (the generated tokens that were fed back, so have cells, at positions P, P + 1, ... after the P prompt tokens) in
-/// sequence <see cref="Sequence"/>, and the hidden states captured while decoding (<see cref="States"/>[j] belongs
-/// to the token at position P − 1 + j: j = 0 is the prompt's last token). Usable while <see cref="IsCurrent"/>.
-/// </summary>
-/// <param name="StateLayer">Which states: the input of this layer, or null for the final hidden state.</param>
+/// <summary>A generated sequence left in its context's KV cache. Usable while <see cref="IsCurrent"/>.</summary>
+/// <param name="Context">The context whose cache holds it.</param>
+/// <param name="Sequence">The llama.cpp sequence id whose cells hold it.</param>
+/// <param name="Version">The sequence's <see cref="LlamaContext.SequenceVersion"/> when the generation left it.</param>
+/// <param name="PromptTokens">The prompt, at positions 0..P−1.</param>
+/// <param name="DecodedTokens">The generated tokens that were fed back, so have cells, at positions P, P + 1, ...</param>
+/// <param name="StateLayer">Which states were captured: the input of this layer, or null for the final hidden state.</param>
+/// <param name="States">The states captured while decoding: [j] belongs to the token at position P − 1 + j (j = 0: the prompt's last token); null when none were.</param>
 public sealed record CachedSequence(LlamaContext Context, int Sequence, long Version, int[] PromptTokens, int[] DecodedTokens, int? StateLayer, IReadOnlyList<float[]>? States)
 {
     public int PromptLength => PromptTokens.Length;

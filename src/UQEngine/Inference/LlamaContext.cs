@@ -74,7 +74,7 @@ public sealed unsafe class LlamaContext : IDisposable
             _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
         };
         if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
-        if (options.HiddenLayers.Count > 0)
+        if (options.EarlyExit && options.HiddenLayers.Count > 0)
         {
             p.EvalCallback = (nint)(delegate* unmanaged<nint, byte, void*, byte>)&OnGraphNode;
             p.EvalCallbackUserData = (nint)Unsafe.AsPointer(ref _evalState[0]);
@@ -134,6 +134,9 @@ public sealed unsafe class LlamaContext : IDisposable
     public int HiddenSize { get; }
     public IReadOnlyList<int> HiddenLayers => _hiddenLayers;
 
+    /// <summary>Whether this context gives a hidden state: the input of <paramref name="layer"/>, or (null) the final state.</summary>
+    public bool ExposesHiddenState(int? layer) => layer is int l ? Array.BinarySearch(_hiddenLayers, l) >= 0 : Options.FinalHiddenState;
+
     /// <summary>Tokens decoded and time spent inside llama_decode since creation (or <see cref="DecodeCounters.Reset"/>).</summary>
     public DecodeCounters Counters { get; } = new();
 
@@ -178,14 +181,14 @@ public sealed unsafe class LlamaContext : IDisposable
     /// <see cref="HiddenLayers"/>): ggml's scheduler stops once that state is computed, so the later layers cost
     /// nothing. Afterwards only <see cref="GetLayerHiddenState"/> at that layer is valid, and these tokens' KV cells
     /// hold keys and values of the layers below it only: the caller must remove them before anything attends to them
-    /// in a full decode. Returns false when the graph ran in full instead (layer 0, or no node of the expected name);
-    /// the states are then valid all the same.
+    /// in a full decode. Returns false when the graph ran in full instead (layer 0, a context created without
+    /// <see cref="ContextOptions.EarlyExit"/>, or no node of the expected name); the states are then valid all the same.
     /// </summary>
     public bool DecodeThroughLayer(LlamaBatchBuffer batch, int layer, CancellationToken cancellationToken = default)
     {
         if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
         if (batch.OutputCount != 0) throw new ArgumentException("a batch decoded through a layer must ask for no output (its logits would not be computed)", nameof(batch));
-        if (layer == 0) { Decode(batch, cancellationToken); return false; }
+        if (layer == 0 || !Options.EarlyExit) { Decode(batch, cancellationToken); return false; }
         fixed (byte* raw = _evalState)
         {
             var state = (EvalState*)raw;

@@ -54,6 +54,13 @@ public sealed record ContextOptions
     public IReadOnlyList<int> HiddenLayers { get; init; } = [];
 
     /// <summary>
+    /// Let <see cref="LlamaContext.DecodeThroughLayer"/> stop the graph once a layer in <see cref="HiddenLayers"/> is
+    /// reached (installs a ggml graph-node callback). Off unless asked: the callback is consulted for every node, and
+    /// a context that never stops early has no use for it. Without it DecodeThroughLayer decodes in full.
+    /// </summary>
+    public bool EarlyExit { get; init; }
+
+    /// <summary>
     /// Pool the final hidden states of each sequence's tokens in a batch into one embedding per sequence
     /// (<see cref="LlamaContext.GetSequenceEmbedding"/>): what embedding models need. Null = no pooling. Excludes
     /// <see cref="FinalHiddenState"/> (llama.cpp keeps either per-token or pooled outputs).

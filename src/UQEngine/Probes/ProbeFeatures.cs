@@ -216,8 +216,7 @@ public static class ProbeFeatureExtractor
         var facts = context.Model.Facts;
         foreach (int layer in layers)
         {
-            bool exposed = layer == facts.LayerCount ? context.Options.FinalHiddenState : context.HiddenLayers.Contains(layer);
-            if (!exposed) throw new InvalidOperationException($"probe layer {layer} is not exposed by this context; create it with ProbeLayers.Expose(options, layers, model.Facts)");
+            if (!context.ExposesHiddenState(layer == facts.LayerCount ? null : layer)) throw new InvalidOperationException($"probe layer {layer} is not exposed by this context; create it with ProbeLayers.Expose(options, layers, model.Facts)");
         }
     }
 

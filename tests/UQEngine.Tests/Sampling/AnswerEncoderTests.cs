@@ -64,9 +64,10 @@ public sealed class AnswerEncoderTests
         var (model, prompt, answers) = Setup();
         using (model)
         {
-            using var context = model.CreateContext(new ContextOptions { ContextSize = 512, HiddenLayers = [1], MaxSequences = 16 });
+            using var context = model.CreateContext(new ContextOptions { ContextSize = 512, HiddenLayers = [1], MaxSequences = 16, EarlyExit = true });
             using var encoder = new AnswerEncoder(context, layer: 1);
             var shared = encoder.Encode(prompt, answers, ablations: true);
+            Assert.True(context.EarlyExitChecks[1]); // the pass stopped its graphs at layer 1 (self-check passed)
             var naive = encoder.EncodeNaive(prompt, answers, ablations: true);
             for (int a = 0; a < answers.Length; a++)
             {
@@ -125,7 +126,7 @@ public sealed class AnswerEncoderTests
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
         using var context = model.CreateContext(new ContextOptions
         {
-            ContextSize = 512, MaxSequences = 16, FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [],
+            ContextSize = 512, MaxSequences = 16, FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [], EarlyExit = true,
         });
         using var generator = new Generator(context);
         using var encoder = new AnswerEncoder(context, layer);
@@ -143,7 +144,7 @@ public sealed class AnswerEncoderTests
         Assert.All(answers, a => Assert.NotNull(a.Cache));
 
         var reused = encoder.Encode(prompt, [.. answers.Select(a => a.TokenIds)], ablations: true, [.. answers.Select(a => a.Cache)]);
-        Assert.Equal(answers.Select(a => a.TokenIds).Distinct(new ArrayComparer()).Count(), encoder.LastReusedAnswers);
+        Assert.Equal(answers.Select(a => string.Join(',', a.TokenIds)).Distinct().Count(), encoder.LastReusedAnswers); // distinct ones
         // Another prompt of the same length: the cells hold the wrong context, so nothing is reused.
         int[] otherPrompt = [.. prompt[..^1], prompt[^1] == 5 ? 6 : 5];
         encoder.Encode(otherPrompt, [.. answers.Select(a => a.TokenIds)], ablations: false, [.. answers.Select(a => a.Cache)]);
@@ -204,7 +205,7 @@ public sealed class AnswerEncoderTests
     public void Early_exit_stops_at_the_layer_and_keeps_its_input_exact()
     {
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
-        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [1] });
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [1], EarlyExit = true });
         int[] tokens = model.Vocabulary.Tokenize("the sky is blue today and the rain falls", addSpecial: true);
         using var batch = new UQEngine.Native.LlamaBatchBuffer(tokens.Length);
         for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, 0, wantOutput: false);
@@ -218,6 +219,10 @@ public sealed class AnswerEncoderTests
         Assert.Contains("no output", Assert.Throws<ArgumentException>(() => context.DecodeThroughLayer(batch, 1)).Message);
         batch.SetOutput(tokens.Length - 1, false);
         Assert.Throws<InvalidOperationException>(() => context.DecodeThroughLayer(batch, 0));
+        // Without EarlyExit the context has no callback: the decode runs in full and says so.
+        using var plain = model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [1] });
+        Assert.False(plain.DecodeThroughLayer(batch, 1));
+        for (int i = 0; i < tokens.Length; i++) Assert.Equal(full[i], plain.GetLayerHiddenState(1, i).ToArray());
     }
 
     [Fact]
@@ -234,12 +239,6 @@ public sealed class AnswerEncoderTests
             AssertClose(once[0].Embedding, twice[2].Embedding, "the repeated answer");
             AssertClose(once[1].Embedding, twice[1].Embedding, "the other answer");
         }
-    }
-
-    private sealed class ArrayComparer : IEqualityComparer<int[]>
-    {
-        public bool Equals(int[]? x, int[]? y) => x.AsSpan().SequenceEqual(y);
-        public int GetHashCode(int[] v) => v.Length == 0 ? 0 : HashCode.Combine(v.Length, v[0], v[^1]);
     }
 
     [Fact]

@@ -196,6 +196,7 @@ public sealed class SamplingMethodsTests
         var options = new SamplingSettings().ContextOptionsFor(new ContextOptions { HiddenLayers = [0] }, llama4);
         Assert.Equal([0, 2], options.HiddenLayers);
         Assert.False(options.FinalHiddenState);
+        Assert.True(options.EarlyExit);
         Assert.True(options.MaxSequences >= 32);
         Assert.True(new SamplingSettings { FinalHiddenState = true }.ContextOptionsFor(new ContextOptions(), llama4).FinalHiddenState);
         var lexical = new SamplingSettings { Similarity = SimilarityBackend.RougeL }.ContextOptionsFor(new ContextOptions(), llama4);

@@ -70,6 +70,7 @@ public sealed record SamplingSettings
             MaxSequences = Math.Max(Math.Max(atLeastSequences, options.MaxSequences), SequencesNeeded),
             FinalHiddenState = options.FinalHiddenState || final,
             HiddenLayers = layer is int l ? [.. options.HiddenLayers.Append(l).Distinct().Order()] : options.HiddenLayers,
+            EarlyExit = options.EarlyExit || layer is not null, // the relevance pass stops the graph at the layer read
         };
     }
 
@@ -333,10 +334,6 @@ public static class SamplingMethods
         Sampling = new SamplingOptions { Temperature = temperature, TopP = settings.TopP, TopK = settings.TopK, Seed = run.Seed },
     };
 
-    /// <summary>Whether a context gives the hidden state the backend reads (a layer's input, or the final state).</summary>
-    internal static bool ExposesState(LlamaContext context, int? layer) =>
-        layer is int l ? context.HiddenLayers.Contains(l) : context.Options.FinalHiddenState;
-
     /// <summary>Builds the configured backend for one computation (the hidden-state one reads the statistic's own context).</summary>
     internal sealed class BackendFactory(SamplingSettings settings, ITextEmbedder? embedder)
     {
@@ -361,7 +358,7 @@ public static class SamplingMethods
         }
 
         private static LlamaContext RequireHiddenStates(LlamaContext context, int? layer) =>
-            ExposesState(context, layer) ? context
+            context.ExposesHiddenState(layer) ? context
             : throw new InvalidOperationException(layer is null
                 ? "the hidden-state similarity needs the model's context created with FinalHiddenState (the CLI does this when a sampling method is chosen); or pick --similarity rouge-l|jaccard|embedding"
                 : $"the hidden-state similarity reads the input of layer {layer}, which the context does not expose (create it with SamplingSettings.ContextOptionsFor, or choose the final state: --hidden-layer final)");
@@ -394,7 +391,7 @@ internal sealed class SamplesStatistic(SamplingSettings settings) : IItemStatist
         int[] tokens = generator.TokenizePrompt(prompt, options);
         // The hidden-state backend reads the samples' states as they are decoded, and their cells while they last.
         int? layer = settings.ReadLayer(generator.Context.Model.Facts);
-        if (settings.Similarity == SimilarityBackend.Hidden && SamplingMethods.ExposesState(generator.Context, layer))
+        if (settings.Similarity == SimilarityBackend.Hidden && generator.Context.ExposesHiddenState(layer))
             options = options with { CaptureHiddenStates = true, HiddenStateLayer = layer };
         var generations = generator.Generate(tokens, settings.Samples, options, null, context.CancellationToken);
         return SampleSet.From(prompt, tokens, generations);
