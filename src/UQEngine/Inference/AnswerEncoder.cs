@@ -154,7 +154,8 @@ public sealed class AnswerEncoder : IDisposable
     /// <summary>Every answer is current in this context, after this very prompt, with its states at this encoder's layer, in its own sequence.</summary>
     private bool CanReuse(ReadOnlySpan<int> prompt, IReadOnlyList<int[]> answers, IReadOnlyList<CachedSequence?> cached)
     {
-        if (cached.Count != answers.Count || answers.Count == 0) return false;
+        // The last tokens and the variants are decoded in sequences of their own: at least one must be free.
+        if (cached.Count != answers.Count || answers.Count == 0 || answers.Count >= _context.MaxSequences) return false;
         var sequences = new HashSet<int>();
         for (int a = 0; a < answers.Count; a++)
         {
@@ -179,7 +180,7 @@ public sealed class AnswerEncoder : IDisposable
         var answerSequences = new HashSet<int>(cached.Select(c => c!.Sequence));
         var free = Enumerable.Range(0, _context.MaxSequences).Where(s => !answerSequences.Contains(s)).ToArray();
         foreach (int s in free) _context.RemoveTokens(s); // leftovers of earlier work; cells shared with the answers stay
-        _earlyExit = free.Length > 0 && CheckEarlyExit(free[^1], prompt, cancellationToken);
+        _earlyExit = CheckEarlyExit(free[^1], prompt, cancellationToken);
         int usedCells = promptLength + cached.Sum(c => c!.DecodedTokens.Length);
 
         var work = new List<SharedPrefixJob>();
@@ -196,8 +197,6 @@ public sealed class AnswerEncoder : IDisposable
             ablation[a] = new Ablation(answer, states, d);
             if (ablations) ablation[a].AddVariantJobs(c.Sequence, promptLength, work);
         }
-        if (free.Length == 0 && work.Count > 0)
-            throw new InvalidOperationException("the cached answers fill every sequence of the context; token ablation needs at least one more (ContextOptions.MaxSequences)");
         RunSharingPrefixes(work, free, usedCells, cancellationToken);
         return [.. ablation.Select(x => x.Result(ablations))];
     }

@@ -168,6 +168,24 @@ public sealed class AnswerEncoderTests
     }
 
     [Fact]
+    public void Samples_filling_every_sequence_are_encoded_afresh()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, MaxSequences = 3, FinalHiddenState = true });
+        using var generator = new Generator(context);
+        using var encoder = new AnswerEncoder(context);
+        var options = new GenerationOptions { MaxTokens = 5, Sampling = new SamplingOptions { Temperature = 1.5f, Seed = 9 }, CaptureHiddenStates = true };
+        int[] prompt = generator.TokenizePrompt("Question: what is the colour of the sky?\nAnswer:", options);
+        var results = generator.Generate(prompt, 3, options, null, default);
+        int[][] answers = [.. results.Select(r => r.Tokens.Select(t => t.TokenId).ToArray())];
+        // No sequence is left for the last tokens and the variants: the cache cannot be used, and that is no error.
+        var encoded = encoder.Encode(prompt, answers, ablations: true, [.. results.Select(r => r.Cache)]);
+        Assert.Equal(0, encoder.LastReusedAnswers);
+        var naive = encoder.EncodeNaive(prompt, answers, ablations: true);
+        for (int a = 0; a < answers.Length; a++) AssertClose(naive[a].Embedding, encoded[a].Embedding, $"answer {a}");
+    }
+
+    [Fact]
     public void Only_touched_sequences_go_stale()
     {
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
