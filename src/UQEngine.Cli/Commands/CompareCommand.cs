@@ -3,6 +3,7 @@ using Spectre.Console;
 using UQEngine.Cli.Reports;
 using UQEngine.Evaluation.Comparison;
 using UQEngine.Evaluation.Datasets;
+using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Native;
@@ -78,27 +79,33 @@ internal static class CompareCommand
             var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
             if (data.SkippedCount > 0)
                 console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
+            string outputFolder = result.GetValue(output)!;
             var options = new ComparisonOptions
             {
-                OutputFolder = result.GetValue(output)!,
-                Methods = [.. resolved.Select(e => e.Name)],
-                Limit = result.GetValue(limit),
-                Seed = result.GetValue(seed),
-                MultipleChoiceRoute = EvalCommand.ParseRoute(result.GetValue(route)!),
-                BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
-                BootstrapResamples = result.GetValue(bootstrap),
+                OutputFolder = outputFolder,
+                Evaluation = new EvaluationRunOptions
+                {
+                    OutputFolder = outputFolder, // each variant's folder replaces it
+                    Methods = [.. resolved.Select(e => e.Name)],
+                    Limit = result.GetValue(limit),
+                    Seed = result.GetValue(seed),
+                    MultipleChoiceRoute = EvalCommand.ParseRoute(result.GetValue(route)!),
+                    BreakdownFields = (result.GetValue(by) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    Statistics = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) },
+                    BootstrapResamples = result.GetValue(bootstrap),
+                    MethodSettings = sampled ? samplingSettings.Describe() : new Dictionary<string, string>(), // a resumed variant checks them
+                    Figures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
+                },
                 Context = sampled
                     ? new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize) }
                     : new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
                 // The hidden state the sampling methods read depends on each model's depth.
                 ContextFor = sampled ? (facts, context) => samplingSettings.ContextOptionsFor(context, facts) : null,
                 LadderCacheDirectory = result.GetValue(cache),
-                VariantFigures = result.GetValue(noVariantFigures) ? null : new ScottPlotFigureRenderer(),
                 Figures = new ScottPlotComparisonRenderer(),
             };
-            if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
-            if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
+            if (options.Evaluation.Limit is < 1) throw new CliException("--limit must be at least 1");
+            if (options.Evaluation.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
 
             ComparisonResult run = null!;
             console.Progress()
@@ -106,7 +113,7 @@ internal static class CompareCommand
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
-                    int perVariant = data.Take(options.Limit).Items.Count;
+                    int perVariant = data.Take(options.Evaluation.Limit).Items.Count;
                     var task = ctx.AddTask("variants", maxValue: Math.Max(1, variants.Count * perVariant));
                     var progress = new InlineProgress<ComparisonProgress>(p =>
                     {

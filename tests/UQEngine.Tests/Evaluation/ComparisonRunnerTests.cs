@@ -27,13 +27,13 @@ public sealed class ComparisonRunnerTests
     private static ComparisonOptions Options(string folder, string cache) => new()
     {
         OutputFolder = folder,
-        Methods = Methods,
-        Seed = 3,
-        Statistics = new StatisticSettings { AnswerMaxTokens = 5 },
-        BootstrapResamples = 100,
+        Evaluation = new EvaluationRunOptions
+        {
+            OutputFolder = folder, Methods = Methods, Seed = 3, Statistics = new StatisticSettings { AnswerMaxTokens = 5 },
+            BootstrapResamples = 100, Figures = new ScottPlotFigureRenderer(),
+        },
         Context = new ContextOptions { ContextSize = 1024, Threads = 1 },
         LadderCacheDirectory = cache,
-        VariantFigures = new ScottPlotFigureRenderer(),
         Figures = new ScottPlotComparisonRenderer(),
     };
 
@@ -137,11 +137,31 @@ public sealed class ComparisonRunnerTests
         File.WriteAllBytes(broken, [1, 2, 3, 4, 5, 6, 7, 8]);
         var dataset = JsonlDatasetReader.Parse(new StringReader(Items), "tiny.jsonl", "tiny");
         var variants = ComparisonVariant.ForFiles([broken, TestModels.SyntheticPath], [ComparisonDevice.Cpu]);
-        var options = Options(dir.File("cmp"), dir.File("ladder")) with { Limit = 2, Methods = ["msp"], Figures = null, VariantFigures = null };
+        var template = Options(dir.File("cmp"), dir.File("ladder"));
+        var options = template with { Evaluation = template.Evaluation with { Limit = 2, Methods = ["msp"], Figures = null }, Figures = null };
         var s = new ComparisonRunner(UncertaintyMethodRegistry.CreateDefault()).Run(variants, dataset, options).Summary;
         Assert.Equal([VariantStatus.Failed, VariantStatus.Ok], s.Variants.Select(v => v.Status));
         Assert.Contains("broken.gguf", s.Variants[0].Message);
         Assert.Equal(2, s.Variants[1].Count);
+    }
+
+    [Fact]
+    public void A_resumed_variant_checks_the_method_settings_too()
+    {
+        using var dir = new TempDirectory();
+        var dataset = JsonlDatasetReader.Parse(new StringReader(Items), "tiny.jsonl", "tiny");
+        var variants = ComparisonVariant.ForFiles([TestModels.SyntheticPath], [ComparisonDevice.Cpu]);
+        var template = Options(dir.File("cmp"), dir.File("ladder"));
+        ComparisonOptions With(string samples) => template with
+        {
+            Evaluation = template.Evaluation with { Limit = 2, Methods = ["msp"], Figures = null, MethodSettings = new Dictionary<string, string> { ["sampling.samples"] = samples } },
+            Figures = null,
+        };
+        var runner = new ComparisonRunner(UncertaintyMethodRegistry.CreateDefault());
+        Assert.Equal(VariantStatus.Ok, runner.Run(variants, dataset, With("5")).Summary.Variants[0].Status);
+        Assert.Equal(VariantStatus.Ok, runner.Run(variants, dataset, With("5")).Summary.Variants[0].Status); // resumed
+        var e = Assert.Throws<InvalidOperationException>(() => runner.Run(variants, dataset, With("3")));
+        Assert.Contains("sampling.samples was '5', now '3'", e.Message);
     }
 
     [Fact]

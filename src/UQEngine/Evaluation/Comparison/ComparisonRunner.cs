@@ -33,16 +33,18 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(options);
         if (variants.Count == 0) throw new ArgumentException("a comparison needs at least one variant");
-        if (options.Limit is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Limit, "--limit must be at least 1");
+        ArgumentNullException.ThrowIfNull(options.Evaluation);
+        var evaluation = options.Evaluation;
+        if (evaluation.Limit is < 1) throw new ArgumentOutOfRangeException(nameof(options), evaluation.Limit, "--limit must be at least 1");
         var duplicate = variants.GroupBy(v => FolderName(v.Label), StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"two variants would share the results folder '{duplicate.Key}'; give them distinct labels");
         foreach (var v in variants)
             if (v.ModelPath is null && (v.QuantizeFrom is null || v.Quantization is null))
                 throw new ArgumentException($"variant '{v.Label}' names neither a model file nor a model and quantization");
-        var methods = registry.Resolve(options.Methods).Select(e => e.Name).ToList(); // a typo fails before anything loads
+        var methods = registry.Resolve(evaluation.Methods).Select(e => e.Name).ToList(); // a typo fails before anything loads
 
         Directory.CreateDirectory(options.OutputFolder);
-        var selected = dataset.Take(options.Limit);
+        var selected = dataset.Take(evaluation.Limit);
         int perVariant = selected.Items.Count;
         string? cudaProblem = PrepareBackend(variants.Any(v => v.Device == ComparisonDevice.Cuda));
 
@@ -72,7 +74,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         }
 
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, perVariant, dataset.SkippedCount);
-        var summary = new ComparisonSummary(coverage, methods, options.Seed, options.BootstrapResamples, options.MultipleChoiceRoute, outcomes);
+        var summary = new ComparisonSummary(coverage, methods, evaluation.Seed, evaluation.BootstrapResamples, evaluation.MultipleChoiceRoute, outcomes);
         var figures = options.Figures?.Render(options.OutputFolder, summary) ?? [];
         File.WriteAllText(Path.Combine(options.OutputFolder, SummaryFile), summary.ToJson());
         File.WriteAllText(Path.Combine(options.OutputFolder, ReportFile), ComparisonReport.Render(summary, figures));
@@ -106,18 +108,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         using var generator = new Generator(context);
         load.Stop();
 
-        var evalOptions = new EvaluationRunOptions
-        {
-            OutputFolder = folder,
-            Methods = methods,
-            Limit = options.Limit,
-            Seed = options.Seed,
-            MultipleChoiceRoute = options.MultipleChoiceRoute,
-            BreakdownFields = options.BreakdownFields,
-            Statistics = options.Statistics,
-            BootstrapResamples = options.BootstrapResamples,
-            Figures = options.VariantFigures,
-        };
+        var evalOptions = options.Evaluation with { OutputFolder = folder, Methods = methods };
         var itemProgress = new InlineProgress<EvaluationProgress>(p => report("evaluating", p.Completed));
         var run = new EvaluationRunner(generator, registry).Run(dataset, evalOptions, itemProgress, load.Elapsed.TotalMilliseconds, cancellationToken);
         long? peak = ProcessMemory.PeakResidentBytes();
@@ -146,7 +137,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
             int hits = 0;
             foreach (int i in sample.Indices) hits += correct[i] ? 1 : 0;
             return MetricValue.Defined((double)hits / sample.Length);
-        }, new BootstrapOptions { Resamples = options.BootstrapResamples, Seed = options.Seed });
+        }, new BootstrapOptions { Resamples = options.Evaluation.BootstrapResamples, Seed = options.Evaluation.Seed });
 
     /// <summary>K and V at F16 (llama.cpp's default cache type) for every layer and position of the context.</summary>
     internal static long KvCacheBytes(ModelFacts facts, int contextSize)

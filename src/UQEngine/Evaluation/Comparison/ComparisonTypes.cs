@@ -68,25 +68,18 @@ public sealed record ComparisonVariant
     }
 }
 
-/// <summary>Settings of <see cref="ComparisonRunner.Run"/>; the evaluation settings are shared by every variant.</summary>
+/// <summary>Settings of <see cref="ComparisonRunner.Run"/>: one evaluation, run on every variant.</summary>
 public sealed record ComparisonOptions
 {
     /// <summary>Gets report.md, summary.json, the figures, and one <c>variants/LABEL/</c> results folder per variant (resumable).</summary>
     public required string OutputFolder { get; init; }
 
-    public required IReadOnlyList<string> Methods { get; init; }
-
-    public int? Limit { get; init; }
-
-    public int Seed { get; init; } = 42;
-
-    public MultipleChoiceRoute MultipleChoiceRoute { get; init; } = MultipleChoiceRoute.Generated;
-
-    public IReadOnlyList<string> BreakdownFields { get; init; } = [];
-
-    public StatisticSettings Statistics { get; init; } = new();
-
-    public int BootstrapResamples { get; init; } = 1000;
+    /// <summary>
+    /// The evaluation every variant runs, with all its settings (methods, limit, seed, route, breakdowns, statistics,
+    /// bootstrap, the method settings a resume checks, each variant's own figures). Its
+    /// <see cref="EvaluationRunOptions.OutputFolder"/> is replaced by the variant's folder under <see cref="OutputFolder"/>.
+    /// </summary>
+    public required EvaluationRunOptions Evaluation { get; init; }
 
     /// <summary>Context settings of every variant (threads, context size).</summary>
     public ContextOptions Context { get; init; } = new();
@@ -99,9 +92,6 @@ public sealed record ComparisonOptions
 
     /// <summary>Where quantized ladder rungs are cached (default: <see cref="ModelLadder.DefaultCacheDirectory"/>).</summary>
     public string? LadderCacheDirectory { get; init; }
-
-    /// <summary>Each variant's own reliability and risk–coverage figures (in its results folder); none when null.</summary>
-    public IEvaluationFigureRenderer? VariantFigures { get; init; }
 
     /// <summary>The side-by-side figures of the comparison; none when null.</summary>
     public IComparisonFigureRenderer? Figures { get; init; }
