@@ -1,5 +1,6 @@
 using System.Text.Json;
 using UQEngine.Inference;
+using UQEngine.Uncertainty.Methods;
 using UQEngine.Uncertainty.Sampling;
 using UQEngine.Uncertainty.Sampling.Similarity;
 
@@ -16,9 +17,12 @@ internal static class UncertaintyMethods
     /// <summary>The loaded probe (uqengine serve --probe FILE), per token and per answer.</summary>
     public const string Probe = "probe";
 
-    /// <summary>Consistency over the request's n choices (no extra decoding), from ROUGE-L and the choices' log-likelihoods.</summary>
+    /// <summary>
+    /// Consistency over the request's n choices (no extra decoding), from ROUGE-L and the choices' log-likelihoods;
+    /// SAR's token relevance is lexical here (ROUGE-L of a choice against itself without the token's characters).
+    /// </summary>
     public static readonly IReadOnlyList<string> Consistency =
-        ["semantic_entropy", "num_sem_sets", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity"];
+        ["semantic_entropy", "num_sem_sets", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity", "sentence_sar", "sar"];
 
     public static readonly IReadOnlyList<string> All = [TokenProbability, Probe, .. Consistency];
 
@@ -71,6 +75,21 @@ internal static class UncertaintyMethods
         // A -inf log-likelihood (a token of probability 0) has no entropy to report rather than a failed request.
         if (methods.Contains("semantic_entropy") && logLikelihoods.All(double.IsFinite))
             semanticEntropy = SemanticEntropy.Compute(logLikelihoods, SemanticClusters.Greedy(similarity, SemanticSets.DefaultSimilarityThreshold));
+        bool sarAsked = methods.Contains("sar") || methods.Contains("sentence_sar");
+        double? sentenceSar = null, sar = null;
+        if (methods.Contains("sentence_sar") && logLikelihoods.All(double.IsFinite))
+            sentenceSar = Sar.SentenceSar(logLikelihoods, similarity, Sar.DefaultTemperature);
+        if (methods.Contains("sar"))
+        {
+            // As the harness's sar with --similarity rouge-l: each choice's kept tokens and their log-probabilities.
+            var trimmed = results.Select(SampleSet.Trim).ToList();
+            var answers = new AnswerSet("", [], [.. trimmed.Select(t => t.Answer)]);
+            var relevance = new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(answers, tokenSimilarity: true);
+            var tokenSimilarity = relevance.TokenSimilarity!.Select(row => { Sar.ApplyTokenConventions(row, []); return row; }).ToList();
+            var tokenLogProbabilities = trimmed.Select(t => t.TokenLogProbabilities).ToList();
+            if (tokenLogProbabilities.All(row => row.All(double.IsFinite)))
+                sar = Sar.Compute(tokenLogProbabilities, tokenSimilarity, similarity, Sar.DefaultTemperature);
+        }
         return new UncertaintySet(
             "rouge_l",
             results.Count,
@@ -80,7 +99,10 @@ internal static class UncertaintyMethods
             methods.Contains("eigv_laplacian") ? GraphUncertainty.EigValLaplacian(similarity) : null,
             methods.Contains("degmat") ? GraphUncertainty.DegreeMatrix(similarity) : null,
             methods.Contains("eccentricity") ? GraphUncertainty.Eccentricity(similarity, GraphUncertainty.DefaultEccentricityThreshold) : null,
-            methods.Contains("lexical_similarity") ? LexicalSimilarity.Compute(similarity) + 0.0 : null); // + 0.0: no overlap is 0, not -0
+            methods.Contains("lexical_similarity") ? LexicalSimilarity.Compute(similarity) + 0.0 : null, // + 0.0: no overlap is 0, not -0
+            sarAsked ? Sar.DefaultTemperature : null,
+            sentenceSar,
+            sar);
     }
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";

@@ -64,7 +64,10 @@ public sealed record UncertaintySet(
     double? EigvLaplacian,
     double? Degmat,
     double? Eccentricity,
-    double? LexicalSimilarity);
+    double? LexicalSimilarity,
+    double? SarTemperature = null,
+    double? SentenceSar = null,
+    double? Sar = null);
 
 public sealed record TextCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage, UncertaintySet? UncertaintySet = null);
 

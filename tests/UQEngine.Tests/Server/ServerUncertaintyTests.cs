@@ -40,7 +40,7 @@ public sealed class ServerUncertaintyTests : IAsyncLifetime
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
     private static readonly object[] Hello = [new { role = "user", content = "Hello there" }];
-    private static readonly string[] Consistency = ["semantic_entropy", "num_sem_sets", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity"];
+    private static readonly string[] Consistency = ["semantic_entropy", "num_sem_sets", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity", "sentence_sar", "sar"];
 
     [Fact]
     public async Task Probe_values_equal_the_offline_probe_scorer_on_the_same_answer()
@@ -111,7 +111,7 @@ public sealed class ServerUncertaintyTests : IAsyncLifetime
     {
         var (status, body) = await _server.PostJsonAsync("/v1/chat/completions", new
         {
-            model = LoopbackServer.ModelId, messages = Hello, max_tokens = 6, temperature = 1.5, seed = 5, n = 4, uncertainty = Consistency,
+            model = LoopbackServer.ModelId, messages = Hello, max_tokens = 6, temperature = 1.5, seed = 5, n = 4, uncertainty = Consistency, logprobs = true,
         });
         Assert.Equal(200, status);
         var choices = body.GetProperty("choices").EnumerateArray().ToList();
@@ -135,6 +135,30 @@ public sealed class ServerUncertaintyTests : IAsyncLifetime
             for (int j = 0; j < 4; j++) { all += s[i, j]; if (j > i) pairs += s[i, j]; }
         Assert.Equal(1 - all / 16, set.GetProperty("degmat").GetDouble(), 1e-12);
         Assert.Equal(-pairs / 6, set.GetProperty("lexical_similarity").GetDouble(), 1e-12);
+
+        // SentenceSAR written out: (1/K) Σ_i −log(p_i + Σ_{j≠i} S_ij p_j / t), t = 0.001, p = exp(sequence log-prob).
+        Assert.Equal(0.001, set.GetProperty("sar_temperature").GetDouble());
+        double sentenceSar = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            double mass = Math.Exp(logLikelihoods[i]);
+            for (int j = 0; j < 4; j++) if (j != i) mass += s[i, j] * Math.Exp(logLikelihoods[j]) / 0.001;
+            sentenceSar -= Math.Log(mass) / 4;
+        }
+        Assert.Equal(sentenceSar, set.GetProperty("sentence_sar").GetDouble(), 1e-9);
+        // SAR from the returned tokens: relevance by ROUGE-L of each choice against itself without the token's text.
+        var answers = choices.Select(c =>
+        {
+            var content = c.GetProperty("logprobs").GetProperty("content").EnumerateArray().ToList();
+            string[] pieces = [.. content.Select(t => t.GetProperty("token").GetString()!)];
+            return (Answer: new AnswerTokens(string.Concat(pieces), new int[pieces.Length], pieces), LogProbabilities: content.Select(t => t.GetProperty("logprob").GetDouble()).ToArray());
+        }).ToList();
+        Assert.Equal(texts, answers.Select(a => a.Answer.Text));
+        var relevance = new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(new AnswerSet("", [], [.. answers.Select(a => a.Answer)]), tokenSimilarity: true);
+        var tokenSimilarity = relevance.TokenSimilarity!.Select(row => { Sar.ApplyTokenConventions(row, []); return row; }).ToList();
+        double sar = Sar.Compute([.. answers.Select(a => a.LogProbabilities)], tokenSimilarity, s, 0.001);
+        Assert.Equal(sar, set.GetProperty("sar").GetDouble(), 1e-5);
+        Assert.NotEqual(set.GetProperty("sentence_sar").GetDouble(), set.GetProperty("sar").GetDouble()); // relevance weighting changed something
     }
 
     [Fact]
