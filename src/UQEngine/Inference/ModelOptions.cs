@@ -30,6 +30,9 @@ public sealed record ContextOptions
     /// <summary>Most sequences decoded together (samples, concurrent requests).</summary>
     public int MaxSequences { get; init; } = 1;
 
+    /// <summary>The most sequences a llama.cpp v0.5.0 context takes (LLAMA_MAX_SEQ).</summary>
+    public const int SequenceLimit = 256;
+
     /// <summary>CPU threads; 0 = <see cref="DefaultThreads"/>.</summary>
     public int Threads { get; init; }
 

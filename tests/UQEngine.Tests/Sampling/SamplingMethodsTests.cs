@@ -198,6 +198,9 @@ public sealed class SamplingMethodsTests
         Assert.False(options.FinalHiddenState);
         Assert.True(options.EarlyExit);
         Assert.True(options.MaxSequences >= 32);
+        Assert.Equal(41, new SamplingSettings { Samples = 40 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // a spare beside the samples
+        Assert.Equal(256, new SamplingSettings { Samples = 256 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // llama.cpp's limit
+        Assert.Contains("at most 256 samples", Assert.Throws<ArgumentException>(() => new SamplingSettings { Samples = 257 }.Validate()).Message);
         Assert.True(new SamplingSettings { FinalHiddenState = true }.ContextOptionsFor(new ContextOptions(), llama4).FinalHiddenState);
         var lexical = new SamplingSettings { Similarity = SimilarityBackend.RougeL }.ContextOptionsFor(new ContextOptions(), llama4);
         Assert.False(lexical.FinalHiddenState);

@@ -127,7 +127,8 @@ public sealed record SamplingSettings
     public int InvEntropyDraws { get; init; } = 20;
 
     /// <summary>Sequences a context needs for these settings (samples decoded together; token ablation wants more).</summary>
-    public int SequencesNeeded => Math.Max(32, Math.Max(Samples, Math.Max(PerturbationPool, ResponsesPerInput)));
+    /// <remarks>One more than the samples, so the relevance pass always has a sequence of its own beside them and can reuse their cells.</remarks>
+    public int SequencesNeeded => Math.Max(32, Math.Max(Math.Min(Samples + 1, ContextOptions.SequenceLimit), Math.Max(PerturbationPool, ResponsesPerInput)));
 
     /// <summary>Paraphrases the model writes per question: <see cref="Paraphrases"/>, or GAAP's larger pool.</summary>
     public int PerturbationPool => Perturbation == InputPerturbation.Gaap ? Paraphrases * GaapPoolFactor : Paraphrases;
@@ -156,6 +157,7 @@ public sealed record SamplingSettings
         if (HiddenLayer is < 0) throw new ArgumentException($"the hidden layer must be >= 0, not {HiddenLayer}");
         if (HiddenLayer is not null && FinalHiddenState) throw new ArgumentException("choose either a hidden layer or the final hidden state, not both");
         if (Samples < 1) throw new ArgumentException($"samples must be at least 1, not {Samples}");
+        if (Samples > ContextOptions.SequenceLimit) throw new ArgumentException($"at most {ContextOptions.SequenceLimit} samples are decoded together (llama.cpp's sequence limit), not {Samples}");
         if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"the sampling temperature must be > 0 (samples at 0 are all the greedy answer), not {Temperature}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], not {TopP}");
         if (TopK < 0) throw new ArgumentException($"top-k must be >= 0, not {TopK}");
