@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 // Pick benchmarks on the command line, e.g.  -- --filter '*TokenStatistics*' --job short
 // Every public benchmark class in this assembly is listed by the switcher, so new ones need no registration.
-if (args.Length > 0 && args[0] == "probe-overhead") return UQEngine.Benchmarks.Decoding.ProbeOverheadRun.Main(args.Length > 1 ? int.Parse(args[1]) : 20);
+if (args.Length > 0 && args[0] == "probe-overhead") return UQEngine.Benchmarks.Decoding.ProbeOverheadRun.Run(args.Length > 1 ? int.Parse(args[1]) : 20);
 // `-- sar-ratios N [THREADS]` runs the SAR cases in N interleaved rounds without BenchmarkDotNet (see SarBenchmarks.RunRatios).
 if (args is ["sar-ratios", ..])
 {

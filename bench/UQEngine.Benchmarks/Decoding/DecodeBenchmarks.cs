@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using UQEngine.Inference;
-using UQEngine.Models;
 
 namespace UQEngine.Benchmarks.Decoding;
 
@@ -29,13 +28,7 @@ public class DecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _folder = Directory.CreateTempSubdirectory("uqengine-bench-").FullName;
-        string path = Path.Combine(_folder, "bench.gguf");
-        SyntheticLlamaModel.Write(new SyntheticLlamaOptions
-        {
-            OutputPath = path, Seed = 11, VocabularySize = Vocabulary,
-            EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
-        });
+        string path = BenchModel.Write(out _folder, Vocabulary);
         _model = LlamaModel.Load(path);
         _context = _model.CreateContext(new ContextOptions { ContextSize = 512, Threads = 1 });
         _generator = new Generator(_context);

@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using UQEngine.Inference;
-using UQEngine.Models;
 using UQEngine.Probes;
 
 namespace UQEngine.Benchmarks.Decoding;
@@ -33,13 +32,7 @@ public class ProbeDecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _folder = Directory.CreateTempSubdirectory("uqengine-bench-").FullName;
-        string path = Path.Combine(_folder, "bench.gguf");
-        SyntheticLlamaModel.Write(new SyntheticLlamaOptions
-        {
-            OutputPath = path, Seed = 11, VocabularySize = 32000,
-            EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
-        });
+        string path = BenchModel.Write(out _folder);
         _model = LlamaModel.Load(path);
         var contextOptions = new ContextOptions { ContextSize = 512, Threads = 1 };
         if (Probe != Mode.Plain) contextOptions = ProbeLayers.Expose(contextOptions, [Layer], _model.Facts);

@@ -14,7 +14,7 @@ namespace UQEngine.Benchmarks.Decoding;
 /// </summary>
 public static class ProbeOverheadRun
 {
-    public static int Main(int rounds)
+    public static int Run(int rounds)
     {
         var bench = new ProbeDecodeBenchmarks { Probe = ProbeDecodeBenchmarks.Mode.ProbeOn };
         bench.Setup();

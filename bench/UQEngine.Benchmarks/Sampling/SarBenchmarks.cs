@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using UQEngine.Inference;
-using UQEngine.Models;
 using UQEngine.Uncertainty.Methods;
 using UQEngine.Uncertainty.Sampling;
 using UQEngine.Uncertainty.Sampling.Similarity;
@@ -70,13 +69,7 @@ public class SarBenchmarks
     [GlobalSetup]
     public void GlobalSetup()
     {
-        _folder = Directory.CreateTempSubdirectory("uqengine-bench-").FullName;
-        string path = Path.Combine(_folder, "bench.gguf");
-        SyntheticLlamaModel.Write(new SyntheticLlamaOptions
-        {
-            OutputPath = path, Seed = 11, VocabularySize = 32000,
-            EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
-        });
+        string path = BenchModel.Write(out _folder);
         _model = LlamaModel.Load(path);
         _plainContext = _model.CreateContext(new ContextOptions { ContextSize = 1024, Threads = Threads, MaxSequences = 32 });
         _plain = new Generator(_plainContext);
