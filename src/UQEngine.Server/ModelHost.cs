@@ -1,5 +1,5 @@
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
 
 namespace UQEngine.Server;
 

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using UQEngine.Inference;
-using UQEngine.Uncertainty.Methods;
-using UQEngine.Uncertainty.Sampling;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods;
+using UQEngine.Methods.Samples;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Server;
 

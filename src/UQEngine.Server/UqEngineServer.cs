@@ -10,9 +10,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using UQEngine.Chat;
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
 
 namespace UQEngine.Server;
 

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Benchmarks.Decoding;
 

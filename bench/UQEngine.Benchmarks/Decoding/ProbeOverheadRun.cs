@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using UQEngine.Inference;
 using UQEngine.Models;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Benchmarks.Decoding;
 

@@ -1,3 +1,4 @@
+using UQEngine.Demo;
 using System.CommandLine;
 using Spectre.Console;
 using UQEngine.Gguf;

@@ -1,3 +1,6 @@
+using UQEngine.Training;
+using UQEngine.Evaluation.Metrics;
+using UQEngine.Demo;
 using System.CommandLine;
 using Spectre.Console;
 using UQEngine.Cli.Reports;
@@ -7,7 +10,7 @@ using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Native;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Cli.Commands;
 
@@ -101,7 +104,7 @@ internal static class CompareCommand
                     : new ContextOptions { Threads = result.GetValue(threads), ContextSize = result.GetValue(contextSize), MaxSequences = EvalCommand.BatchedPrompts },
                 // The hidden state the sampling methods read depends on each model's depth.
                 ContextFor = sampled ? (facts, context) => samplingSettings.ContextOptionsFor(context, facts) : null,
-                LadderCacheDirectory = result.GetValue(cache),
+                LadderCacheDirectory = result.GetValue(cache) ?? DemoModels.CacheDirectory(),
                 Figures = new ScottPlotComparisonRenderer(),
             };
             if (options.Evaluation.Limit is < 1) throw new CliException("--limit must be at least 1");

@@ -2,11 +2,11 @@ using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
 using UQEngine.Cli.Reports;
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Cli.Commands;
 

@@ -2,12 +2,13 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using UQEngine.Cli.Reports;
-using UQEngine.Decisions;
+using UQEngine.Evaluation.Decisions;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
-using UQEngine.Probes;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
+using UQEngine.Methods;
 
 namespace UQEngine.Cli.Commands;
 

@@ -57,7 +57,7 @@ internal static class GenerateCommand
                 Stop = result.GetValue(stop) ?? [],
                 TopAlternatives = result.GetValue(topLogprobs),
             };
-            var scorers = probeFile is null ? null : new UQEngine.Probes.ProbeScorerSet(probeFile, n);
+            var scorers = probeFile is null ? null : new UQEngine.Methods.Probes.ProbeScorerSet(probeFile, n);
             if (scorers is not null) options = options with { OnStep = scorers.Observe };
             string text = PromptBuilder.Build(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
             int[] promptTokens = generator.TokenizePrompt(text, options);

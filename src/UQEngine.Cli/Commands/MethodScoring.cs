@@ -2,7 +2,7 @@ using System.Globalization;
 using Spectre.Console;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Inference;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Cli.Commands;
 

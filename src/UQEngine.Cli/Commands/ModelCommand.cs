@@ -1,3 +1,4 @@
+using UQEngine.Methods;
 using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;

@@ -1,13 +1,15 @@
+using UQEngine.Methods;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Spectre.Console;
 using UQEngine.Cli.Reports;
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using UQEngine.Inference;
-using UQEngine.Uncertainty.Methods;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Cli.Commands;
 

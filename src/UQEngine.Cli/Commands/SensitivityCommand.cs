@@ -6,7 +6,7 @@ using UQEngine.Cli.Reports;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Sensitivity;
 using UQEngine.Inference;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using UQEngine.Evaluation.Datasets;
-using UQEngine.Uait;
+using UQEngine.Evaluation.Uait;
 
 namespace UQEngine.Cli.Commands;
 

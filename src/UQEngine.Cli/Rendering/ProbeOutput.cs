@@ -2,7 +2,8 @@ using System.Globalization;
 using Spectre.Console;
 using UQEngine.Cli.Commands;
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Cli.Rendering;
 

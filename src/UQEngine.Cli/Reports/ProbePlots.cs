@@ -1,6 +1,6 @@
 using ScottPlot;
 using UQEngine.Cli.Commands;
-using UQEngine.Decisions;
+using UQEngine.Evaluation.Decisions;
 
 namespace UQEngine.Cli.Reports;
 

@@ -1,5 +1,5 @@
 using ScottPlot;
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Evaluation.Comparison;
 
 namespace UQEngine.Cli.Reports;

@@ -28,7 +28,7 @@ public sealed record GenerationOptions
     /// <summary>Called at every step of every sequence with zero-copy views of the logits and hidden state.</summary>
     public DecodeStepObserver? OnStep { get; init; }
 
-    internal const int MaxTopAlternatives = 20;
+    public const int MaxTopAlternatives = 20;
 
     internal void Validate()
     {

@@ -1,5 +1,4 @@
 using UQEngine.Native;
-using UQEngine.Uncertainty.Sampling.Similarity;
 
 namespace UQEngine.Inference;
 

@@ -1,4 +1,4 @@
-using UQEngine.Decisions;
+using UQEngine.Evaluation.Decisions;
 
 namespace UQEngine.Tests.Decisions;
 

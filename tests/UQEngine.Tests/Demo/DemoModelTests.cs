@@ -1,3 +1,4 @@
+using UQEngine.Methods;
 using UQEngine.Demo;
 using UQEngine.Gguf;
 using UQEngine.Inference;

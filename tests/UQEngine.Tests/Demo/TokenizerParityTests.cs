@@ -1,3 +1,4 @@
+using UQEngine.Methods;
 using System.Text.RegularExpressions;
 using UQEngine.Demo;
 using UQEngine.Gguf;

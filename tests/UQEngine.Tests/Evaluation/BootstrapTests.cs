@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 
 namespace UQEngine.Tests.Evaluation;
 

@@ -1,4 +1,5 @@
-using UQEngine.Evaluation;
+using UQEngine.Methods.Samples;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Evaluation.Calibration;
 
 namespace UQEngine.Tests.Evaluation;
@@ -42,7 +43,7 @@ public class CalibratorTests
         var (z, y) = TemperatureData(2000, 2.0, 3);
         var ts = new TemperatureScaling();
         ts.Fit(z, y);
-        double[] raw = z.Select(CalibrationMath.Sigmoid).ToArray();
+        double[] raw = z.Select(LogMath.Sigmoid).ToArray();
         double[] calibrated = ts.Apply(z);
         Assert.Equal(RankingMetrics.AurocCorrectness(raw, y).Value, RankingMetrics.AurocCorrectness(calibrated, y).Value, 1e-12);
         // Over-confident raw logits (T0 = 2): calibration lowers NLL.
@@ -63,10 +64,10 @@ public class CalibratorTests
     [Fact]
     public void Logit_helper_clips_and_inverts_sigmoid()
     {
-        Assert.Equal(0.8, CalibrationMath.Sigmoid(CalibrationMath.Logit(0.8)), 1e-12);
+        Assert.Equal(0.8, LogMath.Sigmoid(CalibrationMath.Logit(0.8)), 1e-12);
         Assert.Equal(Math.Log(1e12), CalibrationMath.Logit(1.0), 1e-3);
-        Assert.Equal(1.0, CalibrationMath.Sigmoid(800));
-        Assert.Equal(0.0, CalibrationMath.Sigmoid(-800));
+        Assert.Equal(1.0, LogMath.Sigmoid(800));
+        Assert.Equal(0.0, LogMath.Sigmoid(-800));
     }
 
     [Theory]
@@ -210,7 +211,7 @@ public class CalibratorTests
         // The model's logits are 3× too sharp (T0 = 3).
         var (zCal, yCal) = TemperatureData(5000, 3.0, 41);
         var (zTest, yTest) = TemperatureData(5000, 3.0, 42);
-        double[] raw = zTest.Select(CalibrationMath.Sigmoid).ToArray();
+        double[] raw = zTest.Select(LogMath.Sigmoid).ToArray();
         double[] calibrated = calibrator.FitAndApply(zCal, yCal, zTest);
         double before = CalibrationMetrics.ExpectedCalibrationError(raw, yTest).Value;
         double after = CalibrationMetrics.ExpectedCalibrationError(calibrated, yTest).Value;

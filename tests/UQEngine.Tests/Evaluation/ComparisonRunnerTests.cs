@@ -7,7 +7,7 @@ using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Tests.Gguf;
 using UQEngine.Training;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Evaluation;
 

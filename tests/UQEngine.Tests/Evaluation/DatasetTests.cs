@@ -1,3 +1,4 @@
+using UQEngine.Methods;
 using Parquet.Serialization;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Tests.Gguf;

@@ -1,3 +1,4 @@
+using UQEngine.Evaluation.Metrics;
 using System.CommandLine;
 using System.Text.Json;
 using UQEngine.Cli.Commands;
@@ -6,7 +7,7 @@ using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Tests.Gguf;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Evaluation;
 
@@ -47,7 +48,7 @@ public sealed class EvaluationRunnerTests
 
     /// <summary>The metrics part of summary.json (timing and the resumed count legitimately differ between runs).</summary>
     private static string Metrics(EvaluationRunSummary s) =>
-        JsonSerializer.Serialize(new { s.Accuracy, s.MethodSummaries, s.Breakdowns, s.Count }, UQEngine.Evaluation.EvaluationSummary.JsonOptions);
+        JsonSerializer.Serialize(new { s.Accuracy, s.MethodSummaries, s.Breakdowns, s.Count }, UQEngine.Evaluation.Metrics.EvaluationSummary.JsonOptions);
 
     [Fact]
     public void A_run_writes_results_report_and_figures_and_resumes_to_identical_results()

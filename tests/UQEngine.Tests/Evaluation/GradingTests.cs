@@ -1,5 +1,5 @@
 using UQEngine.Evaluation.Grading;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Evaluation;
 

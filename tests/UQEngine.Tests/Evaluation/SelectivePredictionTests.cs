@@ -1,4 +1,4 @@
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 
 namespace UQEngine.Tests.Evaluation;
 

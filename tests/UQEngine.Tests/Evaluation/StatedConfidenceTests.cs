@@ -1,7 +1,7 @@
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Inference;
 using UQEngine.Uncertainty;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Evaluation;
 

@@ -2,7 +2,7 @@ using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Tests.Gguf;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Evaluation;
 

@@ -6,7 +6,7 @@ using UQEngine.Evaluation.Grading;
 using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Tests.Gguf;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Probes;
 
@@ -63,7 +63,7 @@ public sealed class ProbeCliTests
         string model = TestModels.SyntheticPath, probe = dir.File("p.json");
 
         Assert.Equal(0, Run("probe", "train", "-m", model, "-d", data, "--layer", "1,final", "-n", "5", "--calibration-fraction", "0.3", "-o", probe, "--threads", "1"));
-        var file = UQEngine.Probes.ProbeFile.Load(probe);
+        var file = UQEngine.Methods.Probes.ProbeFile.Load(probe);
         Assert.Contains(file.Features.Layer, new[] { 1, 2 });
         Assert.Equal(14, file.Weights.Metrics.TrainCount + file.Weights.Metrics.CalibrationCount);
         Assert.Equal(correct, file.Weights.Metrics.TrainPositives + file.Weights.Metrics.CalibrationPositives);
@@ -109,7 +109,7 @@ public sealed class ProbeCliTests
         File.Copy(model, writer);
         string cross = dir.File("cross.json");
         Assert.Equal(0, Run("probe", "train", "-m", model, "--answers-from", writer, "-d", data, "-n", "5", "-o", cross, "--threads", "1"));
-        Assert.Equal("writer.gguf", UQEngine.Probes.ProbeFile.Load(cross).AnswersFrom!.FileName);
+        Assert.Equal("writer.gguf", UQEngine.Methods.Probes.ProbeFile.Load(cross).AnswersFrom!.FileName);
         Assert.Equal(1, Run("probe", "eval", "-m", model, "--probe", cross, "-d", data, "-n", "5")); // the writer is required
         Assert.Equal(0, Run("probe", "eval", "-m", model, "--probe", cross, "--answers-from", writer, "-d", data, "-n", "5", "--bootstrap", "10", "--threads", "1"));
 

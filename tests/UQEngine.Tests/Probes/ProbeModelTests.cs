@@ -1,10 +1,11 @@
-using UQEngine.Evaluation;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Inference;
 using UQEngine.Models;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 using UQEngine.Tests.Gguf;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Probes;
 

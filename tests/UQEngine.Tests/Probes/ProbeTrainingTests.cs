@@ -1,5 +1,6 @@
-using UQEngine.Evaluation;
-using UQEngine.Probes;
+using UQEngine.Evaluation.Metrics;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Tests.Probes;
 

@@ -26,7 +26,7 @@ public sealed class AnswerEncoderTests
         double scale = expected.Max(v => Math.Abs(v));
         for (int k = 0; k < expected.Length; k++)
             Assert.True(Math.Abs(expected[k] - actual[k]) <= 1e-3 * Math.Max(1, scale), $"{what}[{k}]: naive {expected[k]}, shared {actual[k]}");
-        Assert.True(UQEngine.Uncertainty.Sampling.Similarity.EmbeddingSimilarity.Cosine(expected, actual, UQEngine.Uncertainty.Sampling.Similarity.CosineMapping.ClampNegative) > 1 - 1e-6, $"{what}: cosine");
+        Assert.True(UQEngine.Methods.Samples.Similarity.EmbeddingSimilarity.Cosine(expected, actual, UQEngine.Methods.Samples.Similarity.CosineMapping.ClampNegative) > 1 - 1e-6, $"{what}: cosine");
     }
 
     [Theory]
@@ -138,7 +138,7 @@ public sealed class AnswerEncoderTests
             CaptureHiddenStates = true, HiddenStateLayer = layer,
         };
         int[] prompt = generator.TokenizePrompt(promptText, options);
-        var set = UQEngine.Uncertainty.Methods.SampleSet.From(promptText, prompt, generator.Generate(prompt, 6, options, null, default));
+        var set = UQEngine.Methods.SampleSet.From(promptText, prompt, generator.Generate(prompt, 6, options, null, default));
         var answers = set.Answers.Answers.Where(a => a.Count > 0).ToList();
         Assert.True(answers.Count >= 3, "the samples should mostly be non-empty");
         Assert.All(answers, a => Assert.NotNull(a.Cache));

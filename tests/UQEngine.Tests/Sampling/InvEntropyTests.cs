@@ -1,4 +1,4 @@
-using UQEngine.Uncertainty.Sampling;
+using UQEngine.Methods.Samples;
 
 namespace UQEngine.Tests.Sampling;
 

@@ -5,9 +5,9 @@ using UQEngine.Inference;
 using UQEngine.Kernels;
 using UQEngine.Tests.Gguf;
 using UQEngine.Uncertainty;
-using UQEngine.Uncertainty.Methods;
-using UQEngine.Uncertainty.Sampling;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods;
+using UQEngine.Methods.Samples;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Tests.Sampling;
 

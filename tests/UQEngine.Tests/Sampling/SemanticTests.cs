@@ -1,5 +1,5 @@
-using UQEngine.Uncertainty.Sampling;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods.Samples;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Tests.Sampling;
 

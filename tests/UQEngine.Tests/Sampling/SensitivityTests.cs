@@ -1,5 +1,5 @@
 using UQEngine.Evaluation.Sensitivity;
-using UQEngine.Uncertainty.Methods;
+using UQEngine.Methods;
 
 namespace UQEngine.Tests.Sampling;
 

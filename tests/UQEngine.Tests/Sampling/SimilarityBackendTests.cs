@@ -1,6 +1,6 @@
 using UQEngine.Inference;
 using UQEngine.Native;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Tests.Sampling;
 

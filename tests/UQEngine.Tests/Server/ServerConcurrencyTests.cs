@@ -1,3 +1,4 @@
+using UQEngine.Evaluation.Metrics;
 using System.Net;
 using System.Text.Json;
 

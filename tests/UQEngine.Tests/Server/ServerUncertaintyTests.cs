@@ -3,11 +3,12 @@ using System.Text.Json;
 using OpenAI;
 using OpenAI.Chat;
 using UQEngine.Inference;
-using UQEngine.Probes;
+using UQEngine.Methods.Probes;
+using UQEngine.Evaluation.Probes;
 using UQEngine.Server;
 using UQEngine.Tests.Probes;
-using UQEngine.Uncertainty.Sampling;
-using UQEngine.Uncertainty.Sampling.Similarity;
+using UQEngine.Methods.Samples;
+using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Tests.Server;
 

@@ -1,3 +1,4 @@
+using UQEngine.Inference;
 using UQEngine.Chat;
 
 namespace UQEngine.Tests.Server;

@@ -1,8 +1,9 @@
+using UQEngine.Methods;
 using System.Text.Json;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Tests.Gguf;
-using UQEngine.Uait;
+using UQEngine.Evaluation.Uait;
 
 namespace UQEngine.Tests.Uait;
 
