@@ -185,7 +185,7 @@ public sealed class UncertaintyMethodRegistry
         r.Register(new VerbalLinguisticEstimator());
         r.Register(new StatedConfidenceStatistic());
         r.Register(new StatedConfidenceEstimator());
-        SamplingMethods.Register(r, new SamplingSettings());
+        SampleMethods.Register(r, new SampleSettings());
         return r;
     }
 

@@ -47,7 +47,7 @@ internal static class CompareCommand
         {
             models, ladder, source, cache, devices, dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, threads, contextSize, verbose, noVariantFigures,
         };
-        var sampling = new SamplingOptionsBinder();
+        var sampling = new SampleOptionsBinder();
         sampling.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
@@ -75,10 +75,10 @@ internal static class CompareCommand
             var registry = UncertaintyMethodRegistry.CreateDefault();
             // The sampling methods (sar, semantic_entropy, ...) with this run's settings, as `uqengine eval` has them.
             var samplingSettings = sampling.Settings(result);
-            SamplingOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: false);
+            SampleOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: false);
             var resolved = registry.Resolve(result.GetValue(methods)!);
-            bool sampled = SamplingOptionsBinder.Needed(resolved);
-            using var embedder = sampled ? SamplingOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: true) : null;
+            bool sampled = SampleOptionsBinder.Needed(resolved);
+            using var embedder = sampled ? SampleOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: true) : null;
             var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
             if (data.SkippedCount > 0)
                 console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");

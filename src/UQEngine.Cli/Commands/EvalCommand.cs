@@ -38,7 +38,7 @@ internal static class EvalCommand
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples per interval", DefaultValueFactory = _ => 1000 };
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
         var promptBatch = new Option<int>("--prompt-batch") { Description = "Option-probability prompts of up to this many items share one llama_decode, one sequence each (1 = one per item; measured slower on the CPU, see docs/EVALUATION.md)", DefaultValueFactory = _ => BatchedPrompts };
-        var sampling = new SamplingOptionsBinder();
+        var sampling = new SampleOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, promptBatch,
@@ -56,9 +56,9 @@ internal static class EvalCommand
             string methodList = result.GetValue(methods)!;
             extensions.Prepare(result, registry, methodList);
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
-            bool sampled = SamplingOptionsBinder.Needed(resolved);
+            bool sampled = SampleOptionsBinder.Needed(resolved);
             var samplingSettings = sampling.Settings(result);
-            using var embedder = SamplingOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
+            using var embedder = SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
             var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             if (data.SkippedCount > 0)
                 AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");

@@ -27,7 +27,7 @@ internal static class GenerateCommand
         var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
         var methods = new Option<string?>("--methods") { Description = "Also score the prompt, asked as `uqengine eval` asks a question, with these uncertainty methods (comma-separated; e.g. sar,semantic_entropy)" };
-        var sampling = new SamplingOptionsBinder();
+        var sampling = new SampleOptionsBinder();
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {

@@ -12,23 +12,23 @@ internal sealed class MethodScoring
     private readonly UncertaintyMethodRegistry _registry;
     private readonly IReadOnlyList<IUncertaintyEstimator> _estimators;
 
-    private MethodScoring(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> estimators, SamplingSettings settings, GgufTextEmbedder? embedder)
+    private MethodScoring(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> estimators, SampleSettings settings, GgufTextEmbedder? embedder)
     {
         _registry = registry; _estimators = estimators; Settings = settings; Embedder = embedder;
-        Sampled = SamplingOptionsBinder.Needed(estimators);
+        Sampled = SampleOptionsBinder.Needed(estimators);
     }
 
-    public SamplingSettings Settings { get; }
+    public SampleSettings Settings { get; }
     public GgufTextEmbedder? Embedder { get; }
     public bool Sampled { get; }
 
     /// <summary>Null when no methods were asked for; resolves the names (a typo fails before the model loads).</summary>
-    public static MethodScoring? Prepare(string? methods, SamplingSettings settings, ModelOptions modelOptions)
+    public static MethodScoring? Prepare(string? methods, SampleSettings settings, ModelOptions modelOptions)
     {
         if (string.IsNullOrWhiteSpace(methods)) return null;
         var registry = UncertaintyMethodRegistry.CreateDefault();
-        bool sampled = SamplingOptionsBinder.Needed(registry.Resolve(methods));
-        var embedder = SamplingOptionsBinder.Register(registry, settings, modelOptions, load: sampled);
+        bool sampled = SampleOptionsBinder.Needed(registry.Resolve(methods));
+        var embedder = SampleOptionsBinder.Register(registry, settings, modelOptions, load: sampled);
         // Resolve again: registering replaced the sampling estimators with ones that carry these settings.
         return new MethodScoring(registry, registry.Resolve(methods), settings, embedder);
     }

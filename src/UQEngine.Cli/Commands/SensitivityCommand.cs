@@ -20,7 +20,7 @@ internal static class SensitivityCommand
     public static Command Create()
     {
         var model = new ModelOptionsBinder();
-        var sampling = new SamplingOptionsBinder();
+        var sampling = new SampleOptionsBinder();
         var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file or built-in name (as for eval)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Results folder; its cached samples are reused when the sampling settings match", Required = true };
         var limit = new Option<int?>("--limit") { Description = "Only the first N items" };

@@ -75,7 +75,7 @@ public sealed record SensitivityReport(int Items, int Correct, IReadOnlyList<Sen
 /// K_max cached samples), and reports per method and setting the AUROC of error detection, how the item ranking
 /// moves against the default setting (Spearman, Kendall), and the confident errors (uncertainty at most the
 /// <see cref="SensitivityGrid.ConfidentQuantile"/>-quantile and a wrong answer). Also TSU over the temperature
-/// ladder at the default K and threshold. The methods and their formulas are those of <see cref="SamplingMethods"/>.
+/// ladder at the default K and threshold. The methods and their formulas are those of <see cref="SampleMethods"/>.
 /// </summary>
 public static class SensitivityAnalysis
 {
@@ -86,7 +86,7 @@ public static class SensitivityAnalysis
     public static bool UsesThreshold(string method) => method is "semantic_entropy" or "num_sem_sets";
 
     /// <summary>A method's uncertainty on the first <paramref name="k"/> cached samples.</summary>
-    public static double Score(string method, CachedSamples samples, int k, double threshold, SamplingSettings settings)
+    public static double Score(string method, CachedSamples samples, int k, double threshold, SampleSettings settings)
     {
         if (k > samples.Texts.Length) throw new ArgumentOutOfRangeException(nameof(k), k, $"only {samples.Texts.Length} samples are cached");
         var m = samples.Matrix(k);
@@ -104,7 +104,7 @@ public static class SensitivityAnalysis
         };
     }
 
-    public static SensitivityReport Analyze(IReadOnlyList<SensitivityItem> items, SensitivityGrid grid, SamplingSettings settings, IReadOnlyList<string> methods)
+    public static SensitivityReport Analyze(IReadOnlyList<SensitivityItem> items, SensitivityGrid grid, SampleSettings settings, IReadOnlyList<string> methods)
     {
         ArgumentNullException.ThrowIfNull(items);
         grid.Validate();

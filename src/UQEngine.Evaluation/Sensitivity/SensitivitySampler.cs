@@ -23,7 +23,7 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>The items (from the cache where present, otherwise sampled now and appended).</summary>
-    public IReadOnlyList<SensitivityItem> Collect(EvaluationDataset dataset, string folder, IReadOnlyList<double> temperatures, int maxSamples, SamplingSettings settings, StatisticSettings run, IReadOnlyDictionary<string, string> identity, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public IReadOnlyList<SensitivityItem> Collect(EvaluationDataset dataset, string folder, IReadOnlyList<double> temperatures, int maxSamples, SampleSettings settings, StatisticSettings run, IReadOnlyDictionary<string, string> identity, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(folder);
         var key = new SortedDictionary<string, string>(identity.ToDictionary(), StringComparer.Ordinal)
@@ -73,7 +73,7 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
         return result;
     }
 
-    private SensitivityItem Sample(EvaluationItem item, ItemPrompts prompts, IReadOnlyList<double> temperatures, int maxSamples, SamplingSettings settings, StatisticSettings run, CancellationToken cancellationToken)
+    private SensitivityItem Sample(EvaluationItem item, ItemPrompts prompts, IReadOnlyList<double> temperatures, int maxSamples, SampleSettings settings, StatisticSettings run, CancellationToken cancellationToken)
     {
         var registry = UncertaintyMethodRegistry.CreateDefault();
         var greedyContext = new StatisticContext(item, generator, prompts, run, registry.Statistics, cancellationToken);
@@ -86,10 +86,10 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
         foreach (double t in temperatures.Order())
         {
             // The statistics take their settings at registration: register them anew for each temperature.
-            SamplingMethods.Register(registry, settings with { Samples = maxSamples, Temperature = (float)t }, embedder);
+            SampleMethods.Register(registry, settings with { Samples = maxSamples, Temperature = (float)t }, embedder);
             var context = new StatisticContext(item, generator, prompts, run, registry.Statistics, cancellationToken);
-            var set = context.Get<SampleSet>(SamplingStatisticNames.Samples);
-            var matrix = context.Get<SentenceSimilarityResult>(SamplingStatisticNames.SampleSimilarity).Matrix;
+            var set = context.Get<SampleSet>(SampleStatisticNames.Samples);
+            var matrix = context.Get<SentenceSimilarityResult>(SampleStatisticNames.SampleSimilarity).Matrix;
             var rows = new double[matrix.Size][];
             for (int i = 0; i < rows.Length; i++) rows[i] = matrix.Row(i).ToArray();
             samples.Add(new CachedSamples(t, [.. set.Texts], set.LogLikelihoods, rows));

@@ -36,7 +36,7 @@ public sealed class SensitivityTests
             Thresholds = [0.5, 0.7], Temperatures = [1.0, 2.0], SampleCounts = [2, 3],
             DefaultThreshold = 0.5, DefaultTemperature = 1.0, DefaultSampleCount = 3, ConfidentQuantile = 0.5,
         };
-        var report = SensitivityAnalysis.Analyze(items, grid, new SamplingSettings(), ["num_sem_sets", "degmat"]);
+        var report = SensitivityAnalysis.Analyze(items, grid, new SampleSettings(), ["num_sem_sets", "degmat"]);
 
         // num_sem_sets at the default: 2, 2, 2, 3 sets → wrong w2 is most uncertain, w1 ties with the correct ones.
         var def = report.Rows.Single(r => r.Method == "num_sem_sets" && r.IsDefault);
@@ -64,8 +64,8 @@ public sealed class SensitivityTests
     {
         var grid = new SensitivityGrid { Thresholds = [0.5], Temperatures = [1.0], SampleCounts = [2, 5], DefaultThreshold = 0.5, DefaultTemperature = 1.0, DefaultSampleCount = 2 };
         var items = new[] { new SensitivityItem("a", true, "", [Samples(1.0, 0.9)]) };
-        Assert.Contains("needs 5", Assert.Throws<ArgumentException>(() => SensitivityAnalysis.Analyze(items, grid, new SamplingSettings(), ["degmat"])).Message);
+        Assert.Contains("needs 5", Assert.Throws<ArgumentException>(() => SensitivityAnalysis.Analyze(items, grid, new SampleSettings(), ["degmat"])).Message);
         Assert.Throws<ArgumentException>(() => (grid with { DefaultThreshold = 0.7 }).Validate());
-        Assert.Throws<ArgumentException>(() => SensitivityAnalysis.Score("sar", Samples(1.0, 0.9), 2, 0.5, new SamplingSettings()));
+        Assert.Throws<ArgumentException>(() => SensitivityAnalysis.Score("sar", Samples(1.0, 0.9), 2, 0.5, new SampleSettings()));
     }
 }

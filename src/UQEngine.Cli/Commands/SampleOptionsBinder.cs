@@ -6,9 +6,9 @@ using UQEngine.Methods.Samples.Similarity;
 namespace UQEngine.Cli.Commands;
 
 /// <summary>The hyperparameters of the sampling-based methods, shared by eval, generate and sensitivity.</summary>
-internal sealed class SamplingOptionsBinder
+internal sealed class SampleOptionsBinder
 {
-    private static readonly SamplingSettings Defaults = new();
+    private static readonly SampleSettings Defaults = new();
 
     public Option<int> Count { get; } = new("--sample-count") { Description = "K: samples per question for the sampling methods (decoded together)", DefaultValueFactory = _ => Defaults.Samples };
     public Option<float> Temperature { get; } = new("--sample-temperature") { Description = "Temperature of those samples", DefaultValueFactory = _ => Defaults.Temperature };
@@ -27,9 +27,9 @@ internal sealed class SamplingOptionsBinder
         foreach (var o in new Option[] { Count, Temperature, TopP, Similarity, HiddenLayer, EmbeddingModel, ClusterThreshold, SarTemperature, Paraphrases, Perturbation, ResponsesPerInput }) command.Add(o);
     }
 
-    public SamplingSettings Settings(ParseResult result)
+    public SampleSettings Settings(ParseResult result)
     {
-        var settings = new SamplingSettings
+        var settings = new SampleSettings
         {
             Samples = result.GetValue(Count),
             Temperature = result.GetValue(Temperature),
@@ -78,15 +78,15 @@ internal sealed class SamplingOptionsBinder
 
     /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>
     public static bool Needed(IEnumerable<IUncertaintyEstimator> estimators) =>
-        estimators.Any(e => e.Statistics.Any(s => s is SamplingStatisticNames.Samples or SamplingStatisticNames.SampleSimilarity
-            or SamplingStatisticNames.SampleRelevance or SamplingStatisticNames.GreedyRelevance or SamplingStatisticNames.InvEntropyWalk));
+        estimators.Any(e => e.Statistics.Any(s => s is SampleStatisticNames.Samples or SampleStatisticNames.SampleSimilarity
+            or SampleStatisticNames.SampleRelevance or SampleStatisticNames.GreedyRelevance or SampleStatisticNames.InvEntropyWalk));
 
     /// <summary>Registers the sampling methods with these settings; loads the embedding model when the backend needs one (the caller disposes it).</summary>
-    public static GgufTextEmbedder? Register(UncertaintyMethodRegistry registry, SamplingSettings settings, ModelOptions modelOptions, bool load)
+    public static GgufTextEmbedder? Register(UncertaintyMethodRegistry registry, SampleSettings settings, ModelOptions modelOptions, bool load)
     {
         GgufTextEmbedder? embedder = load && settings.Similarity == SimilarityBackend.Embedding
             ? new GgufTextEmbedder(settings.EmbeddingModel!, modelOptions: modelOptions) : null;
-        SamplingMethods.Register(registry, settings, embedder);
+        SampleMethods.Register(registry, settings, embedder);
         return embedder;
     }
 }

@@ -12,7 +12,7 @@ using UQEngine.Methods.Samples.Similarity;
 namespace UQEngine.Tests.Sampling;
 
 /// <summary>The sampling methods as harness methods: wiring of settings into the formulas, and end to end on the synthetic model.</summary>
-public sealed class SamplingMethodsTests
+public sealed class SampleMethodsTests
 {
     /// <summary>Statistics handed in directly, so an estimator's output can be checked against a calculation by hand.</summary>
     private sealed class FixedStatistics(Dictionary<string, object> values) : IStatisticSource
@@ -39,16 +39,16 @@ public sealed class SamplingMethodsTests
         var s = SquareMatrix.FromRows([1, 0.8, 0.1], [0.8, 1, 0.1], [0.1, 0.1, 1]);
         return new FixedStatistics(new()
         {
-            [SamplingStatisticNames.Samples] = set,
-            [SamplingStatisticNames.SampleSimilarity] = new SentenceSimilarityResult(s, null),
-            [SamplingStatisticNames.SampleRelevance] = new SentenceSimilarityResult(s, [[0.3], [0.3], [0.3]]),
+            [SampleStatisticNames.Samples] = set,
+            [SampleStatisticNames.SampleSimilarity] = new SentenceSimilarityResult(s, null),
+            [SampleStatisticNames.SampleRelevance] = new SentenceSimilarityResult(s, [[0.3], [0.3], [0.3]]),
         });
     }
 
-    private static IUncertaintyEstimator Method(SamplingSettings settings, string name)
+    private static IUncertaintyEstimator Method(SampleSettings settings, string name)
     {
         var r = new UncertaintyMethodRegistry();
-        SamplingMethods.Register(r, settings);
+        SampleMethods.Register(r, settings);
         return r.Resolve(name).Single();
     }
 
@@ -59,11 +59,11 @@ public sealed class SamplingMethodsTests
         // Threshold 0.5: classes {0, 1} and {2}. log P(c0) = log(0.5 + 0.2) = log 0.7, log P(c1) = log 0.1.
         // Monte-Carlo mean over samples: −(log 0.7 + log 0.7 + log 0.1) / 3.
         double expected = -(2 * Math.Log(0.7) + Math.Log(0.1)) / 3;
-        Assert.Equal(expected, Method(new SamplingSettings { ClusterThreshold = 0.5 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
+        Assert.Equal(expected, Method(new SampleSettings { ClusterThreshold = 0.5 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
         // Threshold 0.9: three classes, each its own sample: −(log 0.5 + log 0.2 + log 0.1) / 3.
-        Assert.Equal(-(Math.Log(0.5) + Math.Log(0.2) + Math.Log(0.1)) / 3, Method(new SamplingSettings { ClusterThreshold = 0.9 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
-        Assert.Equal(2, Method(new SamplingSettings { ClusterThreshold = 0.5 }, "num_sem_sets").Estimate(st).Uncertainty);
-        Assert.Equal(3, Method(new SamplingSettings { ClusterThreshold = 0.9 }, "num_sem_sets").Estimate(st).Uncertainty);
+        Assert.Equal(-(Math.Log(0.5) + Math.Log(0.2) + Math.Log(0.1)) / 3, Method(new SampleSettings { ClusterThreshold = 0.9 }, "semantic_entropy").Estimate(st).Uncertainty, 1e-6);
+        Assert.Equal(2, Method(new SampleSettings { ClusterThreshold = 0.5 }, "num_sem_sets").Estimate(st).Uncertainty);
+        Assert.Equal(3, Method(new SampleSettings { ClusterThreshold = 0.9 }, "num_sem_sets").Estimate(st).Uncertainty);
     }
 
     [Fact]
@@ -82,11 +82,11 @@ public sealed class SamplingMethodsTests
             expected -= Math.Log(inner) / 3;
         }
         // Token log-probabilities are stored as float (as the kernel reports them): 1e-6, not 1e-12.
-        Assert.Equal(expected, Method(new SamplingSettings { SarTemperature = t }, "sentence_sar").Estimate(st).Uncertainty, 1e-6);
+        Assert.Equal(expected, Method(new SampleSettings { SarTemperature = t }, "sentence_sar").Estimate(st).Uncertainty, 1e-6);
         // One-token samples: relevance 1 after the convention, TokenSAR_i = −log p_i, so SAR = SentenceSAR here.
-        Assert.Equal(expected, Method(new SamplingSettings { SarTemperature = t }, "sar").Estimate(st).Uncertainty, 1e-6);
+        Assert.Equal(expected, Method(new SampleSettings { SarTemperature = t }, "sar").Estimate(st).Uncertainty, 1e-6);
         // The default t = 0.001 gives another value: the setting is what reached the formula.
-        Assert.NotEqual(expected, Method(new SamplingSettings(), "sentence_sar").Estimate(st).Uncertainty, 3);
+        Assert.NotEqual(expected, Method(new SampleSettings(), "sentence_sar").Estimate(st).Uncertainty, 3);
     }
 
     [Fact]
@@ -94,10 +94,10 @@ public sealed class SamplingMethodsTests
     {
         var st = ThreeSamples();
         // DegMat = 1 − Σ W / K² = 1 − (3 + 2·0.8 + 4·0.1) / 9 = 1 − 5/9.
-        Assert.Equal(1 - 5.0 / 9, Method(new SamplingSettings(), "degmat").Estimate(st).Uncertainty, 12);
+        Assert.Equal(1 - 5.0 / 9, Method(new SampleSettings(), "degmat").Estimate(st).Uncertainty, 12);
         // Lexical: ROUGE-L of (paris, paris) = 1, of (paris, rome) = 0 twice: −(1 + 0 + 0)/3.
-        Assert.Equal(-1.0 / 3, Method(new SamplingSettings(), "lexical_similarity").Estimate(st).Uncertainty, 12);
-        double eig = Method(new SamplingSettings(), "eigv_laplacian").Estimate(st).Uncertainty;
+        Assert.Equal(-1.0 / 3, Method(new SampleSettings(), "lexical_similarity").Estimate(st).Uncertainty, 12);
+        double eig = Method(new SampleSettings(), "eigv_laplacian").Estimate(st).Uncertainty;
         Assert.InRange(eig, 1.0, 3.0); // between one and three semantic sets
     }
 
@@ -125,17 +125,17 @@ public sealed class SamplingMethodsTests
     public void Bad_settings_are_refused_with_the_setting_named()
     {
         var r = new UncertaintyMethodRegistry();
-        Assert.Contains("cluster threshold", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { ClusterThreshold = 1.5 })).Message);
-        Assert.Contains("temperature", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Temperature = 0 })).Message);
-        Assert.Contains("embedding model", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Similarity = SimilarityBackend.Embedding })).Message);
-        Assert.Contains("samples", Assert.Throws<ArgumentException>(() => SamplingMethods.Register(r, new SamplingSettings { Samples = 0 })).Message);
+        Assert.Contains("cluster threshold", Assert.Throws<ArgumentException>(() => SampleMethods.Register(r, new SampleSettings { ClusterThreshold = 1.5 })).Message);
+        Assert.Contains("temperature", Assert.Throws<ArgumentException>(() => SampleMethods.Register(r, new SampleSettings { Temperature = 0 })).Message);
+        Assert.Contains("embedding model", Assert.Throws<ArgumentException>(() => SampleMethods.Register(r, new SampleSettings { Similarity = SimilarityBackend.Embedding })).Message);
+        Assert.Contains("samples", Assert.Throws<ArgumentException>(() => SampleMethods.Register(r, new SampleSettings { Samples = 0 })).Message);
     }
 
     [Fact]
     public void Every_sampling_method_is_in_the_default_registry()
     {
         var registry = UncertaintyMethodRegistry.CreateDefault();
-        Assert.Equal(SamplingMethods.Names.Count, registry.Resolve(SamplingMethods.Names).Count);
+        Assert.Equal(SampleMethods.Names.Count, registry.Resolve(SampleMethods.Names).Count);
     }
 
     private const string Items = """
@@ -151,8 +151,8 @@ public sealed class SamplingMethodsTests
     {
         using var dir = new TempDirectory();
         var registry = UncertaintyMethodRegistry.CreateDefault();
-        var settings = new SamplingSettings { Samples = 3, Similarity = backend, Paraphrases = 2, ResponsesPerInput = 2, MaxTokens = 5 };
-        SamplingMethods.Register(registry, settings);
+        var settings = new SampleSettings { Samples = 3, Similarity = backend, Paraphrases = 2, ResponsesPerInput = 2, MaxTokens = 5 };
+        SampleMethods.Register(registry, settings);
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
         using var context = model.CreateContext(settings.ContextOptionsFor(new ContextOptions { ContextSize = 1024 }, model.Facts));
         if (backend == SimilarityBackend.Hidden) Assert.Equal([1], context.HiddenLayers); // the middle of 2 layers, not the final state
@@ -160,20 +160,20 @@ public sealed class SamplingMethodsTests
         using var generator = new Generator(context);
         var run = new EvaluationRunner(generator, registry).Run(JsonlDatasetReader.Parse(new StringReader(Items), "t.jsonl", "t"), new EvaluationRunOptions
         {
-            OutputFolder = dir.Path, Methods = ["sar", .. SamplingMethods.Names], Seed = 3, BootstrapResamples = 20,
+            OutputFolder = dir.Path, Methods = ["sar", .. SampleMethods.Names], Seed = 3, BootstrapResamples = 20,
             Statistics = new StatisticSettings { AnswerMaxTokens = 5 },
         });
         Assert.Equal(3, run.Items.Count);
         foreach (var item in run.Items)
-            foreach (string m in SamplingMethods.Names)
+            foreach (string m in SampleMethods.Names)
             {
                 Assert.True(item.Methods.ContainsKey(m), $"{m} missing on {item.Id}");
                 Assert.True(double.IsFinite(item.Methods[m].Uncertainty), $"{m} on {item.Id}: {item.Methods[m].Uncertainty}");
             }
         // Computed once per item and shared by the nine methods that read them.
         var timing = run.Summary.Timing.Statistics;
-        Assert.Equal(3, timing[SamplingStatisticNames.Samples].Items);
-        Assert.Equal(3, timing[SamplingStatisticNames.SampleRelevance].Items);
+        Assert.Equal(3, timing[SampleStatisticNames.Samples].Items);
+        Assert.Equal(3, timing[SampleStatisticNames.SampleRelevance].Items);
         Assert.All(run.Items, i => Assert.InRange(i.Methods["num_sem_sets"].Uncertainty, 1, 3));
         Assert.All(run.Items, i => Assert.InRange(i.Methods["lexical_similarity"].Uncertainty, -1, 0));
     }
@@ -183,26 +183,26 @@ public sealed class SamplingMethodsTests
     {
         using var model = LlamaModel.Load(TestModels.SyntheticPath);
         var llama4 = model.Facts with { LayerCount = 4 };
-        Assert.Equal(2, new SamplingSettings().ReadLayer(llama4));
-        Assert.Equal(1, new SamplingSettings().ReadLayer(model.Facts)); // 2 layers
-        Assert.Equal(3, new SamplingSettings { HiddenLayer = 3 }.ReadLayer(llama4));
-        Assert.Null(new SamplingSettings { FinalHiddenState = true }.ReadLayer(llama4));
-        Assert.Null(new SamplingSettings().ReadLayer(llama4 with { Architecture = "bert" })); // no layer inputs there: final
-        Assert.Equal("middle", new SamplingSettings().Describe()["sampling.hidden_layer"]);
-        Assert.Equal("final", new SamplingSettings { FinalHiddenState = true }.Describe()["sampling.hidden_layer"]);
-        Assert.Throws<ArgumentException>(() => new SamplingSettings { FinalHiddenState = true, HiddenLayer = 1 }.Validate());
+        Assert.Equal(2, new SampleSettings().ReadLayer(llama4));
+        Assert.Equal(1, new SampleSettings().ReadLayer(model.Facts)); // 2 layers
+        Assert.Equal(3, new SampleSettings { HiddenLayer = 3 }.ReadLayer(llama4));
+        Assert.Null(new SampleSettings { FinalHiddenState = true }.ReadLayer(llama4));
+        Assert.Null(new SampleSettings().ReadLayer(llama4 with { Architecture = "bert" })); // no layer inputs there: final
+        Assert.Equal("middle", new SampleSettings().Describe()["sampling.hidden_layer"]);
+        Assert.Equal("final", new SampleSettings { FinalHiddenState = true }.Describe()["sampling.hidden_layer"]);
+        Assert.Throws<ArgumentException>(() => new SampleSettings { FinalHiddenState = true, HiddenLayer = 1 }.Validate());
 
         // The context keeps what it already exposes and adds what the backend reads.
-        var options = new SamplingSettings().ContextOptionsFor(new ContextOptions { HiddenLayers = [0] }, llama4);
+        var options = new SampleSettings().ContextOptionsFor(new ContextOptions { HiddenLayers = [0] }, llama4);
         Assert.Equal([0, 2], options.HiddenLayers);
         Assert.False(options.FinalHiddenState);
         Assert.True(options.EarlyExit);
         Assert.True(options.MaxSequences >= 32);
-        Assert.Equal(41, new SamplingSettings { Samples = 40 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // a spare beside the samples
-        Assert.Equal(256, new SamplingSettings { Samples = 256 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // llama.cpp's limit
-        Assert.Contains("at most 256 samples", Assert.Throws<ArgumentException>(() => new SamplingSettings { Samples = 257 }.Validate()).Message);
-        Assert.True(new SamplingSettings { FinalHiddenState = true }.ContextOptionsFor(new ContextOptions(), llama4).FinalHiddenState);
-        var lexical = new SamplingSettings { Similarity = SimilarityBackend.RougeL }.ContextOptionsFor(new ContextOptions(), llama4);
+        Assert.Equal(41, new SampleSettings { Samples = 40 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // a spare beside the samples
+        Assert.Equal(256, new SampleSettings { Samples = 256 }.ContextOptionsFor(new ContextOptions(), llama4).MaxSequences); // llama.cpp's limit
+        Assert.Contains("at most 256 samples", Assert.Throws<ArgumentException>(() => new SampleSettings { Samples = 257 }.Validate()).Message);
+        Assert.True(new SampleSettings { FinalHiddenState = true }.ContextOptionsFor(new ContextOptions(), llama4).FinalHiddenState);
+        var lexical = new SampleSettings { Similarity = SimilarityBackend.RougeL }.ContextOptionsFor(new ContextOptions(), llama4);
         Assert.False(lexical.FinalHiddenState);
         Assert.Empty(lexical.HiddenLayers);
     }
@@ -216,7 +216,7 @@ public sealed class SamplingMethodsTests
             "Which animal does Zaibath keep?", "", "What pet belongs to Zaibath?", "Zaibath keeps which animal as a pet?",
             "Name the pet of Zaibath.", "What animal lives with Zaibath?", "Which creature is Zaibath's pet?", "Tell me Zaibath's pet.",
         ];
-        var plain = new SamplingSettings { Paraphrases = 3 };
+        var plain = new SampleSettings { Paraphrases = 3 };
         Assert.Equal(3, plain.PerturbationPool);
         // As sampled: the question, then the first three, an empty paraphrase standing for the question.
         Assert.Equal([question, pool[0], question, pool[2]], InvEntropyStatistic.PerturbedInputs(question, pool[..3], plain, seed: 7));

@@ -10,7 +10,7 @@ public enum SimilarityBackend
 {
     /// <summary>Mean-pooled hidden states of the generating model itself (the middle layer's input by default), cosine (no extra model).</summary>
     Hidden,
-    /// <summary>A GGUF embedding model through llama.cpp's pooling, cosine (<see cref="SamplingSettings.EmbeddingModel"/>).</summary>
+    /// <summary>A GGUF embedding model through llama.cpp's pooling, cosine (<see cref="SampleSettings.EmbeddingModel"/>).</summary>
     Embedding,
     /// <summary>ROUGE-L F1 over words.</summary>
     RougeL,
@@ -22,7 +22,7 @@ public enum SimilarityBackend
 /// Hyperparameters of the sampling-based methods (all exposed on the CLI: <c>--samples</c>, <c>--sample-temperature</c>,
 /// <c>--similarity</c>, <c>--cluster-threshold</c>, <c>--sar-temperature</c>, ...).
 /// </summary>
-public sealed record SamplingSettings
+public sealed record SampleSettings
 {
     /// <summary>K: samples per question, decoded together in one batch sharing the prompt's KV cache.</summary>
     public int Samples { get; init; } = 5;
@@ -230,7 +230,7 @@ public sealed record SampleSet(AnswerSet Answers, IReadOnlyList<GenerationResult
 }
 
 /// <summary>Names of the sampling statistics.</summary>
-public static class SamplingStatisticNames
+public static class SampleStatisticNames
 {
     /// <summary><see cref="SampleSet"/>: K samples of the answer prompt at the sampling temperature.</summary>
     public const string Samples = "samples";
@@ -253,7 +253,7 @@ public static class SamplingStatisticNames
 /// the Inv-Entropy walk) and the estimators over them. <see cref="Register"/> adds them to a registry with given
 /// settings (re-registering replaces the previous settings).
 /// </summary>
-public static class SamplingMethods
+public static class SampleMethods
 {
     /// <summary>Names of the sampling estimators, for listings.</summary>
     public static readonly IReadOnlyList<string> Names =
@@ -262,7 +262,7 @@ public static class SamplingMethods
     /// <param name="registry">Where to add them.</param>
     /// <param name="settings">Hyperparameters (validated here).</param>
     /// <param name="embedder">The embedding model of <see cref="SimilarityBackend.Embedding"/> (owned by the caller).</param>
-    public static void Register(UncertaintyMethodRegistry registry, SamplingSettings settings, ITextEmbedder? embedder = null)
+    public static void Register(UncertaintyMethodRegistry registry, SampleSettings settings, ITextEmbedder? embedder = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(settings);
@@ -271,48 +271,48 @@ public static class SamplingMethods
         var backend = new BackendFactory(settings, embedder);
 
         registry.Register(new SamplesStatistic(settings));
-        registry.Register(new SimilarityStatistic(SamplingStatisticNames.SampleSimilarity, backend, tokens: false));
-        registry.Register(new SimilarityStatistic(SamplingStatisticNames.SampleRelevance, backend, tokens: true));
+        registry.Register(new SimilarityStatistic(SampleStatisticNames.SampleSimilarity, backend, tokens: false));
+        registry.Register(new SimilarityStatistic(SampleStatisticNames.SampleRelevance, backend, tokens: true));
         registry.Register(new GreedyRelevanceStatistic(backend));
         registry.Register(new InvEntropyStatistic(settings, backend));
 
-        string s = SamplingStatisticNames.Samples, sim = SamplingStatisticNames.SampleSimilarity, rel = SamplingStatisticNames.SampleRelevance;
+        string s = SampleStatisticNames.Samples, sim = SampleStatisticNames.SampleSimilarity, rel = SampleStatisticNames.SampleRelevance;
         double t = settings.SarTemperature, threshold = settings.ClusterThreshold;
-        registry.Register(new SamplingEstimator("sar", "SAR (Duan et al.): SentenceSAR over the samples with relevance-weighted token probabilities", [s, rel], st =>
+        registry.Register(new SampleEstimator("sar", "SAR (Duan et al.): SentenceSAR over the samples with relevance-weighted token probabilities", [s, rel], st =>
         {
             var set = st.Get<SampleSet>(s);
             var r = st.Get<SentenceSimilarityResult>(rel);
             var tokenSims = r.TokenSimilarity!.Select(ConventionalTokenSimilarity).ToList();
             return new(Sar.Compute(set.TokenLogProbabilities, tokenSims, r.Matrix, t));
         }));
-        registry.Register(new SamplingEstimator("token_sar", "TokenSAR: relevance-weighted −log p of the greedy answer's tokens (relevance = 1 − sim(answer, answer without the token))",
-            [StatisticNames.GreedyGeneration, SamplingStatisticNames.GreedyRelevance], st =>
+        registry.Register(new SampleEstimator("token_sar", "TokenSAR: relevance-weighted −log p of the greedy answer's tokens (relevance = 1 − sim(answer, answer without the token))",
+            [StatisticNames.GreedyGeneration, SampleStatisticNames.GreedyRelevance], st =>
             {
                 var (_, logp, _) = SampleSet.Trim(st.Get<GenerationResult>(StatisticNames.GreedyGeneration));
-                var r = st.Get<SentenceSimilarityResult>(SamplingStatisticNames.GreedyRelevance);
+                var r = st.Get<SentenceSimilarityResult>(SampleStatisticNames.GreedyRelevance);
                 return new(Sar.TokenSar(logp, ConventionalTokenSimilarity(r.TokenSimilarity![0])));
             }));
-        registry.Register(new SamplingEstimator("sentence_sar", "SentenceSAR: −mean log(p_i + Σ_j sim_ij p_j / t) over the samples", [s, sim], st =>
+        registry.Register(new SampleEstimator("sentence_sar", "SentenceSAR: −mean log(p_i + Σ_j sim_ij p_j / t) over the samples", [s, sim], st =>
             new(Sar.SentenceSar(st.Get<SampleSet>(s).LogLikelihoods, Matrix(st, sim), t))));
-        registry.Register(new SamplingEstimator("semantic_entropy", "Semantic entropy (Kuhn et al.): entropy over meaning classes (similarity ≥ threshold), class likelihood from the samples", [s, sim], st =>
+        registry.Register(new SampleEstimator("semantic_entropy", "Semantic entropy (Kuhn et al.): entropy over meaning classes (similarity ≥ threshold), class likelihood from the samples", [s, sim], st =>
         {
             var set = st.Get<SampleSet>(s);
             var clusters = SemanticClusters.Greedy(Matrix(st, sim), threshold);
             return new(SemanticEntropy.Compute(set.LogLikelihoods, clusters, settings.ClassProbability, settings.EntropyEstimator),
                 Detail: string.Create(CultureInfo.InvariantCulture, $"{clusters.ClassCount} classes"));
         }));
-        registry.Register(new SamplingEstimator("num_sem_sets", "Number of semantic sets (Lin et al.): connected components of 'similarity ≥ threshold'", [s, sim], st =>
+        registry.Register(new SampleEstimator("num_sem_sets", "Number of semantic sets (Lin et al.): connected components of 'similarity ≥ threshold'", [s, sim], st =>
             new(SemanticSets.Count(Matrix(st, sim), threshold))));
-        registry.Register(new SamplingEstimator("eigv_laplacian", "EigValLaplacian (Lin et al.): Σ max(0, 1 − λ) of the sample graph's normalized Laplacian", [s, sim], st =>
+        registry.Register(new SampleEstimator("eigv_laplacian", "EigValLaplacian (Lin et al.): Σ max(0, 1 − λ) of the sample graph's normalized Laplacian", [s, sim], st =>
             new(GraphUncertainty.EigValLaplacian(Matrix(st, sim)))));
-        registry.Register(new SamplingEstimator("degmat", "Degree matrix (Lin et al.): 1 − Σ_ij W_ij / K²", [s, sim], st =>
+        registry.Register(new SampleEstimator("degmat", "Degree matrix (Lin et al.): 1 − Σ_ij W_ij / K²", [s, sim], st =>
             new(GraphUncertainty.DegreeMatrix(Matrix(st, sim)))));
-        registry.Register(new SamplingEstimator("eccentricity", "Eccentricity (Lin et al.): spread of the samples' spectral embeddings", [s, sim], st =>
+        registry.Register(new SampleEstimator("eccentricity", "Eccentricity (Lin et al.): spread of the samples' spectral embeddings", [s, sim], st =>
             new(GraphUncertainty.Eccentricity(Matrix(st, sim), settings.EccentricityThreshold))));
-        registry.Register(new SamplingEstimator("lexical_similarity", "Lexical similarity (Fomicheva et al.): −mean ROUGE-L F1 over sample pairs (independent of --similarity)", [s], st =>
+        registry.Register(new SampleEstimator("lexical_similarity", "Lexical similarity (Fomicheva et al.): −mean ROUGE-L F1 over sample pairs (independent of --similarity)", [s], st =>
             new(LexicalSimilarity.Compute(st.Get<SampleSet>(s).Texts) + 0.0))); // + 0.0 turns −0 (no overlap) into 0
-        registry.Register(new SamplingEstimator("inv_entropy", "Inv-Entropy (Song et al.): entropy of the inverse model p(x|y) of a random walk over paraphrased inputs and their responses",
-            [SamplingStatisticNames.InvEntropyWalk], st => new(st.Get<InvEntropyResult>(SamplingStatisticNames.InvEntropyWalk).InvEntropy)));
+        registry.Register(new SampleEstimator("inv_entropy", "Inv-Entropy (Song et al.): entropy of the inverse model p(x|y) of a random walk over paraphrased inputs and their responses",
+            [SampleStatisticNames.InvEntropyWalk], st => new(st.Get<InvEntropyResult>(SampleStatisticNames.InvEntropyWalk).InvEntropy)));
     }
 
     private static SquareMatrix Matrix(IStatisticSource st, string name) => st.Get<SentenceSimilarityResult>(name).Matrix;
@@ -326,7 +326,7 @@ public static class SamplingMethods
     }
 
     /// <summary>Sampling options of the K samples.</summary>
-    internal static GenerationOptions SampleOptions(SamplingSettings settings, StatisticSettings run, float temperature, int? maxTokens = null) => new()
+    internal static GenerationOptions SampleOptions(SampleSettings settings, StatisticSettings run, float temperature, int? maxTokens = null) => new()
     {
         MaxTokens = maxTokens ?? settings.MaxTokens ?? run.AnswerMaxTokens,
         Stop = ["\n"],
@@ -336,7 +336,7 @@ public static class SamplingMethods
     };
 
     /// <summary>Builds the configured backend for one computation (the hidden-state one reads the statistic's own context).</summary>
-    internal sealed class BackendFactory(SamplingSettings settings, ITextEmbedder? embedder)
+    internal sealed class BackendFactory(SampleSettings settings, ITextEmbedder? embedder)
     {
         public SentenceSimilarityResult Compute(StatisticContext context, AnswerSet answers, bool tokens)
         {
@@ -362,12 +362,12 @@ public static class SamplingMethods
             context.ExposesHiddenState(layer) ? context
             : throw new InvalidOperationException(layer is null
                 ? "the hidden-state similarity needs the model's context created with FinalHiddenState (the CLI does this when a sampling method is chosen); or pick --similarity rouge-l|jaccard|embedding"
-                : $"the hidden-state similarity reads the input of layer {layer}, which the context does not expose (create it with SamplingSettings.ContextOptionsFor, or choose the final state: --hidden-layer final)");
+                : $"the hidden-state similarity reads the input of layer {layer}, which the context does not expose (create it with SampleSettings.ContextOptionsFor, or choose the final state: --hidden-layer final)");
     }
 }
 
 /// <summary>An estimator over sampling statistics (open-answer and multiple-choice items alike).</summary>
-public sealed class SamplingEstimator(string name, string description, IReadOnlyList<string> statistics, Func<IStatisticSource, UncertaintyEstimate> estimate) : IUncertaintyEstimator
+public sealed class SampleEstimator(string name, string description, IReadOnlyList<string> statistics, Func<IStatisticSource, UncertaintyEstimate> estimate) : IUncertaintyEstimator
 {
     public string Name { get; } = name;
     public string Description { get; } = description;
@@ -377,15 +377,15 @@ public sealed class SamplingEstimator(string name, string description, IReadOnly
 }
 
 /// <summary>K samples of the answer prompt, decoded together (Generator.Sample: one llama_decode per step, the prompt's KV shared).</summary>
-internal sealed class SamplesStatistic(SamplingSettings settings) : IItemStatistic
+internal sealed class SamplesStatistic(SampleSettings settings) : IItemStatistic
 {
-    public string Name => SamplingStatisticNames.Samples;
+    public string Name => SampleStatisticNames.Samples;
     public bool AppliesTo(EvaluationItem item) => true;
 
     public object Compute(StatisticContext context)
     {
         string prompt = context.Prompts.Answer(context.Item);
-        var options = SamplingMethods.SampleOptions(settings, context.Settings, settings.Temperature);
+        var options = SampleMethods.SampleOptions(settings, context.Settings, settings.Temperature);
         var generator = context.Generator;
         if (settings.Samples > generator.Context.MaxSequences)
             throw new InvalidOperationException($"{settings.Samples} samples need a context with at least {settings.Samples} sequences (it has {generator.Context.MaxSequences})");
@@ -400,7 +400,7 @@ internal sealed class SamplesStatistic(SamplingSettings settings) : IItemStatist
 }
 
 /// <summary>The samples' similarity matrix (and, for SAR, their token-ablation similarities) from the configured backend.</summary>
-internal sealed class SimilarityStatistic(string name, SamplingMethods.BackendFactory backend, bool tokens) : IItemStatistic
+internal sealed class SimilarityStatistic(string name, SampleMethods.BackendFactory backend, bool tokens) : IItemStatistic
 {
     public string Name { get; } = name;
     public bool AppliesTo(EvaluationItem item) => true;
@@ -408,17 +408,17 @@ internal sealed class SimilarityStatistic(string name, SamplingMethods.BackendFa
     public object Compute(StatisticContext context)
     {
         // The relevance pass computes the matrix too: reuse it when SAR ran first.
-        if (!tokens && context.TryGetComputed<SentenceSimilarityResult>(SamplingStatisticNames.SampleRelevance, out var withTokens))
+        if (!tokens && context.TryGetComputed<SentenceSimilarityResult>(SampleStatisticNames.SampleRelevance, out var withTokens))
             return withTokens with { TokenSimilarity = null };
-        var set = context.Get<SampleSet>(SamplingStatisticNames.Samples);
+        var set = context.Get<SampleSet>(SampleStatisticNames.Samples);
         return backend.Compute(context, set.Answers, tokens);
     }
 }
 
 /// <summary>Token-ablation similarities of the greedy answer (TokenSAR).</summary>
-internal sealed class GreedyRelevanceStatistic(SamplingMethods.BackendFactory backend) : IItemStatistic
+internal sealed class GreedyRelevanceStatistic(SampleMethods.BackendFactory backend) : IItemStatistic
 {
-    public string Name => SamplingStatisticNames.GreedyRelevance;
+    public string Name => SampleStatisticNames.GreedyRelevance;
     public bool AppliesTo(EvaluationItem item) => true;
 
     public object Compute(StatisticContext context)
@@ -432,25 +432,25 @@ internal sealed class GreedyRelevanceStatistic(SamplingMethods.BackendFactory ba
 }
 
 /// <summary>
-/// Inv-Entropy's data (authors' evaluate.py protocol): the question and <see cref="SamplingSettings.Paraphrases"/>
-/// paraphrases written by the model (sampled together), <see cref="SamplingSettings.ResponsesPerInput"/> sampled
+/// Inv-Entropy's data (authors' evaluate.py protocol): the question and <see cref="SampleSettings.Paraphrases"/>
+/// paraphrases written by the model (sampled together), <see cref="SampleSettings.ResponsesPerInput"/> sampled
 /// responses to each, input similarity S^X (each input's similarity repeated over its responses) and output
 /// similarity S^Y from the configured backend, then <see cref="InvEntropy.Subsampled"/> (one response per input per
 /// draw). The responses are compared as answers to the original question (the hidden-state backend reads them after
 /// the original prompt); inputs are compared as continuations of "Question:". GAAP is not wired in here (the
 /// algorithm is in <see cref="Gaap"/>).
 /// </summary>
-internal sealed class InvEntropyStatistic(SamplingSettings settings, SamplingMethods.BackendFactory backend) : IItemStatistic
+internal sealed class InvEntropyStatistic(SampleSettings settings, SampleMethods.BackendFactory backend) : IItemStatistic
 {
-    public string Name => SamplingStatisticNames.InvEntropyWalk;
+    public string Name => SampleStatisticNames.InvEntropyWalk;
     public bool AppliesTo(EvaluationItem item) => true;
 
     /// <summary>
-    /// The inputs Inv-Entropy walks over: the question, then <see cref="SamplingSettings.Paraphrases"/> perturbations:
+    /// The inputs Inv-Entropy walks over: the question, then <see cref="SampleSettings.Paraphrases"/> perturbations:
     /// the model's paraphrases as they come, or GAAP's most diverse selection from the pool. An empty paraphrase (the
     /// model stopped at once) stands for the question itself.
     /// </summary>
-    internal static List<string> PerturbedInputs(string question, IReadOnlyList<string> paraphrases, SamplingSettings settings, int seed)
+    internal static List<string> PerturbedInputs(string question, IReadOnlyList<string> paraphrases, SampleSettings settings, int seed)
     {
         var pool = paraphrases.Select(p => string.IsNullOrWhiteSpace(p) ? question : p.Trim()).ToList();
         var inputs = new List<string> { question };
@@ -471,13 +471,13 @@ internal sealed class InvEntropyStatistic(SamplingSettings settings, SamplingMet
         string body = $"{ParaphraseInstruction}\n\nQuestion: {question}";
         string paraphrasePrompt = context.Settings.UseChatTemplate && model.ChatTemplate is not null
             ? ChatTemplate.Format(model, [ChatMessage.User(body)]) : body + "\nRewritten question:";
-        var paraphraseOptions = SamplingMethods.SampleOptions(settings, context.Settings, settings.ParaphraseTemperature, maxTokens: 48);
+        var paraphraseOptions = SampleMethods.SampleOptions(settings, context.Settings, settings.ParaphraseTemperature, maxTokens: 48);
         var paraphrases = generator.Sample(paraphrasePrompt, settings.PerturbationPool, paraphraseOptions, context.CancellationToken);
         var inputs = PerturbedInputs(question, [.. paraphrases.Select(p => p.Text)], settings, unchecked((int)context.Settings.Seed));
 
         int r = settings.ResponsesPerInput;
         var responses = new List<AnswerTokens>();
-        var answerOptions = SamplingMethods.SampleOptions(settings, context.Settings, settings.Temperature);
+        var answerOptions = SampleMethods.SampleOptions(settings, context.Settings, settings.Temperature);
         foreach (string input in inputs)
         {
             var item = context.Item with { Question = input };
