@@ -108,6 +108,7 @@ public sealed record OptionProbabilities(OptionLetterTokens Tokens, IReadOnlyLis
 public sealed class OptionLogitsStatistic : IItemStatistic
 {
     public string Name => StatisticNames.OptionLogits;
+    public IReadOnlyList<string> Dependencies => [];
 
     public bool AppliesTo(EvaluationItem item) => item.Kind == EvaluationItemKind.MultipleChoice;
 

@@ -28,6 +28,9 @@ public interface IItemStatistic
     /// <summary>The cache key estimators ask for, e.g. "greedy_generation".</summary>
     string Name { get; }
 
+    /// <summary>The statistics <see cref="Compute"/> asks for: planned with it, so a by-product can be shared.</summary>
+    IReadOnlyList<string> Dependencies { get; }
+
     /// <summary>Whether the statistic exists for this item (option logits only for multiple choice).</summary>
     bool AppliesTo(EvaluationItem item);
 
@@ -139,6 +142,7 @@ public static class StatisticNames
 public sealed class GreedyGenerationStatistic : IItemStatistic
 {
     public string Name => StatisticNames.GreedyGeneration;
+    public IReadOnlyList<string> Dependencies => [];
 
     public bool AppliesTo(EvaluationItem item) => true;
 
@@ -169,6 +173,7 @@ public sealed class GreedyGenerationStatistic : IItemStatistic
 public sealed class VerbalResponseStatistic(string name, bool linguistic) : IItemStatistic
 {
     public string Name { get; } = name;
+    public IReadOnlyList<string> Dependencies { get; } = [StatisticNames.GreedyGeneration];
 
     public bool AppliesTo(EvaluationItem item) => true;
 
@@ -191,6 +196,7 @@ public sealed class StatedConfidenceStatistic : IItemStatistic
     public const int ConfidenceTokens = 12;
 
     public string Name => StatisticNames.StatedConfidenceResponse;
+    public IReadOnlyList<string> Dependencies => [];
 
     public bool AppliesTo(EvaluationItem item) => true;
 

@@ -1,28 +1,35 @@
 using System.Text.Json;
 using UQEngine.Inference;
 using UQEngine.Methods;
-using UQEngine.Methods.Samples;
+using UQEngine.Methods.Probes;
 using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Server;
 
 /// <summary>
 /// The request field "uncertainty": which methods beyond the always-on token-probability scores a request wants.
-/// Accepted as {"methods": [...]} or as a plain array of names.
+/// Accepted as {"methods": [...]} or as a plain array of names. The names are the catalog's (<see cref="MethodCatalog"/>):
+/// every method whose statistics a request's n choices give, the probe when one is loaded, and "token_probability".
 /// </summary>
 internal static class UncertaintyMethods
 {
     /// <summary>Always computed; naming it is allowed and changes nothing.</summary>
     public const string TokenProbability = "token_probability";
     /// <summary>The loaded probe (uqengine serve --probe FILE), per token and per answer.</summary>
-    public const string Probe = "probe";
+    public const string Probe = ProbeMethod.MethodName;
+
+    /// <summary>The similarity the choices are compared with, as the response names it.</summary>
+    public const string Backend = "rouge_l";
 
     /// <summary>
-    /// Consistency over the request's n choices (no extra decoding), from ROUGE-L and the choices' log-likelihoods;
-    /// SAR's token relevance is lexical here (ROUGE-L of a choice against itself without the token's characters).
+    /// What a request's n choices give without extra decoding: the samples (texts, tokens, log-probabilities), their
+    /// ROUGE-L similarity, and lexical token relevance (ROUGE-L of a choice against itself without the token's characters).
     /// </summary>
-    public static readonly IReadOnlyList<string> Consistency =
-        ["semantic_entropy", "num_sem_sets", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity", "sentence_sar", "sar"];
+    public static readonly IReadOnlySet<string> ChoiceStatistics = new HashSet<string>(StringComparer.Ordinal)
+        { SampleStatisticNames.Samples, SampleStatisticNames.SampleSimilarity, SampleStatisticNames.SampleRelevance };
+
+    /// <summary>The catalog's methods over the n choices.</summary>
+    public static readonly IReadOnlyList<string> Consistency = [.. MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Select(m => m.Descriptor.Name)];
 
     public static readonly IReadOnlyList<string> All = [TokenProbability, Probe, .. Consistency];
 
@@ -60,50 +67,48 @@ internal static class UncertaintyMethods
     }
 
     /// <summary>
-    /// The asked consistency methods over the finished choices, by the library's estimators: ROUGE-L F1 similarity
-    /// of the choices' texts; class likelihoods from each choice's sequence log-probability (its "sequence_logprob");
-    /// the library's default cluster and eccentricity thresholds. Null when none was asked.
+    /// The asked consistency methods over the finished choices, by the catalog's estimators at the library's default
+    /// settings: ROUGE-L F1 similarity of the choices' texts; likelihoods from each choice's "sequence_logprob" (every
+    /// decoded step, as reported); SAR's token log-probabilities from the tokens that reach into the text. A method
+    /// with no finite value for these choices (a token of probability 0) is null with the reason. Null when none was asked.
     /// </summary>
     public static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results)
     {
-        if (!Consistency.Any(methods.Contains)) return null;
-        string[] texts = [.. results.Select(r => r.Text)];
-        var similarity = SimilarityMatrix.Build(new RougeLSimilarity(), texts);
-        double[] logLikelihoods = [.. results.Select(r => r.Uncertainty.SequenceLogProbability)];
-        bool clusters = methods.Contains("semantic_entropy") || methods.Contains("num_sem_sets");
-        double? semanticEntropy = null;
-        // A -inf log-likelihood (a token of probability 0) has no entropy to report rather than a failed request.
-        if (methods.Contains("semantic_entropy") && logLikelihoods.All(double.IsFinite))
-            semanticEntropy = SemanticEntropy.Compute(logLikelihoods, SemanticClusters.Greedy(similarity, SemanticSets.DefaultSimilarityThreshold));
-        bool sarAsked = methods.Contains("sar") || methods.Contains("sentence_sar");
-        double? sentenceSar = null, sar = null;
-        if (methods.Contains("sentence_sar") && logLikelihoods.All(double.IsFinite))
-            sentenceSar = Sar.SentenceSar(logLikelihoods, similarity, Sar.DefaultTemperature);
-        if (methods.Contains("sar"))
+        var asked = MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Where(m => methods.Contains(m.Descriptor.Name)).ToList();
+        if (asked.Count == 0) return null;
+        var trimmed = results.Select(SampleSet.Trim).ToList();
+        var answers = new AnswerSet("", [], [.. trimmed.Select(t => t.Answer)]);
+        var samples = new SampleSet(answers, results, [.. trimmed.Select(t => t.TokenLogProbabilities)], [.. results.Select(r => r.Uncertainty.SequenceLogProbability)]);
+        var similarity = SimilarityMatrix.Build(new RougeLSimilarity(), samples.Texts);
+        var statistics = new StatisticValues(Request)
+            .Add(SampleStatisticNames.Samples, samples)
+            .Add(SampleStatisticNames.SampleSimilarity, new SentenceSimilarityResult(similarity, null))
+            .Add(SampleStatisticNames.SampleRelevance, () => new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(answers, tokenSimilarity: true) with { Matrix = similarity });
+        var settings = new SampleSettings();
+        var values = new Dictionary<string, MethodValue>(StringComparer.Ordinal);
+        foreach (var m in asked) values[m.Descriptor.Name] = Estimate(m, statistics, settings);
+        bool threshold = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.ClusterThresholdKey));
+        bool temperature = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.SarTemperatureKey));
+        return new UncertaintySet(Backend, results.Count, threshold ? settings.ClusterThreshold : null, temperature ? settings.SarTemperature : null, values)
         {
-            // As the harness's sar with --similarity rouge-l: each choice's kept tokens and their log-probabilities.
-            var trimmed = results.Select(SampleSet.Trim).ToList();
-            var answers = new AnswerSet("", [], [.. trimmed.Select(t => t.Answer)]);
-            var relevance = new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(answers, tokenSimilarity: true);
-            var tokenSimilarity = relevance.TokenSimilarity!.Select(row => { Sar.ApplyTokenConventions(row, []); return row; }).ToList();
-            var tokenLogProbabilities = trimmed.Select(t => t.TokenLogProbabilities).ToList();
-            if (tokenLogProbabilities.All(row => row.All(double.IsFinite)))
-                sar = Sar.Compute(tokenLogProbabilities, tokenSimilarity, similarity, Sar.DefaultTemperature);
-        }
-        return new UncertaintySet(
-            "rouge_l",
-            results.Count,
-            clusters ? SemanticSets.DefaultSimilarityThreshold : null,
-            semanticEntropy,
-            methods.Contains("num_sem_sets") ? SemanticSets.Count(similarity, SemanticSets.DefaultSimilarityThreshold) : null,
-            methods.Contains("eigv_laplacian") ? GraphUncertainty.EigValLaplacian(similarity) : null,
-            methods.Contains("degmat") ? GraphUncertainty.DegreeMatrix(similarity) : null,
-            methods.Contains("eccentricity") ? GraphUncertainty.Eccentricity(similarity, GraphUncertainty.DefaultEccentricityThreshold) : null,
-            methods.Contains("lexical_similarity") ? LexicalSimilarity.Compute(similarity) + 0.0 : null, // + 0.0: no overlap is 0, not -0
-            sarAsked ? Sar.DefaultTemperature : null,
-            sentenceSar,
-            sar);
+            Legacy = values.ToDictionary(v => v.Key, v => (object?)v.Value.Uncertainty),
+        };
     }
+
+    private static MethodValue Estimate(IUncertaintyMethod method, IStatisticSource statistics, SampleSettings settings)
+    {
+        try
+        {
+            var e = method.Estimate(statistics, settings);
+            return double.IsFinite(e.Uncertainty)
+                ? new MethodValue(e.Uncertainty, e.Confidence, e.Detail)
+                : new MethodValue(null, Error: "not defined for these choices (a choice has probability 0)");
+        }
+        catch (ArgumentException ex) { return new MethodValue(null, Error: ex.Message); }
+    }
+
+    /// <summary>The item a request's choices answer (the methods read only the choices).</summary>
+    private static readonly EvaluationItem Request = new() { Id = "request", Question = "", Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
 }

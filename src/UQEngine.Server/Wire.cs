@@ -52,22 +52,18 @@ public sealed record SequenceUncertainty(
     double? ProbeConfidence = null);
 
 /// <summary>
-/// Consistency of a request's n choices (asked through "uncertainty"): which similarity compared them, how many, and
-/// each asked method's value (higher = less certain). Methods not asked are left out.
+/// Response-level uncertainty over the request's n choices. <see cref="Methods"/> holds every asked method by its
+/// catalog name; <see cref="Legacy"/> repeats each method's uncertainty as a flat field ("semantic_entropy": 1.2),
+/// the 0.1 shape, kept for one release (deprecated).
 /// </summary>
-public sealed record UncertaintySet(
-    string Backend,
-    int N,
-    double? ClusterThreshold,
-    double? SemanticEntropy,
-    int? NumSemSets,
-    double? EigvLaplacian,
-    double? Degmat,
-    double? Eccentricity,
-    double? LexicalSimilarity,
-    double? SarTemperature = null,
-    double? SentenceSar = null,
-    double? Sar = null);
+public sealed record UncertaintySet(string Backend, int N, double? ClusterThreshold, double? SarTemperature, IReadOnlyDictionary<string, MethodValue> Methods)
+{
+    [JsonExtensionData]
+    public IDictionary<string, object?>? Legacy { get; init; }
+}
+
+/// <summary>One method's value: null uncertainty with <see cref="Error"/> when it is not defined for these choices.</summary>
+public sealed record MethodValue(double? Uncertainty, double? Confidence = null, string? Detail = null, string? Error = null);
 
 public sealed record TextCompletion(string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage, UncertaintySet? UncertaintySet = null);
 

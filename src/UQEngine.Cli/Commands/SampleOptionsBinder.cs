@@ -78,8 +78,7 @@ internal sealed class SampleOptionsBinder
 
     /// <summary>True when a chosen method reads a sampling statistic (so the context needs sequences and hidden states).</summary>
     public static bool Needed(IEnumerable<IUncertaintyEstimator> estimators) =>
-        estimators.Any(e => e.Statistics.Any(s => s is SampleStatisticNames.Samples or SampleStatisticNames.SampleSimilarity
-            or SampleStatisticNames.SampleRelevance or SampleStatisticNames.GreedyRelevance or SampleStatisticNames.InvEntropyWalk));
+        estimators.Any(e => e.Statistics.Any(SampleStatisticNames.All.Contains));
 
     /// <summary>Registers the sampling methods with these settings; loads the embedding model when the backend needs one (the caller disposes it).</summary>
     public static GgufTextEmbedder? Register(UncertaintyMethodRegistry registry, SampleSettings settings, ModelOptions modelOptions, bool load)

@@ -163,7 +163,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
     /// Reads the option letters of this and the following pending items that need nothing else in one llama_decode
     /// (as many as fit the context); each item is timed at its share of that decode.
     /// </summary>
-    private static void PrefetchOptionLogits(IReadOnlyList<EvaluationItem> items, int start, Dictionary<string, ItemResult> done, IReadOnlyList<IUncertaintyEstimator> estimators,
+    private void PrefetchOptionLogits(IReadOnlyList<EvaluationItem> items, int start, Dictionary<string, ItemResult> done, IReadOnlyList<IUncertaintyEstimator> estimators,
         MultipleChoiceRoute route, Generator generator, ItemPrompts prompts, Dictionary<string, (OptionProbabilities, double)> prefetched, CancellationToken cancellationToken)
     {
         var ctx = generator.Context;
@@ -186,17 +186,13 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         for (int g = 0; g < group.Count; g++) prefetched[group[g].Item.Id] = (values[g], share);
     }
 
-    /// <summary>What will be computed for an item: its methods' statistics, and what grading needs.</summary>
-    private static HashSet<string> PlannedStatistics(EvaluationItem item, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route)
-    {
-        var planned = estimators.Where(e => e.AppliesTo(item)).SelectMany(e => e.Statistics).ToHashSet(StringComparer.Ordinal);
-        bool multipleChoice = item.Kind == EvaluationItemKind.MultipleChoice;
-        // The verbal follow-ups ask about the greedy answer, and grading reads it unless the option-probability route grades.
-        if (!multipleChoice || route == MultipleChoiceRoute.Generated || planned.Contains(StatisticNames.VerbalNumericResponse) || planned.Contains(StatisticNames.VerbalLinguisticResponse))
-            planned.Add(StatisticNames.GreedyGeneration);
-        if (multipleChoice && route == MultipleChoiceRoute.OptionProbability) planned.Add(StatisticNames.OptionLogits);
-        return planned;
-    }
+    /// <summary>What will be computed for an item: what grading reads, its methods' statistics, and their dependencies.</summary>
+    private HashSet<string> PlannedStatistics(EvaluationItem item, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route) =>
+        registry.WithDependencies(estimators.Where(e => e.AppliesTo(item)).SelectMany(e => e.Statistics).Append(GradedFrom(item, route)));
+
+    /// <summary>The statistic grading reads: the option letters' probabilities on that route, else the greedy answer.</summary>
+    private static string GradedFrom(EvaluationItem item, MultipleChoiceRoute route) =>
+        item.Kind == EvaluationItemKind.MultipleChoice && route == MultipleChoiceRoute.OptionProbability ? StatisticNames.OptionLogits : StatisticNames.GreedyGeneration;
 
     /// <summary>Items already in items.jsonl, by id. A torn last line (no newline) is dropped and the file cut back.</summary>
     private static Dictionary<string, ItemResult> ReadExisting(string path)

@@ -75,34 +75,35 @@ public sealed record SensitivityReport(int Items, int Correct, IReadOnlyList<Sen
 /// K_max cached samples), and reports per method and setting the AUROC of error detection, how the item ranking
 /// moves against the default setting (Spearman, Kendall), and the confident errors (uncertainty at most the
 /// <see cref="SensitivityGrid.ConfidentQuantile"/>-quantile and a wrong answer). Also TSU over the temperature
-/// ladder at the default K and threshold. The methods and their formulas are those of <see cref="SampleMethods"/>.
+/// ladder at the default K and threshold. The methods are the catalog's (<see cref="MethodCatalog"/>), run on the cache.
 /// </summary>
 public static class SensitivityAnalysis
 {
-    /// <summary>Methods that can be re-scored from cached samples.</summary>
-    public static readonly IReadOnlyList<string> Methods = ["semantic_entropy", "num_sem_sets", "sentence_sar", "eigv_laplacian", "degmat", "eccentricity", "lexical_similarity"];
+    /// <summary>What the cache holds per item and temperature: the samples (texts, likelihoods) and their similarity matrix.</summary>
+    public static readonly IReadOnlySet<string> CachedStatistics = new HashSet<string>(StringComparer.Ordinal) { SampleStatisticNames.Samples, SampleStatisticNames.SampleSimilarity };
+
+    /// <summary>Methods that can be re-scored from cached samples: the catalog's methods that read nothing else.</summary>
+    public static IReadOnlyList<string> Methods => [.. MethodCatalog.Default.ComputableFrom(CachedStatistics).Select(m => m.Descriptor.Name)];
 
     /// <summary>The methods whose value depends on the clustering threshold.</summary>
-    public static bool UsesThreshold(string method) => method is "semantic_entropy" or "num_sem_sets";
+    public static bool UsesThreshold(string method) => Rescorable(method).Descriptor.Settings.Contains(SampleSettings.ClusterThresholdKey);
 
     /// <summary>A method's uncertainty on the first <paramref name="k"/> cached samples.</summary>
     public static double Score(string method, CachedSamples samples, int k, double threshold, SampleSettings settings)
     {
+        var m = Rescorable(method);
         if (k > samples.Texts.Length) throw new ArgumentOutOfRangeException(nameof(k), k, $"only {samples.Texts.Length} samples are cached");
-        var m = samples.Matrix(k);
-        var loglik = samples.LogLikelihoods.AsSpan(0, k);
-        return method switch
-        {
-            "semantic_entropy" => SemanticEntropy.Compute(loglik, SemanticClusters.Greedy(m, threshold), settings.ClassProbability, settings.EntropyEstimator),
-            "num_sem_sets" => SemanticSets.Count(m, threshold),
-            "sentence_sar" => Sar.SentenceSar(loglik, m, settings.SarTemperature),
-            "eigv_laplacian" => GraphUncertainty.EigValLaplacian(m),
-            "degmat" => GraphUncertainty.DegreeMatrix(m),
-            "eccentricity" => GraphUncertainty.Eccentricity(m, settings.EccentricityThreshold),
-            "lexical_similarity" => LexicalSimilarity.Compute(samples.Texts.Take(k).ToList(), new RougeLSimilarity()),
-            _ => throw new ArgumentException($"'{method}' cannot be re-scored from cached samples; these can: {string.Join(", ", Methods)}", nameof(method)),
-        };
+        var statistics = new StatisticValues(Rescored)
+            .Add(SampleStatisticNames.Samples, SampleSet.FromTexts(samples.Texts[..k], samples.LogLikelihoods[..k]))
+            .Add(SampleStatisticNames.SampleSimilarity, new SentenceSimilarityResult(samples.Matrix(k), null));
+        return m.Estimate(statistics, settings with { ClusterThreshold = threshold }).Uncertainty;
     }
+
+    private static readonly EvaluationItem Rescored = new() { Id = "cached", Question = "", Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
+
+    private static IUncertaintyMethod Rescorable(string method) =>
+        MethodCatalog.Default.TryGet(method, out var m) && m.Descriptor.ComputableFrom(CachedStatistics) ? m
+        : throw new ArgumentException($"'{method}' cannot be re-scored from cached samples; these can: {string.Join(", ", Methods)}", nameof(method));
 
     public static SensitivityReport Analyze(IReadOnlyList<SensitivityItem> items, SensitivityGrid grid, SampleSettings settings, IReadOnlyList<string> methods)
     {

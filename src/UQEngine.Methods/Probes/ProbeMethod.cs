@@ -17,6 +17,7 @@ public sealed class ProbedGenerationStatistic(ProbeFile probe) : IItemStatistic
     private readonly ProbeScorer _scorer = new(probe);
 
     public string Name => StatisticName;
+    public IReadOnlyList<string> Dependencies => [];
 
     public bool AppliesTo(EvaluationItem item) => true;
 
@@ -33,6 +34,7 @@ public sealed class ProbedGenerationStatistic(ProbeFile probe) : IItemStatistic
 internal sealed class GreedyFromProbedStatistic : IItemStatistic
 {
     public string Name => StatisticNames.GreedyGeneration;
+    public IReadOnlyList<string> Dependencies { get; } = [ProbedGenerationStatistic.StatisticName];
 
     public bool AppliesTo(EvaluationItem item) => true;
 
@@ -40,17 +42,19 @@ internal sealed class GreedyFromProbedStatistic : IItemStatistic
 }
 
 /// <summary>Method "probe": uncertainty 1 − the probe's calibrated confidence in the greedy answer.</summary>
-public sealed class ProbeMethod : IUncertaintyEstimator
+public sealed class ProbeMethod : IUncertaintyMethod
 {
     public const string MethodName = "probe";
 
-    public string Name => MethodName;
-    public string Description => "Hidden-state probe (--probe FILE): calibrated P(correct) from the answer's hidden states, read while decoding";
-    public IReadOnlyList<string> Statistics { get; } = [ProbedGenerationStatistic.StatisticName];
+    public MethodDescriptor Descriptor { get; } = new()
+    {
+        Name = MethodName, Family = MethodFamily.Probe, GivesConfidence = true,
+        Description = "Hidden-state probe (--probe FILE): calibrated P(correct) from the answer's hidden states, read while decoding",
+        Statistics = [ProbedGenerationStatistic.StatisticName],
+        Needs = "a probe file (--probe FILE; train one with `uqengine probe train`)",
+    };
 
-    public bool AppliesTo(EvaluationItem item) => true;
-
-    public UncertaintyEstimate Estimate(IStatisticSource statistics)
+    public UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings)
     {
         var r = statistics.Get<ProbedGeneration>(ProbedGenerationStatistic.StatisticName).Reading;
         return new(1 - r.Confidence, r.Confidence, Detail: $"logit {r.Logit:F3}");
@@ -71,7 +75,6 @@ public sealed class ProbeMethod : IUncertaintyEstimator
     {
         registry.Register(new ProbedGenerationStatistic(probe));
         registry.Register(new GreedyFromProbedStatistic());
-        registry.Register(new ProbeMethod());
     }
 
     /// <summary>Throws when the probe reads another model or the context does not expose its layer.</summary>

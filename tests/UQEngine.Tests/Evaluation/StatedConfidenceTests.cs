@@ -24,9 +24,9 @@ public sealed class StatedConfidenceTests
     [InlineData("Confidence: 10%\nred\nConfidence: 80%", 0.80)] // the last one counts
     public void Reads_the_stated_percentage(string reply, double expected)
     {
-        Assert.True(StatedConfidenceEstimator.TryParse(reply, out double c));
+        Assert.True(StatedConfidenceMethod.TryParse(reply, out double c));
         Assert.Equal(expected, c, 12);
-        var estimate = new StatedConfidenceEstimator().Estimate(new Reply(reply));
+        var estimate = new StatedConfidenceMethod().Estimate(new Reply(reply), new SampleSettings());
         Assert.Equal(expected, estimate.Confidence!.Value, 12);
         Assert.Equal(1 - expected, estimate.Uncertainty, 12);
         Assert.False(estimate.UsedFallback);
@@ -39,10 +39,10 @@ public sealed class StatedConfidenceTests
     [InlineData("")]
     public void Without_a_readable_percentage_it_falls_back_to_one_half_and_says_so(string reply)
     {
-        Assert.False(StatedConfidenceEstimator.TryParse(reply, out _));
-        var estimate = new StatedConfidenceEstimator().Estimate(new Reply(reply));
+        Assert.False(StatedConfidenceMethod.TryParse(reply, out _));
+        var estimate = new StatedConfidenceMethod().Estimate(new Reply(reply), new SampleSettings());
         Assert.True(estimate.UsedFallback);
-        Assert.Equal(StatedConfidenceEstimator.FallbackConfidence, estimate.Confidence);
+        Assert.Equal(StatedConfidenceMethod.FallbackConfidence, estimate.Confidence);
     }
 
     [Fact]

@@ -172,7 +172,10 @@ public sealed class ServerUncertaintyTests : IAsyncLifetime
         var (status, some) = await _server.PostJsonAsync("/v1/completions", new { model = LoopbackServer.ModelId, prompt = Prompt, max_tokens = 3, n = 2, uncertainty = new[] { "degmat", "token_probability" } });
         Assert.Equal(200, status);
         var set = some.GetProperty("uncertainty_set");
-        Assert.Equal(["backend", "n", "degmat"], set.EnumerateObject().Select(p => p.Name));
+        // The catalog's map, plus the flat field of the 0.1 shape (kept for one release).
+        Assert.Equal(["backend", "n", "methods", "degmat"], set.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["degmat"], set.GetProperty("methods").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(set.GetProperty("degmat").GetDouble(), set.GetProperty("methods").GetProperty("degmat").GetProperty("uncertainty").GetDouble());
     }
 
     [Theory]

@@ -1,0 +1,113 @@
+using System.Reflection;
+
+namespace UQEngine.Methods;
+
+/// <summary>Groups for listings and docs; what a method can run on follows from the statistics it reads.</summary>
+public enum MethodFamily
+{
+    /// <summary>From the greedy answer's token probabilities (one generation).</summary>
+    TokenProbability,
+    /// <summary>Multiple choice: the option letters' probabilities at the answer position.</summary>
+    OptionProbability,
+    /// <summary>What the model says about its own confidence.</summary>
+    Verbal,
+    /// <summary>Agreement and relevance over K sampled answers.</summary>
+    SampleConsistency,
+    /// <summary>A classifier trained on the model's hidden states.</summary>
+    Probe,
+}
+
+/// <summary>
+/// Everything a consumer needs to know about a method without running it: its name (what users pass to
+/// <c>--methods</c> and to the server's <c>uncertainty</c> field), the statistics it reads, the settings its value
+/// depends on, and what it returns.
+/// </summary>
+public sealed record MethodDescriptor
+{
+    /// <summary>The one name of the method, snake_case.</summary>
+    public required string Name { get; init; }
+
+    public required MethodFamily Family { get; init; }
+
+    /// <summary>One line for listings.</summary>
+    public required string Description { get; init; }
+
+    /// <summary>The statistics the estimate reads (<see cref="StatisticNames"/>); their own dependencies come with them.</summary>
+    public required IReadOnlyList<string> Statistics { get; init; }
+
+    /// <summary>Keys of <see cref="SampleSettings.Describe"/> whose values change the estimate (not the statistics).</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    /// <summary>Whether the estimate carries a confidence in [0, 1] (what calibration metrics need).</summary>
+    public bool GivesConfidence { get; init; }
+
+    /// <summary>Multiple-choice items only.</summary>
+    public bool MultipleChoiceOnly { get; init; }
+
+    /// <summary>What must be loaded besides the model, when a statistic is not built in (e.g. a probe file).</summary>
+    public string? Needs { get; init; }
+
+    /// <summary>Whether the method has a value for this item.</summary>
+    public bool AppliesTo(EvaluationItem item) => !MultipleChoiceOnly || item.Kind == EvaluationItemKind.MultipleChoice;
+
+    /// <summary>Whether every statistic the method reads is among <paramref name="available"/>.</summary>
+    public bool ComputableFrom(IReadOnlySet<string> available) => Statistics.All(available.Contains);
+}
+
+/// <summary>
+/// An uncertainty method: a descriptor and the formula over statistics. A public non-abstract class with a
+/// parameterless constructor in this assembly is found by <see cref="MethodCatalog.Default"/>: adding a method is
+/// adding one such class.
+/// </summary>
+public interface IUncertaintyMethod
+{
+    MethodDescriptor Descriptor { get; }
+
+    /// <summary>The estimate from the item's statistics; <paramref name="settings"/> holds the hyperparameters.</summary>
+    UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings);
+}
+
+/// <summary>
+/// Every method, each declared once. Evaluation, sensitivity, <c>generate --methods</c>, the server and the help
+/// texts all read this list; which of them can run a method follows from the statistics it declares.
+/// </summary>
+public sealed class MethodCatalog
+{
+    private readonly Dictionary<string, IUncertaintyMethod> _byName = new(StringComparer.OrdinalIgnoreCase);
+
+    public MethodCatalog(IEnumerable<IUncertaintyMethod> methods)
+    {
+        ArgumentNullException.ThrowIfNull(methods);
+        foreach (var m in methods)
+            if (!_byName.TryAdd(m.Descriptor.Name, m))
+                throw new ArgumentException($"two methods are named '{m.Descriptor.Name}' ({_byName[m.Descriptor.Name].GetType().Name} and {m.GetType().Name})");
+        Methods = [.. _byName.Values.OrderBy(m => m.Descriptor.Family).ThenBy(m => m.Descriptor.Name, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The methods of this assembly.</summary>
+    public static MethodCatalog Default { get; } = FromAssembly(typeof(MethodCatalog).Assembly);
+
+    /// <summary>A catalog of the public method classes of <paramref name="assembly"/>.</summary>
+    public static MethodCatalog FromAssembly(Assembly assembly) => new(
+        assembly.GetTypes()
+            .Where(t => t is { IsPublic: true, IsAbstract: false, IsClass: true } && typeof(IUncertaintyMethod).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null)
+            .Select(t => (IUncertaintyMethod)Activator.CreateInstance(t)!));
+
+    /// <summary>Sorted by family, then name.</summary>
+    public IReadOnlyList<IUncertaintyMethod> Methods { get; }
+
+    public IEnumerable<string> Names => Methods.Select(m => m.Descriptor.Name);
+
+    /// <summary>This catalog plus <paramref name="methods"/> (an app's own methods).</summary>
+    public MethodCatalog With(params IUncertaintyMethod[] methods) => new(Methods.Concat(methods));
+
+    public bool TryGet(string name, out IUncertaintyMethod method) => _byName.TryGetValue(name, out method!);
+
+    /// <summary>The method named <paramref name="name"/>; an unknown name throws ArgumentException listing what exists.</summary>
+    public IUncertaintyMethod Get(string name) =>
+        TryGet(name, out var m) ? m : throw new ArgumentException($"unknown method '{name}'; available: {string.Join(", ", Names)}");
+
+    /// <summary>The methods whose every statistic is in <paramref name="available"/> (what a host that fills those can offer).</summary>
+    public IReadOnlyList<IUncertaintyMethod> ComputableFrom(IReadOnlySet<string> available) =>
+        [.. Methods.Where(m => m.Descriptor.ComputableFrom(available))];
+}
