@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using UQEngine.Methods.Samples;
 
 namespace UQEngine.Methods;

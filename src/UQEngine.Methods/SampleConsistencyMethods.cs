@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using System.Globalization;
 using UQEngine.Inference;
 using UQEngine.Methods.Samples;

@@ -59,9 +59,6 @@ internal sealed class ModelOptionsBinder
     };
 }
 
-/// <summary>A user error: printed as one line, exit code 1, no stack trace.</summary>
-internal sealed class CliException(string message) : Exception(message);
-
 internal static class CommandRunner
 {
     /// <summary>Runs a command body, turning the errors a user can cause into one clear line and exit code 1.</summary>

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Spectre.Console;
-using UQEngine.Evaluation.Datasets;
 using UQEngine.Inference;
 using UQEngine.Methods;
 
@@ -33,21 +32,9 @@ internal sealed class MethodScoring
         return new MethodScoring(registry, registry.Resolve(methods), settings, embedder);
     }
 
-    /// <summary>One open-answer item holding the prompt; each method's estimate (methods that do not apply are left out).</summary>
-    public IReadOnlyList<MethodScore> Score(Generator generator, string prompt, int maxTokens, uint seed, bool chat, CancellationToken cancellationToken)
-    {
-        var item = new EvaluationItem { Id = "prompt", Question = prompt, Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
-        var settings = new StatisticSettings { AnswerMaxTokens = maxTokens, Seed = seed, UseChatTemplate = chat };
-        var context = new StatisticContext(item, generator, new ItemPrompts(generator.Context.Model, chat), settings, _registry.Statistics, cancellationToken);
-        var scores = new List<MethodScore>();
-        foreach (var e in _estimators)
-        {
-            if (!e.AppliesTo(item)) continue;
-            var u = e.Estimate(context);
-            scores.Add(new MethodScore(e.Name, u.Uncertainty, u.Confidence, u.Detail));
-        }
-        return scores;
-    }
+    /// <summary>Each method's estimate on the prompt (<see cref="PromptScoring"/>).</summary>
+    public IReadOnlyList<MethodScore> Score(Generator generator, string prompt, int maxTokens, uint seed, bool chat, CancellationToken cancellationToken) =>
+        PromptScoring.Score(generator, _registry, _estimators, prompt, new StatisticSettings { AnswerMaxTokens = maxTokens, Seed = seed, UseChatTemplate = chat }, cancellationToken);
 
     public static void Show(IAnsiConsole console, IReadOnlyList<MethodScore> scores)
     {
@@ -58,6 +45,3 @@ internal sealed class MethodScoring
         console.Write(table);
     }
 }
-
-/// <summary>One method's score in `generate --methods` output.</summary>
-internal sealed record MethodScore(string Method, double Uncertainty, double? Confidence, string? Detail);

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Spectre.Console;
-using UQEngine.Cli.Commands;
 using UQEngine.Inference;
 using UQEngine.Methods.Probes;
 using UQEngine.Evaluation.Probes;

@@ -1,6 +1,7 @@
 using ScottPlot;
-using UQEngine.Cli.Commands;
 using UQEngine.Evaluation.Decisions;
+
+using UQEngine.Evaluation.Probes;
 
 namespace UQEngine.Cli.Reports;
 

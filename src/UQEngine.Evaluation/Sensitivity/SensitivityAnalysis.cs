@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using UQEngine.Evaluation.Metrics;
 using System.Globalization;
 using System.Text;

@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 namespace UQEngine.Methods.Samples;
 
 /// <summary>The quantities of the dual-random-walk framework for one question.</summary>

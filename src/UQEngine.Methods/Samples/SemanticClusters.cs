@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using UQEngine.Methods.Samples.Similarity;
 
 namespace UQEngine.Methods.Samples;

@@ -14,6 +14,7 @@ public sealed class ChatModelFixture : IDisposable
 }
 
 /// <summary>The in-process IChatClient on the real llama.cpp and the synthetic model, driven through Microsoft.Extensions.AI.</summary>
+[Trait("Category", "Integration")]
 public sealed class UqEngineChatClientTests(ChatModelFixture fixture) : IClassFixture<ChatModelFixture>
 {
     private static readonly AiMessage[] Conversation = [new(ChatRole.System, "Be brief."), new(ChatRole.User, "Hello there")];

@@ -4,6 +4,7 @@ using System.Text.Json;
 namespace UQEngine.Tests.Cli;
 
 /// <summary>The `uqengine` commands run as a real process: exit codes, stdout JSON, one-line errors.</summary>
+[Trait("Category", "Integration")]
 public sealed class CliProcessTests
 {
     private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)

@@ -8,6 +8,7 @@ using UQEngine.Training;
 namespace UQEngine.Tests.Demo;
 
 /// <summary>The committed demo model: intact, the default model, knows what it saw often and not what it never saw.</summary>
+[Trait("Category", "Integration")]
 public sealed class DemoModelTests(DemoModelFixture demo, DemoVocabularyFixture untrained) : IClassFixture<DemoModelFixture>, IClassFixture<DemoVocabularyFixture>
 {
     private const string NoModel = "no trained demo model is committed (models/demo/uqengine-demo-f16.gguf); see models/README.md";

@@ -10,6 +10,7 @@ using UQEngine.Methods;
 namespace UQEngine.Tests.Evaluation;
 
 /// <summary>The demo world as a built-in dataset, and a TriviaQA parquet file in the published rc.nocontext layout.</summary>
+[Trait("Category", "Integration")]
 public sealed class BuiltInDatasetTests
 {
     private static string WorldFile => Path.Combine(DemoDataset.FindFolder() ?? throw new InvalidOperationException("models/demo not found from the test folder"), DemoDataset.WorldFileName);

@@ -12,6 +12,7 @@ using UQEngine.Methods;
 namespace UQEngine.Tests.Evaluation;
 
 /// <summary>`compare` on the synthetic model: its F32 file and a Q8_0 rung quantized on demand, plus a cuda variant that cannot run here.</summary>
+[Trait("Category", "Integration")]
 public sealed class ComparisonRunnerTests
 {
     private const string Items = """

@@ -12,6 +12,7 @@ using UQEngine.Methods;
 namespace UQEngine.Tests.Evaluation;
 
 /// <summary>End to end on the synthetic model (random weights: accuracy is meaningless, the pipeline is what is tested).</summary>
+[Trait("Category", "Integration")]
 public sealed class EvaluationRunnerTests
 {
     private const string Items = """

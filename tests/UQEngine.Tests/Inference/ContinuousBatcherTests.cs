@@ -6,6 +6,7 @@ namespace UQEngine.Tests.Inference;
 /// Continuous batching on the real llama.cpp: concurrent requests give what they give alone, cancelled and finished
 /// requests free their slots and KV cells, and admission keeps the KV cache within the context.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class ContinuousBatcherTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);

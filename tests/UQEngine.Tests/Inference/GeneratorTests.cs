@@ -5,6 +5,7 @@ using UQEngine.Kernels;
 namespace UQEngine.Tests.Inference;
 
 /// <summary>End-to-end: the real llama.cpp runs the synthetic model through the managed host.</summary>
+[Trait("Category", "Integration")]
 public sealed class GeneratorTests
 {
     private const string Prompt = "Hello world, the";
@@ -329,6 +330,7 @@ public sealed class GeneratorTests
 }
 
 /// <summary>The generated large vocabulary used by decode benchmarks is a real BPE vocabulary llama.cpp accepts.</summary>
+[Trait("Category", "Integration")]
 public sealed class SyntheticVocabularyTests
 {
     [Fact]
@@ -348,6 +350,7 @@ public sealed class SyntheticVocabularyTests
     }
 }
 
+[Trait("Category", "Integration")]
 public sealed class GeneratorCacheReuseTests
 {
     [Fact]

@@ -7,6 +7,7 @@ namespace UQEngine.Tests.Native;
 /// Guards the hand-written struct mirrors against drift from llama.cpp v0.5.0: if a field is added, removed or
 /// reordered upstream, the defaults llama.cpp fills in land in the wrong fields and these values stop matching.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class LlamaAbiTests
 {
     [Fact]

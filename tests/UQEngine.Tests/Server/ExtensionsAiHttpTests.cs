@@ -12,6 +12,7 @@ namespace UQEngine.Tests.Server;
 /// Microsoft.Extensions.AI's IChatClient over HTTP (its OpenAI adapter on the official SDK) talks to `uqengine serve`,
 /// and gets the same answer and the same scores as the in-process IChatClient on the same model file.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class ExtensionsAiHttpTests : IAsyncLifetime
 {
     private const string Key = "meai-key";

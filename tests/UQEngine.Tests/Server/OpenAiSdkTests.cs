@@ -6,6 +6,7 @@ using OpenAI.Chat;
 namespace UQEngine.Tests.Server;
 
 /// <summary>The official OpenAI .NET SDK talks to the server unchanged; the uncertainty fields ride along in the raw JSON.</summary>
+[Trait("Category", "Integration")]
 public sealed class OpenAiSdkTests : IAsyncLifetime
 {
     private LoopbackServer _server = null!;

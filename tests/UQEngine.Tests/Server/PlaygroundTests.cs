@@ -9,6 +9,7 @@ using Microsoft.Playwright;
 namespace UQEngine.Tests.Server;
 
 /// <summary>GET / serves the playground: one self-contained page, locked down by its Content-Security-Policy.</summary>
+[Trait("Category", "Integration")]
 public sealed class PlaygroundPageTests : IAsyncLifetime
 {
     private LoopbackServer _server = null!;
@@ -45,6 +46,7 @@ public sealed class PlaygroundPageTests : IAsyncLifetime
 /// The playground in a real browser: Debian's chromium, driven by Playwright, against a server on the synthetic model.
 /// Skipped when /usr/bin/chromium is absent (install it with `apt-get install -y chromium`).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class PlaygroundBrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 namespace UQEngine.Tests.Server;
 
 /// <summary>`uqengine serve` as a real process: it announces its address, answers, and refuses bad options in one line.</summary>
+[Trait("Category", "Integration")]
 public sealed partial class ServeCommandTests
 {
     private static Process Start(params string[] args)

@@ -5,6 +5,7 @@ using System.Text.Json;
 namespace UQEngine.Tests.Server;
 
 /// <summary>The bounded queue, client cancellation and the API key. A test hook holds the decoder at a step.</summary>
+[Trait("Category", "Integration")]
 public sealed class ServerConcurrencyTests
 {
     private static string Completion(int maxTokens = 2) => JsonSerializer.Serialize(new { model = LoopbackServer.ModelId, prompt = "hold on", max_tokens = maxTokens });

@@ -3,6 +3,7 @@ using System.Text.Json;
 
 namespace UQEngine.Tests.Server;
 
+[Trait("Category", "Integration")]
 public sealed class ServerEndpointTests : IAsyncLifetime
 {
     private LoopbackServer _server = null!;
@@ -190,6 +191,7 @@ public sealed class ServerEndpointTests : IAsyncLifetime
     }
 }
 
+[Trait("Category", "Integration")]
 public sealed class ServerStreamingStopTests : IAsyncLifetime
 {
     private LoopbackServer _server = null!;

@@ -5,6 +5,7 @@ using System.Text.Json;
 namespace UQEngine.Tests.Server;
 
 /// <summary>Hostile or careless input never produces a 5xx or takes the server down.</summary>
+[Trait("Category", "Integration")]
 public sealed class ServerRobustnessTests
 {
     [Fact]

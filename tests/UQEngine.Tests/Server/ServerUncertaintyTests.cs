@@ -6,13 +6,16 @@ using UQEngine.Inference;
 using UQEngine.Methods.Probes;
 using UQEngine.Evaluation.Probes;
 using UQEngine.Server;
-using UQEngine.Tests.Probes;
+using UQEngine.Tests.Methods.Probes;
 using UQEngine.Methods.Samples;
 using UQEngine.Methods.Samples.Similarity;
+
+using UQEngine.Tests.Evaluation.Probes;
 
 namespace UQEngine.Tests.Server;
 
 /// <summary>The "uncertainty" request field: the probe per token and per answer, consistency over n choices, errors.</summary>
+[Trait("Category", "Integration")]
 public sealed class ServerUncertaintyTests : IAsyncLifetime
 {
     private const int Layer = 1;

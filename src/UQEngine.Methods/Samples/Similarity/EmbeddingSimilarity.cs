@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using System.Numerics.Tensors;
 
 namespace UQEngine.Methods.Samples.Similarity;

@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 namespace UQEngine.Methods.Samples.Similarity;
 
 /// <summary>Probabilities of the three NLI labels for (premise, hypothesis); they sum to 1.</summary>

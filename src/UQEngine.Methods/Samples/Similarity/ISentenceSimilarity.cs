@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 using UQEngine.Inference;
 
 namespace UQEngine.Methods.Samples.Similarity;

@@ -1,3 +1,4 @@
+using UQEngine.Methods.Samples.LinearAlgebra;
 namespace UQEngine.Methods.Samples.Similarity;
 
 /// <summary>
