@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using UQEngine.Native;
 
 namespace UQEngine.Inference;
@@ -9,7 +7,7 @@ namespace UQEngine.Inference;
 /// last <see cref="Decode"/>. Not thread-safe: one decoding loop drives it. Spans it returns point into
 /// llama.cpp's buffers and stay valid until the next Decode.
 /// </summary>
-public sealed unsafe class LlamaContext : IDisposable
+public sealed class LlamaContext : IDisposable
 {
     // Architectures whose llama.cpp v0.5.0 graph records per-layer inputs; enabling them elsewhere aborts the process.
     private static readonly HashSet<string> LayerInputArchitectures =
@@ -19,11 +17,9 @@ public sealed unsafe class LlamaContext : IDisposable
     ];
 
     private readonly SafeLlamaContextHandle _handle;
-    private readonly nint _memory;
-    // Pinned (POH) so llama.cpp's abort callback can read it by pointer; no native allocation to free.
-    private readonly int[] _abortFlag = GC.AllocateArray<int>(1, pinned: true);
-    // The graph-node callback's state (pinned, read by pointer): EvalState.
-    private readonly byte[] _evalState = GC.AllocateArray<byte>(sizeof(EvalState), pinned: true);
+    private readonly LlamaMemory _memory;
+    // The abort flag and the graph-node (early-exit) state, pinned where llama.cpp's callbacks read them.
+    private readonly LlamaContextCallbacks _callbacks = new();
     private readonly int[] _hiddenLayers;
     private int _lastBatchTokens;
     // Per sequence, a stamp that changes whenever its cells may have changed (decode, copy, remove, clear): lets a
@@ -53,7 +49,7 @@ public sealed unsafe class LlamaContext : IDisposable
 
         int contextSize = options.ContextSize > 0 ? options.ContextSize : Math.Min(4096, Math.Max(facts.TrainingContext, 256));
         int threads = options.Threads > 0 ? options.Threads : ContextOptions.DefaultThreads;
-        var p = LlamaNative.llama_context_default_params();
+        var p = SafeLlamaContextHandle.DefaultParams();
         p.ContextSize = (uint)contextSize;
         p.BatchSize = (uint)options.BatchSize;
         p.MicroBatchSize = (uint)Math.Min(options.BatchSize, 512);
@@ -74,32 +70,26 @@ public sealed unsafe class LlamaContext : IDisposable
             _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
         };
         if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
-        if (options.EarlyExit && options.HiddenLayers.Count > 0)
-        {
-            p.EvalCallback = (nint)(delegate* unmanaged<nint, byte, void*, byte>)&OnGraphNode;
-            p.EvalCallbackUserData = (nint)Unsafe.AsPointer(ref _evalState[0]);
-        }
-        p.AbortCallback = (nint)(delegate* unmanaged<void*, byte>)&ShouldAbort;
-        p.AbortCallbackData = (nint)Unsafe.AsPointer(ref _abortFlag[0]);
+        _callbacks.Install(ref p, earlyExit: options.EarlyExit && options.HiddenLayers.Count > 0);
 
         NativeLogging.ClearRecentErrors();
         _handle = SafeLlamaContextHandle.Create(model.Handle, p);
         if (_handle.IsInvalid)
             throw new InferenceException($"llama.cpp could not create a context ({contextSize} tokens, {options.MaxSequences} sequences) for '{model.Path}': {NativeLogging.RecentErrorText()}");
-        _memory = LlamaNative.llama_get_memory(_handle);
+        _memory = _handle.GetMemory();
         _hiddenLayers = [.. options.HiddenLayers.Distinct().Order()];
-        foreach (int layer in _hiddenLayers) LlamaNative.llama_set_embeddings_layer_inp(_handle, (uint)layer, true);
+        foreach (int layer in _hiddenLayers) _handle.SetLayerInputRecording((uint)layer, true);
 
         Options = options;
-        ContextSize = (int)LlamaNative.llama_n_ctx(_handle);
-        BatchSize = (int)LlamaNative.llama_n_batch(_handle);
-        MaxSequences = (int)LlamaNative.llama_n_seq_max(_handle);
+        ContextSize = (int)_handle.ContextSize;
+        BatchSize = (int)_handle.BatchSize;
+        MaxSequences = (int)_handle.MaxSequences;
         _sequenceVersions = new long[MaxSequences];
         VocabularySize = model.Vocabulary.Count;
         HiddenSize = model.Facts.EmbeddingSize;
         if (options.Pooling is not null)
         {
-            var pooling = LlamaNative.llama_pooling_type(_handle);
+            var pooling = _handle.PoolingType;
             if (pooling is LlamaPoolingType.None or LlamaPoolingType.Unspecified)
             {
                 // The model declares no pooling (a generative model): mean pooling is the documented fallback.
@@ -107,7 +97,7 @@ public sealed unsafe class LlamaContext : IDisposable
                 p.PoolingType = LlamaPoolingType.Mean;
                 _handle = SafeLlamaContextHandle.Create(model.Handle, p);
                 if (_handle.IsInvalid) throw new InferenceException($"llama.cpp could not create a mean-pooling context for '{model.Path}': {NativeLogging.RecentErrorText()}");
-                _memory = LlamaNative.llama_get_memory(_handle);
+                _memory = _handle.GetMemory();
                 pooling = LlamaPoolingType.Mean;
             }
             if (pooling == LlamaPoolingType.Rank)
@@ -156,11 +146,11 @@ public sealed unsafe class LlamaContext : IDisposable
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
         if (batch.Count == 0) throw new ArgumentException("batch is empty", nameof(batch));
         cancellationToken.ThrowIfCancellationRequested();
-        Volatile.Write(ref _abortFlag[0], 0);
+        _callbacks.ClearAbort();
         int rc;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static s => Volatile.Write(ref ((int[])s!)[0], 1), _abortFlag) : default)
-            rc = LlamaNative.llama_decode(_handle, batch.Native);
+        using (_callbacks.AbortOn(cancellationToken))
+            rc = _handle.Decode(batch);
         _lastBatchTokens = rc == 0 ? batch.Count : 0;
         if (rc == 0)
             for (int i = 0; i < batch.Count; i++)
@@ -189,19 +179,12 @@ public sealed unsafe class LlamaContext : IDisposable
         if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
         if (batch.OutputCount != 0) throw new ArgumentException("a batch decoded through a layer must ask for no output (its logits would not be computed)", nameof(batch));
         if (layer == 0 || !Options.EarlyExit) { Decode(batch, cancellationToken); return false; }
-        fixed (byte* raw = _evalState)
-        {
-            var state = (EvalState*)raw;
-            // llama.cpp names each layer's output "l_out-<i>": the input of layer i is the output of layer i - 1.
-            var name = new Span<byte>(state->Name, 64);
-            name.Clear();
-            System.Text.Encoding.ASCII.GetBytes($"l_out-{layer - 1}", name[..63]);
-            state->Stopped = 0;
-            state->Armed = 1;
-            try { Decode(batch, cancellationToken); }
-            finally { state->Armed = 0; }
-            return state->Stopped != 0;
-        }
+        // llama.cpp names each layer's output "l_out-<i>": the input of layer i is the output of layer i - 1.
+        _callbacks.ArmStopAfter($"l_out-{layer - 1}");
+        bool stopped = false;
+        try { Decode(batch, cancellationToken); }
+        finally { stopped = _callbacks.Disarm(); }
+        return stopped;
     }
 
     /// <summary>Results of the early-exit self-check per layer (AnswerEncoder runs it once per context and layer).</summary>
@@ -211,9 +194,9 @@ public sealed unsafe class LlamaContext : IDisposable
     public ReadOnlySpan<float> GetLogits(int batchIndex)
     {
         CheckIndex(batchIndex);
-        float* p = LlamaNative.llama_get_logits_ith(_handle, batchIndex);
-        if (p == null) throw new InferenceException($"no logits at batch index {batchIndex}: that token did not request output");
-        return new ReadOnlySpan<float>(p, VocabularySize);
+        if (!_handle.TryGetLogits(batchIndex, VocabularySize, out var logits))
+            throw new InferenceException($"no logits at batch index {batchIndex}: that token did not request output");
+        return logits;
     }
 
     /// <summary>The final hidden state (after the output norm) at a batch index. Needs <see cref="ContextOptions.FinalHiddenState"/>.</summary>
@@ -221,9 +204,9 @@ public sealed unsafe class LlamaContext : IDisposable
     {
         if (!Options.FinalHiddenState) throw new InvalidOperationException("this context was created without FinalHiddenState");
         CheckIndex(batchIndex);
-        float* p = LlamaNative.llama_get_embeddings_ith(_handle, batchIndex);
-        if (p == null) throw new InferenceException($"no hidden state at batch index {batchIndex}: that token did not request output");
-        return new ReadOnlySpan<float>(p, HiddenSize);
+        if (!_handle.TryGetEmbeddings(batchIndex, HiddenSize, out var state))
+            throw new InferenceException($"no hidden state at batch index {batchIndex}: that token did not request output");
+        return state;
     }
 
     /// <summary>
@@ -235,9 +218,9 @@ public sealed unsafe class LlamaContext : IDisposable
         if (Options.Pooling is null) throw new InvalidOperationException("this context was created without ContextOptions.Pooling");
         CheckSequence(sequence);
         if (_lastBatchTokens == 0) throw new InvalidOperationException("no batch has been decoded");
-        float* p = LlamaNative.llama_get_embeddings_seq(_handle, sequence);
-        if (p == null) throw new InferenceException($"no pooled embedding for sequence {sequence}: it had no tokens in the last batch");
-        return new ReadOnlySpan<float>(p, HiddenSize);
+        if (!_handle.TryGetSequenceEmbedding(sequence, HiddenSize, out var embedding))
+            throw new InferenceException($"no pooled embedding for sequence {sequence}: it had no tokens in the last batch");
+        return embedding;
     }
 
     /// <summary>The hidden state entering <paramref name="layer"/> for the token at <paramref name="batchIndex"/> (any token, output or not).</summary>
@@ -245,8 +228,7 @@ public sealed unsafe class LlamaContext : IDisposable
     {
         if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
         CheckIndex(batchIndex);
-        float* p = LlamaNative.llama_get_embeddings_layer_inp(_handle, (uint)layer);
-        return new ReadOnlySpan<float>(p + (nint)batchIndex * HiddenSize, HiddenSize);
+        return _handle.GetLayerInput((uint)layer, batchIndex, HiddenSize);
     }
 
     private void CheckIndex(int batchIndex)
@@ -262,7 +244,7 @@ public sealed unsafe class LlamaContext : IDisposable
     public void RemoveTokens(int sequence, int fromPosition = -1, int toPosition = -1)
     {
         CheckSequence(sequence);
-        LlamaNative.llama_memory_seq_rm(_memory, sequence, fromPosition, toPosition);
+        _memory.RemoveTokens(sequence, fromPosition, toPosition);
         Touch(sequence);
     }
 
@@ -271,7 +253,7 @@ public sealed unsafe class LlamaContext : IDisposable
     {
         CheckSequence(source);
         CheckSequence(destination);
-        LlamaNative.llama_memory_seq_cp(_memory, source, destination, fromPosition, toPosition);
+        _memory.CopySequence(source, destination, fromPosition, toPosition);
         Touch(destination);
     }
 
@@ -279,14 +261,14 @@ public sealed unsafe class LlamaContext : IDisposable
     public int LastPosition(int sequence)
     {
         CheckSequence(sequence);
-        return LlamaNative.llama_memory_seq_pos_max(_memory, sequence);
+        return _memory.LastPosition(sequence);
     }
 
     /// <summary>Empties the whole KV cache.</summary>
     public void ClearCache()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        LlamaNative.llama_memory_clear(_memory, true);
+        _memory.Clear(data: true);
         TouchAll();
     }
 
@@ -321,40 +303,6 @@ public sealed unsafe class LlamaContext : IDisposable
     }
 
     internal SafeLlamaContextHandle Handle => _handle;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct EvalState
-    {
-        public int Armed;    // 1: stop after the node named Name
-        public int Stopped;  // set when the computation stopped there
-        public fixed byte Name[64];
-    }
-
-    /// <summary>
-    /// ggml's scheduler asks this for every graph node (ask = 1: "do you want this node's data?") and, for a node
-    /// answered yes, calls it again once computed (ask = 0); returning 0 then stops the computation of the graph.
-    /// </summary>
-    [UnmanagedCallersOnly]
-    private static byte OnGraphNode(nint tensor, byte ask, void* state)
-    {
-        var s = (EvalState*)state;
-        if (s->Armed == 0) return 0; // nothing wanted: the scheduler computes the graph in one go
-        if (ask != 0)
-        {
-            byte* name = LlamaNative.ggml_get_name(tensor);
-            for (int i = 0; i < 64; i++)
-            {
-                if (name[i] != s->Name[i]) return 0;
-                if (name[i] == 0) return 1;
-            }
-            return 1;
-        }
-        s->Stopped = 1;
-        return 0;
-    }
-
-    [UnmanagedCallersOnly]
-    private static byte ShouldAbort(void* flag) => *(int*)flag != 0 ? (byte)1 : (byte)0;
 
     public void Dispose() => _handle.Dispose();
 }

@@ -37,29 +37,27 @@ public sealed class TokenSampler : IDisposable
     {
         options.Validate();
         NativeLibraryLoader.EnsureLoaded();
-        var cp = LlamaNative.llama_sampler_chain_default_params();
-        cp.NoPerf = 1;
-        _chain = new SafeLlamaSamplerHandle(LlamaNative.llama_sampler_chain_init(cp));
+        _chain = SafeLlamaSamplerHandle.CreateChain();
         if (options.IsGreedy)
         {
-            LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_greedy());
+            _chain.AddGreedy();
             return;
         }
-        if (options.TopK > 0) LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_top_k(options.TopK));
-        if (options.TopP < 1) LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_top_p(options.TopP, 1));
-        if (options.MinP > 0) LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_min_p(options.MinP, 1));
-        LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_temp(options.Temperature));
-        LlamaNative.llama_sampler_chain_add(_chain, LlamaNative.llama_sampler_init_dist(unchecked(options.Seed + seedOffset)));
+        if (options.TopK > 0) _chain.AddTopK(options.TopK);
+        if (options.TopP < 1) _chain.AddTopP(options.TopP, 1);
+        if (options.MinP > 0) _chain.AddMinP(options.MinP, 1);
+        _chain.AddTemperature(options.Temperature);
+        _chain.AddDistribution(unchecked(options.Seed + seedOffset));
     }
 
     /// <summary>Samples from the logits at a batch index of the context's last decode, and accepts the token.</summary>
     public int Sample(LlamaContext context, int batchIndex)
     {
         context.GetLogits(batchIndex); // validates the index: llama.cpp asserts (aborts) on a bad one
-        return LlamaNative.llama_sampler_sample(_chain, context.Handle, batchIndex);
+        return _chain.Sample(context.Handle, batchIndex);
     }
 
-    public void Reset() => LlamaNative.llama_sampler_reset(_chain);
+    public void Reset() => _chain.Reset();
 
     public void Dispose() => _chain.Dispose();
 }

@@ -4,20 +4,20 @@ using UQEngine.Native;
 namespace UQEngine.Inference;
 
 /// <summary>A model's vocabulary: tokenize, detokenize, special tokens. Thread-safe (llama.cpp's vocab is read-only).</summary>
-public sealed unsafe class Vocabulary
+public sealed class Vocabulary
 {
     private readonly LlamaModel _model;
-    private readonly nint _vocab;
+    private readonly LlamaVocab _vocab;
     private readonly byte[]?[] _pieces;
 
-    internal Vocabulary(LlamaModel model, nint vocab)
+    internal Vocabulary(LlamaModel model, LlamaVocab vocab)
     {
         _model = model;
         _vocab = vocab;
-        Count = LlamaNative.llama_vocab_n_tokens(vocab);
-        BeginningOfSequence = LlamaNative.llama_vocab_bos(vocab);
-        EndOfSequence = LlamaNative.llama_vocab_eos(vocab);
-        AddsBeginningOfSequence = LlamaNative.llama_vocab_get_add_bos(vocab);
+        Count = vocab.TokenCount;
+        BeginningOfSequence = vocab.BeginningOfSequence;
+        EndOfSequence = vocab.EndOfSequence;
+        AddsBeginningOfSequence = vocab.AddsBeginningOfSequence;
         _pieces = new byte[Count][];
     }
 
@@ -27,7 +27,7 @@ public sealed unsafe class Vocabulary
     public bool AddsBeginningOfSequence { get; }
 
     /// <summary>True for tokens that end generation (EOS, EOT, ...).</summary>
-    public bool IsEndOfGeneration(int token) { _model.ThrowIfDisposed(); return LlamaNative.llama_vocab_is_eog(_vocab, token); }
+    public bool IsEndOfGeneration(int token) { _model.ThrowIfDisposed(); return _vocab.IsEndOfGeneration(token); }
 
     public bool IsValid(int token) => (uint)token < (uint)Count;
 
@@ -38,16 +38,12 @@ public sealed unsafe class Vocabulary
         _model.ThrowIfDisposed();
         byte[] utf8 = Encoding.UTF8.GetBytes(text);
         int[] tokens = new int[utf8.Length + 8];
-        fixed (byte* p = utf8)
+        while (true)
         {
-            while (true)
-            {
-                int n;
-                fixed (int* t = tokens) n = LlamaNative.llama_tokenize(_vocab, p, utf8.Length, t, tokens.Length, addSpecial, parseSpecial);
-                if (n >= 0) return tokens.AsSpan(0, n).ToArray();
-                if (n == int.MinValue) throw new InferenceException($"tokenizing {utf8.Length} bytes overflowed llama.cpp's token count");
-                tokens = new int[-n];
-            }
+            int n = _vocab.Tokenize(utf8, tokens, addSpecial, parseSpecial);
+            if (n >= 0) return tokens.AsSpan(0, n).ToArray();
+            if (n == int.MinValue) throw new InferenceException($"tokenizing {utf8.Length} bytes overflowed llama.cpp's token count");
+            tokens = new int[-n];
         }
     }
 
@@ -62,14 +58,11 @@ public sealed unsafe class Vocabulary
     {
         _model.ThrowIfDisposed();
         Span<byte> buffer = stackalloc byte[64];
-        fixed (byte* b = buffer)
-        {
-            int n = LlamaNative.llama_token_to_piece(_vocab, token, b, buffer.Length, 0, false);
-            if (n >= 0) return buffer[..n].ToArray();
-            byte[] big = new byte[-n];
-            fixed (byte* bb = big) n = LlamaNative.llama_token_to_piece(_vocab, token, bb, big.Length, 0, false);
-            return big.AsSpan(0, Math.Max(n, 0)).ToArray();
-        }
+        int n = _vocab.TokenToPiece(token, buffer, 0, false);
+        if (n >= 0) return buffer[..n].ToArray();
+        byte[] big = new byte[-n];
+        n = _vocab.TokenToPiece(token, big, 0, false);
+        return big.AsSpan(0, Math.Max(n, 0)).ToArray();
     }
 
     /// <summary>Text of one token; a partial UTF-8 sequence shows as U+FFFD. Use <see cref="TokenTextDecoder"/> for streams.</summary>

@@ -7,7 +7,7 @@ namespace UQEngine.Native;
 
 /// <summary>
 /// The llama.cpp C API (release v0.5.0), declared with source-generated LibraryImport. Nothing outside
-/// UQEngine.Native calls these directly: the Inference layer goes through the SafeHandles and wrappers.
+/// UQEngine.Native calls these directly: the Inference and Training layers go through the handle types and wrappers here.
 /// Pointers to llama.cpp objects are raw here; ownership lives in the SafeHandle types.
 /// </summary>
 internal static unsafe partial class LlamaNative

@@ -1,4 +1,3 @@
-using System.Text;
 using UQEngine.Gguf;
 using UQEngine.Inference;
 using UQEngine.Native;
@@ -26,7 +25,7 @@ public sealed record QuantizationType(string Name, uint FileType, string Descrip
 }
 
 /// <summary>llama.cpp's model quantizer (llama_model_quantize): reads a GGUF, writes it with other tensor types.</summary>
-public static unsafe class LlamaQuantizer
+public static class LlamaQuantizer
 {
     /// <summary>
     /// Quantizes <paramref name="input"/> (F32 or F16 weights) into <paramref name="output"/>. Metadata is copied.
@@ -37,16 +36,9 @@ public static unsafe class LlamaQuantizer
         ArgumentNullException.ThrowIfNull(type);
         ModelFileValidator.Validate(input);
         NativeLibraryLoader.EnsureLoaded();
-        var p = LlamaNative.llama_model_quantize_default_params();
-        p.FileType = (int)type.FileType;
-        p.ThreadCount = threads;
-        byte[] i8 = Encoding.UTF8.GetBytes(Path.GetFullPath(input) + "\0");
-        byte[] o8 = Encoding.UTF8.GetBytes(Path.GetFullPath(output) + "\0");
+        string inputPath = Path.GetFullPath(input), outputPath = Path.GetFullPath(output);
         NativeLogging.ClearRecentErrors();
-        uint rc;
-        fixed (byte* ip = i8)
-        fixed (byte* op = o8)
-            rc = LlamaNative.llama_model_quantize(ip, op, &p);
+        uint rc = LlamaQuantize.Run(inputPath, outputPath, (int)type.FileType, threads);
         if (rc != 0) throw new InferenceException($"llama_model_quantize to {type.Name} failed (code {rc}): {NativeLogging.RecentErrorText()}");
     }
 }

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Text;
 using UQEngine.Inference;
 using UQEngine.Native;
 
@@ -53,13 +50,11 @@ public sealed record TrainingEpochResult(int Epoch, long Datapoints, long Docume
 /// train token_embd (commented out upstream), so token embeddings keep their initial values; every other tensor
 /// is trained. llama_opt_epoch walks the dataset in order, so shuffling is done here by rebuilding it per epoch.
 /// </remarks>
-public sealed unsafe class LlamaTrainer : IDisposable
+public sealed class LlamaTrainer : IDisposable
 {
-    [ThreadStatic] private static LlamaTrainer? _active;
-
     private readonly LlamaModel _model;
     private readonly SafeLlamaContextHandle _context;
-    private readonly GgmlOptOptimizerParams* _optimizerParams;
+    private readonly GgmlOptimizerParamsBlock _optimizerParams;
     private readonly TrainingOptions _options;
     private readonly int _padToken;
     private readonly int _contextLength;
@@ -76,11 +71,10 @@ public sealed unsafe class LlamaTrainer : IDisposable
         _options = options;
         _padToken = model.Vocabulary.EndOfSequence;
         // llama.cpp may round n_ctx up (the KV cache is padded); llama_opt_epoch reads n_ctx tokens per datapoint.
-        _contextLength = (int)LlamaNative.llama_n_ctx(context);
-        _optimizerParams = (GgmlOptOptimizerParams*)NativeMemory.AllocZeroed((nuint)sizeof(GgmlOptOptimizerParams));
-        *_optimizerParams = LlamaNative.ggml_opt_get_default_optimizer_params(null);
-        _optimizerParams->AdamWWeightDecay = options.WeightDecay;
-        _optimizerParams->SgdWeightDecay = options.WeightDecay;
+        _contextLength = (int)context.ContextSize;
+        _optimizerParams = new GgmlOptimizerParamsBlock();
+        _optimizerParams.Value.AdamWWeightDecay = options.WeightDecay;
+        _optimizerParams.Value.SgdWeightDecay = options.WeightDecay;
         SetLearningRate(0);
 
         // llama_opt_epoch computes through the scheduler without telling the CPU backend how many threads to use, so
@@ -89,20 +83,12 @@ public sealed unsafe class LlamaTrainer : IDisposable
         using (var warmup = new LlamaBatchBuffer(1))
         {
             warmup.Add(model.Vocabulary.BeginningOfSequence, 0, 0, wantOutput: true);
-            int rc = LlamaNative.llama_decode(_context, warmup.Native);
+            int rc = _context.Decode(warmup);
             if (rc != 0) throw new InferenceException($"the warm-up decode before training failed with code {rc}: {NativeLogging.RecentErrorText()}");
-            LlamaNative.llama_memory_clear(LlamaNative.llama_get_memory(_context), true);
+            _context.GetMemory().Clear(data: true);
         }
 
-        var p = new LlamaOptParams
-        {
-            ContextLengthAfterTraining = 0,
-            ParamFilter = LlamaNative.ExportedFunction(LlamaNative.Llama, "llama_opt_param_filter_all"),
-            GetOptimizerParams = LlamaNative.ExportedFunction(LlamaNative.GgmlBase, "ggml_opt_get_constant_optimizer_params"),
-            GetOptimizerParamsUserData = (nint)_optimizerParams,
-            OptimizerType = options.Optimizer,
-        };
-        LlamaNative.llama_opt_init(_context, _model.Handle, p);
+        LlamaOptimizer.Init(_context, _model.Handle, _optimizerParams, options.Optimizer);
     }
 
     public LlamaModel Model => _model;
@@ -120,7 +106,7 @@ public sealed unsafe class LlamaTrainer : IDisposable
         try
         {
             int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
-            var p = LlamaNative.llama_context_default_params();
+            var p = SafeLlamaContextHandle.DefaultParams();
             p.ContextSize = (uint)options.ContextLength;
             p.BatchSize = (uint)options.ContextLength;
             p.MicroBatchSize = (uint)options.ContextLength;
@@ -133,7 +119,7 @@ public sealed unsafe class LlamaTrainer : IDisposable
             NativeLogging.ClearRecentErrors();
             var context = SafeLlamaContextHandle.Create(model.Handle, p);
             if (context.IsInvalid) throw new InferenceException($"llama.cpp could not create a training context for '{modelPath}': {NativeLogging.RecentErrorText()}");
-            uint actual = LlamaNative.llama_n_ctx(context);
+            uint actual = context.ContextSize;
             if (actual != p.ContextSize)
             {
                 // llama.cpp rounded n_ctx up (it pads the KV cache to 256 cells): use that length for batches too, so a
@@ -187,53 +173,38 @@ public sealed unsafe class LlamaTrainer : IDisposable
         var windows = Pack(documents);
         if (windows.Count == 0) throw new ArgumentException("no documents to train on", nameof(documents));
         int n = _contextLength;
-        nint dataset = LlamaNative.ggml_opt_dataset_init(26 /* GGML_TYPE_I32 */, 26, n, n, windows.Count, 1);
-        if (dataset == 0) throw new InferenceException("ggml_opt_dataset_init failed");
-        nint result = LlamaNative.ggml_opt_result_init();
+        using var dataset = SafeGgmlOptDatasetHandle.CreateTokens(n, windows.Count);
+        if (dataset.IsInvalid) throw new InferenceException("ggml_opt_dataset_init failed");
+        using var result = SafeGgmlOptResultHandle.Create();
+        for (int w = 0; w < windows.Count; w++)
+        {
+            windows[w].AsSpan(0, n).CopyTo(dataset.Inputs(w));
+            windows[w].AsSpan(1, n).CopyTo(dataset.Labels(w));
+        }
+
+        _epoch = epoch;
+        _stepsThisEpoch = windows.Count;
+        if (_totalSteps <= 0) _totalSteps = (long)windows.Count * _options.Epochs;
+        _progress = progress;
+        _clock = Stopwatch.StartNew();
+        SetLearningRate(_stepBase);
         try
         {
-            int* data = (int*)LlamaNative.ggml_get_data(LlamaNative.ggml_opt_dataset_data(dataset));
-            int* labels = (int*)LlamaNative.ggml_get_data(LlamaNative.ggml_opt_dataset_labels(dataset));
-            for (int w = 0; w < windows.Count; w++)
-            {
-                windows[w].AsSpan(0, n).CopyTo(new Span<int>(data + (long)w * n, n));
-                windows[w].AsSpan(1, n).CopyTo(new Span<int>(labels + (long)w * n, n));
-            }
-
-            _epoch = epoch;
-            _stepsThisEpoch = windows.Count;
-            if (_totalSteps <= 0) _totalSteps = (long)windows.Count * _options.Epochs;
-            _progress = progress;
-            _clock = Stopwatch.StartNew();
-            SetLearningRate(_stepBase);
-            _active = this;
-            try
-            {
-                LlamaNative.llama_opt_epoch(_context, dataset, result, 0, windows.Count, &OnStep, null);
-            }
-            finally
-            {
-                _active = null;
-                _progress = null;
-            }
-            _stepBase += windows.Count;
-            double loss, unc, acc;
-            LlamaNative.ggml_opt_result_loss(result, &loss, &unc);
-            LlamaNative.ggml_opt_result_accuracy(result, &acc, &unc);
-            return new TrainingEpochResult(epoch, windows.Count, documents.Count, (long)windows.Count * n, loss, acc, _clock.Elapsed);
+            LlamaOptimizer.RunEpoch(_context, dataset, result, windows.Count, OnStep);
         }
         finally
         {
-            LlamaNative.ggml_opt_result_free(result);
-            LlamaNative.ggml_opt_dataset_free(dataset);
+            _progress = null;
         }
+        _stepBase += windows.Count;
+        var (loss, acc) = result.LossAndAccuracy();
+        return new TrainingEpochResult(epoch, windows.Count, documents.Count, (long)windows.Count * n, loss, acc, _clock.Elapsed);
     }
 
     /// <summary>Writes the trained model with llama_model_save_to_file (llama.cpp's own GGUF saver).</summary>
     public void Save(string path)
     {
-        byte[] utf8 = Encoding.UTF8.GetBytes(Path.GetFullPath(path) + "\0");
-        fixed (byte* p = utf8) LlamaNative.llama_model_save_to_file(_model.Handle, p);
+        _model.Handle.SaveToFile(Path.GetFullPath(path));
         if (!File.Exists(path)) throw new InferenceException($"llama_model_save_to_file wrote nothing at '{path}': {NativeLogging.RecentErrorText()}");
     }
 
@@ -250,32 +221,21 @@ public sealed unsafe class LlamaTrainer : IDisposable
             double floor = peak * _options.FinalLearningRateFraction;
             lr = floor + (peak - floor) * 0.5 * (1 + Math.Cos(Math.PI * t));
         }
-        _optimizerParams->AdamWAlpha = (float)lr;
-        _optimizerParams->SgdAlpha = (float)lr;
+        ref var optimizer = ref _optimizerParams.Value;
+        optimizer.AdamWAlpha = (float)lr;
+        optimizer.SgdAlpha = (float)lr;
         return (float)lr;
     }
 
-    // ggml_opt_epoch_callback: called by llama_opt_epoch on this thread after every ubatch (= optimizer step here).
-    [UnmanagedCallersOnly]
-    private static void OnStep(byte train, nint optContext, nint dataset, nint result, long batch, long batchMax, long startMicroseconds)
+    // Called by llama_opt_epoch (through LlamaOptimizer, which keeps exceptions out of native code) on this thread
+    // after every ubatch (= optimizer step here).
+    private void OnStep(long batch, long batchMax, double loss, double accuracy)
     {
-        var self = _active;
-        if (self is null) return;
-        try
-        {
-            double loss, accuracy, unc;
-            LlamaNative.ggml_opt_result_loss(result, &loss, &unc);
-            LlamaNative.ggml_opt_result_accuracy(result, &accuracy, &unc);
-            self._lastLoss = loss;
-            self._lastAccuracy = accuracy;
-            long step = self._stepBase + batch;
-            float lr = self.SetLearningRate(step);
-            self._progress?.Report(new TrainingProgress(self._epoch, self._options.Epochs, batch, batchMax, step, self._totalSteps, loss, accuracy, lr, self._clock.Elapsed));
-        }
-        catch
-        {
-            // never let an exception cross into native code
-        }
+        _lastLoss = loss;
+        _lastAccuracy = accuracy;
+        long step = _stepBase + batch;
+        float lr = SetLearningRate(step);
+        _progress?.Report(new TrainingProgress(_epoch, _options.Epochs, batch, batchMax, step, _totalSteps, loss, accuracy, lr, _clock.Elapsed));
     }
 
     private bool _disposed;
@@ -286,6 +246,6 @@ public sealed unsafe class LlamaTrainer : IDisposable
         _disposed = true;
         _context.Dispose();
         _model.Dispose();
-        NativeMemory.Free(_optimizerParams);
+        _optimizerParams.Dispose();
     }
 }

@@ -2,66 +2,6 @@ using System.Runtime.InteropServices;
 
 namespace UQEngine.Native;
 
-/// <summary>Owns a llama_model*. Freed exactly once, by Dispose or by the finalizer.</summary>
-public sealed class SafeLlamaModelHandle : SafeHandle
-{
-    public SafeLlamaModelHandle() : base(IntPtr.Zero, ownsHandle: true) { }
-    internal SafeLlamaModelHandle(nint handle) : this() => SetHandle(handle);
-    public override bool IsInvalid => handle == IntPtr.Zero;
-    protected override bool ReleaseHandle() { LlamaNative.llama_model_free(handle); return true; }
-}
-
-/// <summary>
-/// Owns a llama_context*. Holds a reference on its model handle so the model cannot be freed while a context
-/// built on it is alive (llama.cpp requires the model to outlive every context).
-/// </summary>
-public sealed class SafeLlamaContextHandle : SafeHandle
-{
-    private SafeLlamaModelHandle? _model;
-    private bool _modelRefAdded;
-
-    public SafeLlamaContextHandle() : base(IntPtr.Zero, ownsHandle: true) { }
-
-    internal static SafeLlamaContextHandle Create(SafeLlamaModelHandle model, LlamaContextParams parameters)
-    {
-        var context = new SafeLlamaContextHandle();
-        bool added = false;
-        model.DangerousAddRef(ref added);
-        try
-        {
-            nint raw = LlamaNative.llama_init_from_model(model, parameters);
-            if (raw == IntPtr.Zero) return context; // invalid; caller reports the error
-            context.SetHandle(raw);
-            context._model = model;
-            context._modelRefAdded = added;
-            added = false;
-            return context;
-        }
-        finally
-        {
-            if (added) model.DangerousRelease();
-        }
-    }
-
-    public override bool IsInvalid => handle == IntPtr.Zero;
-
-    protected override bool ReleaseHandle()
-    {
-        LlamaNative.llama_free(handle);
-        if (_modelRefAdded) _model!.DangerousRelease();
-        return true;
-    }
-}
-
-/// <summary>Owns a llama_sampler* (a chain; the chain frees the samplers added to it).</summary>
-public sealed class SafeLlamaSamplerHandle : SafeHandle
-{
-    public SafeLlamaSamplerHandle() : base(IntPtr.Zero, ownsHandle: true) { }
-    internal SafeLlamaSamplerHandle(nint handle) : this() => SetHandle(handle);
-    public override bool IsInvalid => handle == IntPtr.Zero;
-    protected override bool ReleaseHandle() { LlamaNative.llama_sampler_free(handle); return true; }
-}
-
 /// <summary>
 /// Owns the native memory behind a <see cref="LlamaBatch"/>: one block holding tokens, positions, sequence-id
 /// counts, sequence-id pointers, the sequence ids themselves and output flags. Managed allocation here rather than
