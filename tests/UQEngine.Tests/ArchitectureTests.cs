@@ -73,6 +73,20 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void Only_Native_calls_llama_cpp()
+    {
+        using var module = ModuleDefinition.ReadModule(PathOf("UQEngine"));
+        var callers = module.GetTypes()
+            .Where(t => NamespaceOf(t) != "UQEngine.Native")
+            .SelectMany(t => t.Methods.Where(m => m.HasBody).SelectMany(m => m.Body.Instructions
+                .Where(i => i.Operand is MethodReference r && r.DeclaringType.FullName == "UQEngine.Native.LlamaNative")
+                .Select(_ => $"{t.FullName}.{m.Name}")))
+            .Distinct().ToList();
+        Assert.True(callers.Count == 0, "llama.cpp called outside UQEngine.Native by: " + string.Join(", ", callers));
+        Assert.Contains(module.GetTypes(), t => t.FullName == "UQEngine.Native.LlamaNative"); // the check looks for the right type
+    }
+
+    [Fact]
     public void The_checker_finds_a_back_edge()
     {
         // As if Inference used a Methods type: the test above must then fail and name it.
