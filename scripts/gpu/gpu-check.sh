@@ -185,6 +185,17 @@ step_parity() {
     local cand="$outdir/parity-$m-$device.json" exact=()
     if [ "$device" = cpu ]; then cand="$outdir/parity-$m-cpu-again.json"; exact=(--exact); fi
     uq parity run "${args[@]}" --device "$device" --gpu-layers -1 --prompts "$prompts" -n "$tokens" --samples 5 -o "$cand" || { echo "ERROR: $m on $device failed"; rc=1; continue; }
+    if [ "$device" = cuda ]; then
+      # llama.cpp's own count ("offloaded N/N layers to GPU"), kept by parity run: every layer must be on the GPU.
+      python3 - "$cand" <<'EOF' || rc=1
+import json, re, sys
+log = json.load(open(sys.argv[1]))["offload_log"]
+print(*log, sep="\n")
+m = [re.search(r"offloaded (\d+)/(\d+) layers", l) for l in log]
+m = [x for x in m if x]
+if not m or m[-1].group(1) != m[-1].group(2): print("ERROR: not every layer was offloaded"); sys.exit(1)
+EOF
+    fi
     uq parity compare "$outdir/parity-$m-cpu.json" "$cand" "${exact[@]}" -o "$outdir/parity-$m-compare.json" || rc=1
   done
   return $rc

@@ -9,6 +9,7 @@
 # the carry list of each call. Inside the archive, CONTENTS.sha256 lists every file, the CUDA libraries with the
 # sha256 of the files unpacked from the npm tarball that native/fetch.sh checked against the pinned integrity hash.
 # --reuse-publish: keep an existing .gpu-bundle/work/app (skips the 1-2 minute publish).
+# XZ_LEVEL (default 6): -9 saves little on these binaries and took over 10 minutes on 2 shared cores.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/.gpu-bundle"
@@ -71,8 +72,8 @@ limit=$((64 * 1024 * 1024))
 part_mib=$(( (limit - tree_bytes - 2 * 1024 * 1024) / 1024 / 1024 ))
 [ "$part_mib" -ge 8 ] || die "the working tree ($((tree_bytes / 1024 / 1024)) MiB) leaves no room for parts under 64 MiB"
 rm -f "$out"/part* "$out/SHA256SUMS" "$out/uqengine-gpu.tar.xz"
-say "compressing (xz -9, 2 threads; a few minutes)"
-tar -C "$stage" -cf - . | xz -9 -T2 > "$out/uqengine-gpu.tar.xz"
+say "compressing (xz -${XZ_LEVEL:-6}, 2 threads)"
+tar -C "$stage" -cf - . | xz "-${XZ_LEVEL:-6}" -T2 > "$out/uqengine-gpu.tar.xz"
 (cd "$out" && split -b "${part_mib}M" -d -a 2 uqengine-gpu.tar.xz part)
 (cd "$out" && sha256sum part* uqengine-gpu.tar.xz > SHA256SUMS)
 rm -f "$out/uqengine-gpu.tar.xz" # the parts are the bundle; the machine reassembles and checks it against SHA256SUMS

@@ -63,6 +63,18 @@ internal static class ParityCommand
             string path = model.ResolveModelPath(result, null);
             var items = EvalCommand.OpenDataset(result.GetValue(dataset)!).Take(n).Items;
             if (items.Count < n) throw new CliException($"--dataset has {items.Count} items, fewer than --prompts {n}");
+            // llama.cpp says at Info level how many layers it offloaded ("offloaded 5/5 layers to GPU"): kept in the
+            // file, so "all layers on the GPU" is a fact read from the run, not an assumption about --gpu-layers -1.
+            var offload = new List<string>();
+            var previousSink = NativeLogging.Sink;
+            if (NativeLogging.MinimumLevel > GgmlLogLevel.Info) NativeLogging.MinimumLevel = GgmlLogLevel.Info;
+            NativeLogging.Sink = (level, line) =>
+            {
+                if (line.Contains("offload", StringComparison.OrdinalIgnoreCase) || line.Contains("CUDA", StringComparison.Ordinal)) lock (offload) offload.Add(line.Trim());
+                // Otherwise as before: --verbose shows everything; warnings go where they went (nowhere by default).
+                if (result.GetValue(model.Verbose)) Console.Error.WriteLine(line);
+                else if (level >= GgmlLogLevel.Warn) previousSink?.Invoke(level, line);
+            };
             var clock = Stopwatch.StartNew();
             using var llm = LlamaModel.Load(path, load);
             double loadSeconds = clock.Elapsed.TotalSeconds;
@@ -95,6 +107,7 @@ internal static class ParityCommand
                 RunSeconds = clock.Elapsed.TotalSeconds - loadSeconds,
                 Prompts = runs,
                 EarlyExit = earlyExit,
+                OffloadLog = [.. offload],
             };
             string outPath = result.GetValue(output)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
@@ -339,6 +352,8 @@ internal sealed class ParityFile
     public double RunSeconds { get; set; }
     public List<PromptRun> Prompts { get; set; } = [];
     public EarlyExitRecord? EarlyExit { get; set; }
+    /// <summary>llama.cpp's log lines about offloading and CUDA while the model loaded.</summary>
+    public List<string> OffloadLog { get; set; } = [];
 }
 
 internal sealed class PromptRun
