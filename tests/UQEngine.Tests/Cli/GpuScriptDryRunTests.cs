@@ -19,7 +19,7 @@ public sealed class GpuScriptDryRunTests
     }
 
     [Fact]
-    public void Dry_run_on_the_cpu_passes_every_step_with_exact_cpu_parity()
+    public async Task Dry_run_on_the_cpu_passes_every_step_with_exact_cpu_parity()
     {
         string root = RepositoryRoot() ?? throw new InvalidOperationException("scripts/gpu/gpu-check.sh not found above the test output");
         string outDir = Path.Combine(Path.GetTempPath(), $"uqengine-gpu-dry-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -34,8 +34,12 @@ public sealed class GpuScriptDryRunTests
             using var process = Process.Start(start)!;
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); throw new TimeoutException("gpu-check.sh --dry-run did not finish in 8 minutes"); }
-            string log = stdout.Result + stderr.Result;
+            using (var limit = new CancellationTokenSource(TimeSpan.FromMinutes(8)))
+            {
+                try { await process.WaitForExitAsync(limit.Token); }
+                catch (OperationCanceledException) { process.Kill(true); throw new TimeoutException("gpu-check.sh --dry-run did not finish in 8 minutes"); }
+            }
+            string log = await stdout + await stderr;
 
             string summaryPath = Path.Combine(outDir, "summary.json");
             Assert.True(File.Exists(summaryPath), log);
