@@ -127,7 +127,11 @@ step_bundle() {
   grep ' part' "$stash/SHA256SUMS" | awk '{print $2}' | sort | (cd "$stash" && xargs cat) > "$stash/$archive"
   (cd "$stash" && grep " $archive\$" SHA256SUMS | sha256sum -c -) || { echo "ERROR: the reassembled $archive does not match its checksum"; return 1; }
   rm -rf "$cli_dir" && mkdir -p "$cli_dir"
-  tar -xJf "$stash/$archive" -C "$cli_dir" || { echo "ERROR: unpacking $archive failed"; return 1; }
+  if command -v xz >/dev/null 2>&1; then tar -xJf "$stash/$archive" -C "$cli_dir" || { echo "ERROR: unpacking $archive failed"; return 1; }
+  else
+    # No xz on the machine: Python's lzma and tarfile read the same archive (hard links included).
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$stash/$archive" "$cli_dir" || { echo "ERROR: unpacking $archive failed"; return 1; }
+  fi
   # Every file, the CUDA libraries included, against the sha256 make-bundle.sh recorded from the npm tarball's content.
   (cd "$cli_dir" && sha256sum -c --quiet CONTENTS.sha256) || { echo "ERROR: unpacked files do not match CONTENTS.sha256"; return 1; }
   echo "verified $(wc -l < "$cli_dir/CONTENTS.sha256") files"; cat "$cli_dir/BUNDLE.txt" 2>/dev/null
