@@ -158,17 +158,22 @@ if [ "$device" = cuda ]; then
   libdirs=""
   while read -r d; do
     [ -d "$d/nvidia" ] || continue
-    for lib in "$d"/nvidia/*/lib; do
-      ls "$lib"/libcudart.so.13* "$lib"/libcublas*.so.13* >/dev/null 2>&1 && libdirs="$libdirs:$lib"
+    # cudart and cublas come in separate wheels (nvidia/cuda_runtime/lib, nvidia/cublas/lib), or together in one
+    # folder (nvidia/cu13/lib): a folder counts when it holds either.
+    for lib in "$d"/nvidia/*/lib "$d"/nvidia/*/lib64; do
+      compgen -G "$lib/libcudart.so.13*" >/dev/null || compgen -G "$lib/libcublas.so.13*" >/dev/null && libdirs="$libdirs:$lib"
     done
   done < "$work/site-dirs.txt"
-  if [ -z "$libdirs" ]; then
-    # Not where expected: a bounded search of the usual roots before giving up.
-    for f in $(timeout 20 find / -xdev \( -name 'libcudart.so.13*' -o -name 'libcublas.so.13*' \) -not -path '/proc/*' 2>/dev/null); do
+  have_lib() { local IFS=:; for d in $libdirs; do compgen -G "$d/$1" >/dev/null && return 0; done; return 1; }
+  if ! have_lib 'libcudart.so.13*' || ! have_lib 'libcublas.so.13*'; then
+    # Not where expected: a bounded search of the whole file system before giving up.
+    for f in $(timeout 30 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \( -name 'libcudart.so.13*' -o -name 'libcublas.so.13*' \) -print 2>/dev/null); do
       libdirs="$libdirs:$(dirname "$f")"
     done
   fi
   libdirs="$(echo "$libdirs" | tr ':' '\n' | awk 'NF && !seen[$0]++' | paste -sd: -)"
+  have_lib 'libcudart.so.13*' || log "ERROR: libcudart.so.13 not found"
+  have_lib 'libcublas.so.13*' || log "ERROR: libcublas.so.13 not found"
   export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   # The PTX the driver compiles for sm_90 is cached here, kept between calls while the machine is warm; lazy loading
   # compiles only the kernels that are launched, not all of ggml-cuda's modules.
@@ -176,7 +181,7 @@ if [ "$device" = cuda ]; then
   mkdir -p "$CUDA_CACHE_PATH"
   log "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   { echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; command -v nvidia-smi >/dev/null && nvidia-smi; } > "$outdir/cuda-env.txt" 2>&1
-  [ -n "$libdirs" ] || log "ERROR: libcudart.so.13 / libcublas.so.13 not found in Python's nvidia packages; the CUDA steps will fail"
+  [ -n "$libdirs" ] || log "ERROR: the CUDA 13 runtime (libcudart.so.13, libcublas.so.13) was not found; the CUDA steps will fail"
 fi
 
 # --- step 1: system ------------------------------------------------------------------------------------------------
@@ -184,8 +189,15 @@ step_system() {
   uq system --device "$device" | tee "$outdir/system.txt" || return 1
   if [ "$device" = cuda ]; then
     # The CUDA build must have loaded (GPU offload yes) and ggml must list a GPU device.
-    grep -Eq 'GPU offload[^a-z]*yes' "$outdir/system.txt" || { echo "ERROR: GPU offload is not supported by the loaded build"; return 1; }
-    grep -Eiq 'device.*(cuda|gpu)' "$outdir/system.txt" || { echo "ERROR: no CUDA device listed"; return 1; }
+    if ! grep -Eq 'GPU offload[^a-z]*yes' "$outdir/system.txt" || ! grep -Eiq 'device.*(cuda|gpu)' "$outdir/system.txt"; then
+      echo "ERROR: the CUDA build loaded but ggml registered no CUDA device (GPU offload: no). Why, as far as visible:"
+      # ggml loads libggml-cuda.so itself and only logs a failure: show what the loader and ggml say.
+      local lib; lib="$(ls "${cli_dir:-/nonexistent}"/native/cuda/libggml-cuda.so 2>/dev/null || true)"
+      [ -n "$lib" ] && { echo "--- ldd $lib"; ldd "$lib" 2>&1 | grep -Ei 'not found|cuda|cublas' ; }
+      echo "--- llama.cpp's log (generate --verbose)"
+      uq generate hi -n 1 --device cuda --verbose 2>&1 | grep -Ei 'load_backend|cuda|failed|error' | head -n 20
+      return 1
+    fi
   fi
   # First decodes on the device, timed: on a GPU this is where kernels are compiled from PTX (see b_system).
   local t0 t1
@@ -299,7 +311,7 @@ EOF
 
 # cuda steps need the libraries on the path inside each step's own shell
 export -f step_system step_parity step_compare step_decode step_serve
-export outdir work device prompts tokens ladder limit rounds bench_tokens
+export outdir work device prompts tokens ladder limit rounds bench_tokens cli_dir
 export UQENGINE_CLI_ARGS="${cli[*]}"
 runner() { read -r -a cli <<< "$UQENGINE_CLI_ARGS"; uq() { "${cli[@]}" "$@"; }; "$@"; }
 export -f runner
