@@ -14,5 +14,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ModelCommand.Create(),
     ProbeCommand.Create(),
     UaitCommand.Create(),
+    ParityCommand.Create(), // hidden: the device diagnostics scripts/gpu/gpu-check.sh runs
 };
 return await root.Parse(args).InvokeAsync();
