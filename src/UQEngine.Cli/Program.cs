@@ -14,6 +14,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ModelCommand.Create(),
     ProbeCommand.Create(),
     UaitCommand.Create(),
-    ParityCommand.Create(), // hidden: the device diagnostics scripts/gpu/gpu-check.sh runs
+    ParityCommand.Create(), // hidden: the device diagnostics bench/gpu/gpu-check.sh runs
 };
 return await root.Parse(args).InvokeAsync();

@@ -10,7 +10,7 @@ using UQEngine.Native;
 namespace UQEngine.Cli.Commands;
 
 /// <summary>
-/// `uqengine parity` (hidden): the device diagnostics that scripts/gpu/gpu-check.sh runs. A device is chosen once per
+/// `uqengine parity` (hidden): the device diagnostics that bench/gpu/gpu-check.sh runs. A device is chosen once per
 /// process (NativeLibraryLoader), so a CPU-vs-CUDA check is two `parity run` processes whose JSON files
 /// `parity compare` reads. `decode-bench` times decoding with the token statistics on and off, and `bench-model`
 /// writes the synthetic benchmark llama (the shape of bench/UQEngine.Benchmarks/BenchModel.cs) for a machine
@@ -28,7 +28,7 @@ internal static class ParityCommand
 
     public static Command Create()
     {
-        var command = new Command("parity", "Device parity diagnostics for scripts/gpu (run, compare, decode-bench, bench-model)") { Hidden = true };
+        var command = new Command("parity", "Device parity diagnostics for bench/gpu (run, compare, decode-bench, bench-model)") { Hidden = true };
         command.Add(CreateRun());
         command.Add(CreateCompare());
         command.Add(CreateDecodeBench());

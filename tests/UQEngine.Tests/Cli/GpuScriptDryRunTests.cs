@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace UQEngine.Tests.Cli;
 
 /// <summary>
-/// scripts/gpu/gpu-check.sh, the script a lent GPU machine runs, as a CPU dry run with this build's CLI: every step
+/// bench/gpu/gpu-check.sh, the script a lent GPU machine runs, as a CPU dry run with this build's CLI: every step
 /// must pass, and parity of two CPU processes must be exact (so the comparison itself is sound before it ever judges
 /// a GPU). No GPU result is simulated: the device under test is the CPU.
 /// </summary>
@@ -21,7 +21,7 @@ public sealed class GpuScriptDryRunTests
     [Fact]
     public async Task Dry_run_on_the_cpu_passes_every_step_with_exact_cpu_parity()
     {
-        string root = RepositoryRoot() ?? throw new InvalidOperationException("scripts/gpu/gpu-check.sh not found above the test output");
+        string root = RepositoryRoot() ?? throw new InvalidOperationException("bench/gpu/gpu-check.sh not found above the test output");
         string outDir = Path.Combine(Path.GetTempPath(), $"uqengine-gpu-dry-{Environment.ProcessId}-{Guid.NewGuid():N}");
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root };
         foreach (string a in new[] { Path.Combine(root, "scripts", "gpu", "gpu-check.sh"), "--dry-run", "--device", "cpu", outDir }) start.ArgumentList.Add(a);

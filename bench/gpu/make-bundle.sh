@@ -3,7 +3,7 @@
 # a self-contained linux-x64 publish of the CLI plus llama.cpp's CUDA libraries, as one xz archive split into parts
 # that each fit one device call (64 MiB per call, the working tree included). Run on the CPU machine, from anywhere:
 #
-#   scripts/gpu/make-bundle.sh [--reuse-publish]
+#   bench/gpu/make-bundle.sh [--reuse-publish]
 #
 # Writes (git-ignored) .gpu-bundle/: part00, part01, ... + SHA256SUMS (the parts and the whole archive), and prints
 # the carry list of each call. Inside the archive, CONTENTS.sha256 lists every file, the CUDA libraries with the
@@ -92,13 +92,13 @@ plan="$out/CALLS.txt"
     size=$(( tree_bytes + $(stat -c %s "$p") + $(stat -c %s "$out/SHA256SUMS") ))
     # The last part's call unpacks and runs step 1 only (CUDA seen, first kernels compiled): if CUDA does not work,
     # the machine goes back before the longer steps spend device time.
-    if [ "$i" -lt "$n" ]; then cmd='bash scripts/gpu/gpu-check.sh --stash-only'; timeout=120
-    else cmd='bash scripts/gpu/gpu-check.sh --device cuda --steps 0,1 "$OUT/gpu-check-1"'; timeout=300; fi
+    if [ "$i" -lt "$n" ]; then cmd='bash bench/gpu/gpu-check.sh --stash-only'; timeout=120
+    else cmd='bash bench/gpu/gpu-check.sh --device cuda --steps 0,1 "$OUT/gpu-check-1"'; timeout=300; fi
     echo "call $i: carry [\".gpu-bundle/SHA256SUMS\", \".gpu-bundle/$name\"]  ($(mib "$size") MiB with the working tree)  timeout_s $timeout"
     echo "        command: $cmd"
   done
   echo "call $((n + 1)): carry []  ($(mib "$tree_bytes") MiB)  timeout_s 480, only if call $n's step 1 passed"
-  echo "        command: bash scripts/gpu/gpu-check.sh --device cuda --steps 0,2,3,4,5 \"\$OUT/gpu-check-2\""
+  echo "        command: bash bench/gpu/gpu-check.sh --device cuda --steps 0,2,3,4,5 \"\$OUT/gpu-check-2\""
   echo "then give_back (idle time counts against the device budget)"
 } > "$plan"
 cat "$plan"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script a lent GPU machine runs (scripts/gpu/README.md has the call plan). It
+# The one script a lent GPU machine runs (bench/gpu/README.md has the call plan). It
 #   0. stashes the bundle parts that arrived (.gpu-bundle/part*) in .gpu-stash/, and once all are there reassembles
 #      them, checks every checksum (parts, archive, each file against the sha256 recorded from the npm tarball's
 #      content by make-bundle.sh) and unpacks the self-contained CLI with its CUDA libraries;
@@ -113,7 +113,7 @@ step_bundle() {
   if [ -n "${UQENGINE_CLI:-}" ]; then echo "UQENGINE_CLI is set: using $UQENGINE_CLI, no bundle"; return 99; fi
   stash_parts || return 1
   if ! ls "$stash"/part* >/dev/null 2>&1 && [ ! -f "$cli_dir/.verified" ]; then
-    echo "ERROR: no bundle in $stash and no UQENGINE_CLI: run scripts/gpu/make-bundle.sh and carry its parts"; return 1
+    echo "ERROR: no bundle in $stash and no UQENGINE_CLI: run bench/gpu/make-bundle.sh and carry its parts"; return 1
   fi
   if [ -f "$cli_dir/.verified" ] && [ "$(cat "$cli_dir/.verified")" = "$(sha256sum "$stash/SHA256SUMS" | cut -d' ' -f1)" ]; then
     echo "bundle already unpacked and verified in $cli_dir"; return 0
