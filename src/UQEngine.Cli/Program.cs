@@ -11,6 +11,7 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     SensitivityCommand.Create(),
     ServeCommand.Create(),
     SystemCommand.Create(),
+    MethodsCommand.Create(),
     ModelCommand.Create(),
     ProbeCommand.Create(),
     UaitCommand.Create(),

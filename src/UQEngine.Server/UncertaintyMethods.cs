@@ -11,7 +11,7 @@ namespace UQEngine.Server;
 /// Accepted as {"methods": [...]} or as a plain array of names. The names are the catalog's (<see cref="MethodCatalog"/>):
 /// every method whose statistics a request's n choices give, the probe when one is loaded, and "token_probability".
 /// </summary>
-internal static class UncertaintyMethods
+public static class UncertaintyMethods
 {
     /// <summary>Always computed; naming it is allowed and changes nothing.</summary>
     public const string TokenProbability = "token_probability";
@@ -34,7 +34,7 @@ internal static class UncertaintyMethods
     public static readonly IReadOnlyList<string> All = [TokenProbability, Probe, .. Consistency];
 
     /// <summary>Reads the field; every bad case is a 400 naming the method and why.</summary>
-    public static IReadOnlySet<string> Parse(JsonElement root, int n, bool probeLoaded)
+    internal static IReadOnlySet<string> Parse(JsonElement root, int n, bool probeLoaded)
     {
         if (!root.TryGetProperty("uncertainty", out var field) || field.ValueKind == JsonValueKind.Null) return new HashSet<string>();
         JsonElement list = field;
@@ -72,7 +72,7 @@ internal static class UncertaintyMethods
     /// decoded step, as reported); SAR's token log-probabilities from the tokens that reach into the text. A method
     /// with no finite value for these choices (a token of probability 0) is null with the reason. Null when none was asked.
     /// </summary>
-    public static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results)
+    internal static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results)
     {
         var asked = MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Where(m => methods.Contains(m.Descriptor.Name)).ToList();
         if (asked.Count == 0) return null;

@@ -14,7 +14,7 @@ public sealed class GpuScriptDryRunTests
     private static string? RepositoryRoot()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "scripts", "gpu", "gpu-check.sh"))) return d.FullName;
+            if (File.Exists(Path.Combine(d.FullName, "bench", "gpu", "gpu-check.sh"))) return d.FullName;
         return null;
     }
 
@@ -24,7 +24,7 @@ public sealed class GpuScriptDryRunTests
         string root = RepositoryRoot() ?? throw new InvalidOperationException("bench/gpu/gpu-check.sh not found above the test output");
         string outDir = Path.Combine(Path.GetTempPath(), $"uqengine-gpu-dry-{Environment.ProcessId}-{Guid.NewGuid():N}");
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root };
-        foreach (string a in new[] { Path.Combine(root, "scripts", "gpu", "gpu-check.sh"), "--dry-run", "--device", "cpu", outDir }) start.ArgumentList.Add(a);
+        foreach (string a in new[] { Path.Combine(root, "bench", "gpu", "gpu-check.sh"), "--dry-run", "--device", "cpu", outDir }) start.ArgumentList.Add(a);
         start.Environment["UQENGINE_CLI"] = $"dotnet {Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll")}";
         start.Environment["UQENGINE_THREADS"] = "1";
         // Keep the ladder's quantized rungs out of the user's cache.
