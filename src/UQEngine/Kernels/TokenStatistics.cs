@@ -72,6 +72,14 @@ public readonly struct TokenStatistics
     /// <summary>True when <see cref="Status"/> is not <see cref="DistributionStatus.Regular"/>.</summary>
     public bool IsDegenerate => Status != DistributionStatus.Regular;
 
+    /// <summary>
+    /// True when no logit was a usable number: every logit is −∞ or NaN (<see cref="DistributionStatus.NoFiniteLogits"/>),
+    /// e.g. a model that produced all NaN. The step carries no information (its statistics are the documented uniform
+    /// limit) and there is no greedy pick (<see cref="TokenStatisticsKernel.GreedyToken"/> returns −1 for all NaN).
+    /// A +∞ logit is not flagged: its step still has a well-defined winner.
+    /// </summary>
+    public bool NonFinite => Status == DistributionStatus.NoFiniteLogits;
+
     /// <summary>p(chosen) = e^{<see cref="ChosenLogProbability"/>}; NaN when the chosen token is unknown.</summary>
     public float ChosenProbability => MathF.Exp(ChosenLogProbability);
 

@@ -28,8 +28,8 @@ public sealed class TokenStatisticsKernelTests
     /// </summary>
     private const double BaselineToleranceFactor = 10;
 
-    // Theory parameters carry the width in bits (1 = scalar, 256, 512): KernelWidth is internal to the library.
-    private static readonly KernelWidth[] AllWidths = [KernelWidth.Scalar, KernelWidth.Vector256, KernelWidth.Vector512];
+    // Theory parameters carry the width in bits (1 = scalar, 128, 256, 512): KernelWidth is internal to the library.
+    private static readonly KernelWidth[] AllWidths = [KernelWidth.Scalar, KernelWidth.Vector128, KernelWidth.Vector256, KernelWidth.Vector512];
 
     public static TheoryData<int> Widths => new(AllWidths.Select(w => (int)w));
 
@@ -186,6 +186,7 @@ public sealed class TokenStatisticsKernelTests
         var stats = TokenStatisticsKernel.Compute(twoInfinities, 1, top, width);
         Assert.Equal(DistributionStatus.PositiveInfinity, stats.Status);
         Assert.True(stats.IsDegenerate);
+        Assert.False(stats.NonFinite); // +∞ still has a winner
         Assert.Equal(float.PositiveInfinity, stats.MaxLogit);
         Assert.Equal(float.PositiveInfinity, stats.LogSumExp);
         Assert.Equal(MathF.Log(2), stats.Entropy, 6);
@@ -203,7 +204,10 @@ public sealed class TokenStatisticsKernelTests
         Assert.Equal(MathF.Log(4), stats.Entropy, 6);
         Assert.Equal(-MathF.Log(4), stats.ChosenLogProbability, 6);
         Assert.Equal(0, stats.ChosenRank);
-        Assert.Equal([0, 1, 2], top.Select(t => t.TokenId));
+        Assert.True(stats.NonFinite);
+        // −∞ before NaN (NaN ranks last, so top-1 is what the greedy pick takes), lower id first.
+        Assert.Equal([1, 3, 0], top.Select(t => t.TokenId));
+        Assert.Equal(1, TokenStatisticsKernel.GreedyToken(nothing));
         Assert.All(top, t => Assert.Equal(-MathF.Log(4), t.LogProbability, 6));
     }
 
