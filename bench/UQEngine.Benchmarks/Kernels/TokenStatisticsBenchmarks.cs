@@ -60,9 +60,26 @@ public class TokenStatisticsBenchmarks
     [Benchmark(Description = "Fused k=0")]
     public float FusedTop0() => TokenStatisticsKernel.Compute(_logits, _chosenTokenId, Span<TopToken>.Empty).Entropy;
 
+    [Benchmark(Description = "Fused k=20, Vector512 path")]
+    public float FusedTop20Vector512() => Forced(KernelWidth.Vector512);
+
     [Benchmark(Description = "Fused k=20, Vector256 path")]
-    public float FusedTop20Vector256() =>
-        TokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, KernelWidth.Vector256).Entropy;
+    public float FusedTop20Vector256() => Forced(KernelWidth.Vector256);
+
+    [Benchmark(Description = "Fused k=20, Vector128 path")]
+    public float FusedTop20Vector128() => Forced(KernelWidth.Vector128);
+
+    [Benchmark(Description = "Old specialised k=20, Vector512")]
+    public float LegacyTop20Vector512() =>
+        UQEngine.Kernels.Legacy.LegacyTokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, KernelWidth.Vector512).Entropy;
+
+    [Benchmark(Description = "Old specialised k=20, Vector256")]
+    public float LegacyTop20Vector256() =>
+        UQEngine.Kernels.Legacy.LegacyTokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, KernelWidth.Vector256).Entropy;
+
+    /// <summary>A forced path; NaN where this machine lacks it, so the row shows up as such instead of throwing.</summary>
+    private float Forced(KernelWidth width) =>
+        TokenStatisticsKernel.IsSupported(width) ? TokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, width).Entropy : float.NaN;
 
     [Benchmark(Description = "Fused k=20, built-in Vector512.Exp")]
     public float FusedTop20BuiltInExp() =>

@@ -47,15 +47,21 @@ public static partial class TokenStatisticsKernel
             max0 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i), max0);
         }
 
+        // Lanes first, then one vector's worth of scalars (no NaN here: the accumulators ignore it).
+        var lanesMax = MaxIgnoringNaN<TW, TV>(MaxIgnoringNaN<TW, TV>(max0, max1), MaxIgnoringNaN<TW, TV>(max2, max3));
         Span<float> maxima = stackalloc float[MaxAccumulators * width];
-        TW.CopyTo(max0, maxima);
-        TW.CopyTo(max1, maxima[width..]);
-        TW.CopyTo(max2, maxima[(2 * width)..]);
-        TW.CopyTo(max3, maxima[(3 * width)..]);
+        TW.CopyTo(lanesMax, maxima);
         float max = MaximumScalar(logits, i); // the tail
-        foreach (float bucket in maxima)
+        foreach (float lane in maxima[..width])
         {
-            max = Math.Max(max, bucket); // no NaN here: the accumulators ignore it
+            max = lane > max ? lane : max;
+        }
+        if (k > 0 && k <= maxima.Length)
+        {
+            TW.CopyTo(max0, maxima);
+            TW.CopyTo(max1, maxima[width..]);
+            TW.CopyTo(max2, maxima[(2 * width)..]);
+            TW.CopyTo(max3, maxima[(3 * width)..]);
         }
         return (max, TopKLowerBound<TW, TV>(max0, max1, max2, max3, maxima, k));
     }
@@ -113,7 +119,8 @@ public static partial class TokenStatisticsKernel
         var chosen = TW.Create(chosenLogit);
         var partialSum = TW.Create(0f);
         var partialShiftedSum = partialSum;
-        double sum = 0, shiftedSum = 0;
+        var sum = partialSum; // doubles in float-vector bits (IVectorWidth.AddWidened)
+        var shiftedSum = partialSum;
         int greater = 0, maxCount = 0;
         Span<int> candidateBlocks = stackalloc int[CandidateBlockCapacity];
         // Any block holding the maximum has a logit above this, so the hot loop never adds a copy of it.
@@ -153,8 +160,8 @@ public static partial class TokenStatisticsKernel
         Flush<TW, TV>(ref partialShiftedSum, ref shiftedSum);
 
         // Every lane shares the reference point max, so the lanes simply add.
-        sums.Sum += sum;
-        sums.ShiftedSum += shiftedSum;
+        sums.Sum += TW.SumDoubles(sum);
+        sums.ShiftedSum += TW.SumDoubles(shiftedSum);
         sums.MaxCount += maxCount;
         sums.GreaterCount += greater;
         return i;
@@ -229,11 +236,12 @@ public static partial class TokenStatisticsKernel
         partialShiftedSum = TW.FusedMultiplyAdd(e, d, partialShiftedSum);
     }
 
-    private static void Flush<TW, TV>(ref TV partial, ref double total)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush<TW, TV>(ref TV partial, ref TV total)
         where TW : struct, IVectorWidth<TV>
         where TV : struct
     {
-        total += TW.SumInDouble(partial);
+        total = TW.AddWidened(total, partial);
         partial = TW.Create(0f);
     }
 

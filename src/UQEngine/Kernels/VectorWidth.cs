@@ -51,8 +51,14 @@ internal interface IVectorWidth<TVector> where TVector : struct
     /// <summary>How many lanes of the mask are set.</summary>
     static abstract int CountSet(TVector mask);
 
-    /// <summary>Sum of the lanes, each widened to double first.</summary>
-    static abstract double SumInDouble(TVector v);
+    /// <summary>
+    /// <paramref name="total"/> + the lanes of <paramref name="partial"/> widened to double, where
+    /// <paramref name="total"/> holds Count/2 doubles in the vector's bits: a vector add per flush, no horizontal sum.
+    /// </summary>
+    static abstract TVector AddWidened(TVector total, TVector partial);
+
+    /// <summary>Sum of the Count/2 doubles held in <paramref name="total"/>'s bits (see <see cref="AddWidened"/>).</summary>
+    static abstract double SumDoubles(TVector total);
 
     /// <summary>p·2^n for integral n held in the low mantissa bits of <paramref name="shifted"/> (see <see cref="PolynomialExp"/>).</summary>
     static abstract TVector ScaleByPowerOfTwo(TVector p, TVector shifted);
@@ -84,11 +90,14 @@ internal readonly struct Width128 : IVectorWidth<Vector128<float>>
     public static void CopyTo(Vector128<float> v, Span<float> destination) => v.CopyTo(destination);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp<TExp>(Vector128<float> d) where TExp : struct, IVectorExp => TExp.Exp(d);
 
-    public static double SumInDouble(Vector128<float> v)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> AddWidened(Vector128<float> total, Vector128<float> partial)
     {
-        (var lower, var upper) = Vector128.Widen(v);
-        return Vector128.Sum(lower + upper);
+        (var lower, var upper) = Vector128.Widen(partial);
+        return (total.AsDouble() + (lower + upper)).AsSingle();
     }
+
+    public static double SumDoubles(Vector128<float> total) => Vector128.Sum(total.AsDouble());
 }
 
 internal readonly struct Width256 : IVectorWidth<Vector256<float>>
@@ -113,11 +122,14 @@ internal readonly struct Width256 : IVectorWidth<Vector256<float>>
     public static void CopyTo(Vector256<float> v, Span<float> destination) => v.CopyTo(destination);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp<TExp>(Vector256<float> d) where TExp : struct, IVectorExp => TExp.Exp(d);
 
-    public static double SumInDouble(Vector256<float> v)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> AddWidened(Vector256<float> total, Vector256<float> partial)
     {
-        (var lower, var upper) = Vector256.Widen(v);
-        return Vector256.Sum(lower + upper);
+        (var lower, var upper) = Vector256.Widen(partial);
+        return (total.AsDouble() + (lower + upper)).AsSingle();
     }
+
+    public static double SumDoubles(Vector256<float> total) => Vector256.Sum(total.AsDouble());
 }
 
 internal readonly struct Width512 : IVectorWidth<Vector512<float>>
@@ -142,9 +154,12 @@ internal readonly struct Width512 : IVectorWidth<Vector512<float>>
     public static void CopyTo(Vector512<float> v, Span<float> destination) => v.CopyTo(destination);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp<TExp>(Vector512<float> d) where TExp : struct, IVectorExp => TExp.Exp(d);
 
-    public static double SumInDouble(Vector512<float> v)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> AddWidened(Vector512<float> total, Vector512<float> partial)
     {
-        (var lower, var upper) = Vector512.Widen(v);
-        return Vector512.Sum(lower + upper);
+        (var lower, var upper) = Vector512.Widen(partial);
+        return (total.AsDouble() + (lower + upper)).AsSingle();
     }
+
+    public static double SumDoubles(Vector512<float> total) => Vector512.Sum(total.AsDouble());
 }

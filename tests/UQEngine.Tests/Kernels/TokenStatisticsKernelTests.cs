@@ -9,7 +9,8 @@ namespace UQEngine.Tests.Kernels;
 /// and language-model-like suites: 6e-8 (lse, relative), 1.6e-7 nats (entropy), 8e-8 (log-probability, relative to
 /// lse); the bounds below leave a 12–17× margin. They are deliberately tighter than the 1e-5 / 1e-4 a consumer needs:
 /// a dropped or double-counted logit, a wrong reference point, or float-only accumulation over 150k logits (~1e-6)
-/// all fail them.
+/// all fail them. Tiny entropies of confident steps are held to a relative bound in
+/// <see cref="TokenStatisticsPrecisionTests"/>.
 /// </summary>
 public sealed class TokenStatisticsKernelTests
 {

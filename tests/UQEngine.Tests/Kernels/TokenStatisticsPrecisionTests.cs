@@ -42,14 +42,15 @@ public sealed class TokenStatisticsPrecisionTests(ITestOutputHelper output)
                 {
                     Check(expected.ChosenLogProbability, actual.ChosenLogProbability, $"chosen log-prob ({where})", failures);
                 }
-                if (dominant >= 0 && expected.Status == DistributionStatus.Regular && expected.Entropy > 0)
+                // Relative error where it is the binding bound (below 1e-6 nats the 1e-12 floor is).
+                if (dominant >= 0 && expected.Status == DistributionStatus.Regular && expected.Entropy >= 1e-6)
                 {
                     worstDominantEntropy = Math.Max(worstDominantEntropy, Math.Abs(actual.Entropy - expected.Entropy) / expected.Entropy);
                 }
                 checkedCases++;
             }
         }
-        output.WriteLine($"{width}: {checkedCases} cases; worst relative entropy error on dominant steps {worstDominantEntropy:E2}");
+        output.WriteLine($"{width}: {checkedCases} cases; worst relative entropy error on dominant steps with H ≥ 1e-6 {worstDominantEntropy:E2}");
         Assert.True(checkedCases > 1000, "the generator should produce well over a thousand cases");
         // All failures at once: one number per metric says more than the first miss.
         Assert.True(failures.Count == 0, $"{failures.Count} values out of tolerance, e.g.:\n" + string.Join("\n", failures.Take(10)));
