@@ -125,8 +125,13 @@ public static partial class TokenStatisticsKernel
         {
             return GreedyTokenSkippingNaN(logits);
         }
-        // IndexOfMax ranks +0 above −0; here they tie like everywhere else in the kernel, so the lower id wins.
-        return logits[first] == 0 ? logits[..first].IndexOfAny(0f, -0f) is var zero and >= 0 ? zero : first : first;
+        if (logits[first] == 0)
+        {
+            // IndexOfMax ranks +0 above −0; here they tie like everywhere else in the kernel, so the lower id wins.
+            int zero = logits[..first].IndexOfAny(0f, -0f);
+            return zero >= 0 ? zero : first;
+        }
+        return first;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)] // rare: only a broken model emits NaN
