@@ -17,7 +17,8 @@ namespace UQEngine.Kernels;
 /// T = Σ e^{x−m}·(x−m) (relative to m, so nothing overflows even for logits near ±3.4e38); then ln S = log1p(s),
 /// LogSumExp = m + ln S and Entropy = ln S − T/S. Keeping the maximum's own 1 out of s is what keeps a confident
 /// step exact: with one token far ahead, s and −T are tiny, and 1 + s in a float lane would round them away (the
-/// entropy of such a step was up to 3e-3 off in relative terms, its ln p up to 5e-2). Both ln S and −T/S are ≥ 0, so H has no cancellation.
+/// entropy of such a step was up to 3e-3 off in relative terms, its ln p up to 5e-2). Both ln S and −T/S are ≥ 0,
+/// so H has no cancellation.
 /// Pass 1 runs at memory speed (about a tenth of pass 2) and buys an exact m, no rescaling when a running max grows,
 /// and a top-k threshold known from the start (see below).
 /// </para>
