@@ -5,7 +5,8 @@ using UQEngine.Kernels;
 namespace UQEngine.Benchmarks.Kernels;
 
 /// <summary>
-/// One decoding step's token statistics over a realistic logit vector: the fused kernel against (a) a naive scalar
+/// One decoding step's token statistics over a realistic logit vector: the fused kernel (public entry point and each
+/// forced vector width) against (a) a naive scalar
 /// version, (b) separate TensorPrimitives calls, (c) one TensorPrimitives.Exp pass into a scratch buffer (compute floor,
 /// the Ratio baseline) and (d) one TensorPrimitives.Sum pass (memory floor). See bench/README.md.
 /// </summary>
@@ -60,11 +61,20 @@ public class TokenStatisticsBenchmarks
     [Benchmark(Description = "Fused k=0")]
     public float FusedTop0() => TokenStatisticsKernel.Compute(_logits, _chosenTokenId, Span<TopToken>.Empty).Entropy;
 
-    [Benchmark(Description = "Fused k=20, Vector256 path")]
-    public float FusedTop20Vector256() =>
-        TokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, KernelWidth.Vector256).Entropy;
+    [Benchmark(Description = "Fused k=20, Vector512 path")]
+    public float FusedTop20Vector512() => Forced(KernelWidth.Vector512);
 
-    [Benchmark(Description = "Fused k=20, built-in Vector512.Exp")]
+    [Benchmark(Description = "Fused k=20, Vector256 path")]
+    public float FusedTop20Vector256() => Forced(KernelWidth.Vector256);
+
+    [Benchmark(Description = "Fused k=20, Vector128 path")]
+    public float FusedTop20Vector128() => Forced(KernelWidth.Vector128);
+
+    /// <summary>A forced path; NaN where this machine lacks it, so the row shows up as such instead of throwing.</summary>
+    private float Forced(KernelWidth width) =>
+        TokenStatisticsKernel.IsSupported(width) ? TokenStatisticsKernel.Compute(_logits, _chosenTokenId, _top, width).Entropy : float.NaN;
+
+    [Benchmark(Description = "Fused k=20, built-in vector Exp")]
     public float FusedTop20BuiltInExp() =>
         TokenStatisticsKernel.Compute<BuiltInExp>(_logits, _chosenTokenId, _top, TokenStatisticsKernel.BestWidth).Entropy;
 

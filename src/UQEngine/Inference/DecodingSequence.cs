@@ -50,7 +50,13 @@ internal sealed class DecodingSequence : IDisposable
     {
         ReadOnlySpan<float> logits = context.GetLogits(BatchIndex);
         int token;
-        if (Sampler is null) token = TensorPrimitives.IndexOfMax(logits);
+        if (Sampler is null)
+        {
+            // The kernel's NaN rule: NaN is never picked, and all-NaN logits leave nothing to pick.
+            token = TokenStatisticsKernel.GreedyToken(logits);
+            if (token < 0)
+                throw new InferenceException($"the model produced only NaN logits (sequence {Index}, step {Tokens.Count}); there is no greedy token.");
+        }
         else
         {
             // llama.cpp's sampler chain asserts (aborting the process) when no candidate survives, which NaN or

@@ -4,6 +4,7 @@ namespace UQEngine.Kernels;
 internal enum KernelWidth
 {
     Scalar = 1,
+    Vector128 = 128,
     Vector256 = 256,
     Vector512 = 512,
 }

@@ -51,10 +51,18 @@ public readonly struct TokenStatistics
     /// <summary>ln Σ_i e^{x_i}, computed as m + ln Σ_i e^{x_i − m} with m = <see cref="MaxLogit"/> so it never overflows.</summary>
     public float LogSumExp { get; }
 
-    /// <summary>H = −Σ_i p_i ln p_i in nats, in [0, ln V]; computed as ln S − T/S with S = Σ e^{x_i−m}, T = Σ e^{x_i−m}(x_i−m).</summary>
+    /// <summary>
+    /// H = −Σ_i p_i ln p_i in nats, in [0, ln V]; computed as log1p(s) − T/(1 + s) with s = S − 1 = Σ e^{x_i−m} over all
+    /// but one copy of m and T = Σ e^{x_i−m}(x_i−m), so a confident step's tiny entropy keeps full relative precision
+    /// (within max(1e-6·H, 1e-12) of double precision on every path).
+    /// </summary>
     public float Entropy { get; }
 
-    /// <summary>ln p(chosen) = x_chosen − <see cref="LogSumExp"/> (−∞ if the chosen logit is −∞ or NaN); NaN when the chosen token is unknown (−1).</summary>
+    /// <summary>
+    /// ln p(chosen) = (x_chosen − m) − ln S, i.e. x_chosen − <see cref="LogSumExp"/> without the rounding of m + ln S,
+    /// so the dominant token's small −ln p is exact to relative precision; −∞ if the chosen logit is −∞ or NaN; NaN
+    /// when the chosen token is unknown (−1).
+    /// </summary>
     public float ChosenLogProbability { get; }
 
     /// <summary>Number of logits strictly greater than the chosen logit (0 = most likely; ties share a rank); −1 when the chosen token is unknown.</summary>
@@ -71,6 +79,14 @@ public readonly struct TokenStatistics
 
     /// <summary>True when <see cref="Status"/> is not <see cref="DistributionStatus.Regular"/>.</summary>
     public bool IsDegenerate => Status != DistributionStatus.Regular;
+
+    /// <summary>
+    /// True when no logit was a usable number: every logit is −∞ or NaN (<see cref="DistributionStatus.NoFiniteLogits"/>),
+    /// e.g. a model that produced all NaN. The step carries no information (its statistics are the documented uniform
+    /// limit) and there is no greedy pick (<see cref="TokenStatisticsKernel.GreedyToken"/> returns −1 for all NaN).
+    /// A +∞ logit is not flagged: its step still has a well-defined winner.
+    /// </summary>
+    public bool NonFinite => Status == DistributionStatus.NoFiniteLogits;
 
     /// <summary>p(chosen) = e^{<see cref="ChosenLogProbability"/>}; NaN when the chosen token is unknown.</summary>
     public float ChosenProbability => MathF.Exp(ChosenLogProbability);

@@ -60,7 +60,7 @@ internal ref struct TopKSelector
     }
 
     /// <summary>
-    /// Sorts the selection descending (ties by lower id), tops it up with the lowest-id −∞/NaN logits if fewer than
+    /// Sorts the selection descending (ties by lower id), tops it up with the lowest-id −∞, then NaN, logits if fewer than
     /// min(k, V) logits were above −∞, and converts logits to log-probabilities with <paramref name="toLogProbability"/>.
     /// Slots of the caller's span beyond min(k, V) are set to (−1, −∞). Returns min(k, V).
     /// </summary>
@@ -74,10 +74,18 @@ internal ref struct TopKSelector
             _heap[end] = worst;
         }
 
+        // −∞ first, then NaN (never offered during the scan): NaN ranks last, so it is never top-1 (see the NaN rule).
         int filled = _count;
         for (int id = 0; filled < _heap.Length && id < logits.Length; id++)
         {
-            if (!(logits[id] > float.NegativeInfinity)) // −∞ or NaN: never offered during the scan
+            if (float.IsNegativeInfinity(logits[id]))
+            {
+                _heap[filled++] = new TopToken(id, float.NegativeInfinity);
+            }
+        }
+        for (int id = 0; filled < _heap.Length && id < logits.Length; id++)
+        {
+            if (float.IsNaN(logits[id]))
             {
                 _heap[filled++] = new TopToken(id, float.NegativeInfinity);
             }
@@ -140,20 +148,27 @@ internal ref struct TopKSelector
 internal readonly struct LogProbabilityMap
 {
     private readonly DistributionStatus _status;
-    private readonly double _logSumExp;
+    private readonly double _max;
+    private readonly double _logSum;
     private readonly float _uniformLogProbability;
 
-    public LogProbabilityMap(DistributionStatus status, double logSumExp, float uniformLogProbability)
+    /// <param name="status">Which definition applies.</param>
+    /// <param name="max">The maximum logit m (regular steps).</param>
+    /// <param name="logSum">ln S = ln Σ e^{x−m} (regular steps).</param>
+    /// <param name="uniformLogProbability">ln p of every supported token in a degenerate step.</param>
+    public LogProbabilityMap(DistributionStatus status, double max, double logSum, float uniformLogProbability)
     {
         _status = status;
-        _logSumExp = logSumExp;
+        _max = max;
+        _logSum = logSum;
         _uniformLogProbability = uniformLogProbability;
     }
 
     /// <summary>ln p for a logit, with NaN treated as −∞.</summary>
     public float Apply(float logit) => _status switch
     {
-        DistributionStatus.Regular => logit > float.NegativeInfinity ? (float)(logit - _logSumExp) : float.NegativeInfinity,
+        // (x − m) is exact in double and ln S is not added to m first: the dominant token's ln p = −ln S stays exact.
+        DistributionStatus.Regular => logit > float.NegativeInfinity ? (float)((logit - _max) - _logSum) : float.NegativeInfinity,
         DistributionStatus.PositiveInfinity => float.IsPositiveInfinity(logit) ? _uniformLogProbability : float.NegativeInfinity,
         _ => _uniformLogProbability,
     };

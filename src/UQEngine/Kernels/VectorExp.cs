@@ -12,6 +12,8 @@ internal interface IVectorExp
     static abstract Vector512<float> Exp(Vector512<float> d);
 
     static abstract Vector256<float> Exp(Vector256<float> d);
+
+    static abstract Vector128<float> Exp(Vector128<float> d);
 }
 
 /// <summary>
@@ -43,40 +45,36 @@ internal readonly struct PolynomialExp : IVectorExp
     private const float C6 = 0.0013843606960664539f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> d)
-    {
-        var shifted = Vector512.FusedMultiplyAdd(d, Vector512.Create(Log2E), Vector512.Create(RoundingMagic));
-        var n = shifted - Vector512.Create(RoundingMagic);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2High), d);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Low), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        // shifted's bits are 0x4B400000 + n; shifting left by 23 leaves exactly n << 23, i.e. multiplies p by 2^n.
-        return (p.AsInt32() + (shifted.AsInt32() << 23)).AsSingle();
-    }
+    public static Vector512<float> Exp(Vector512<float> d) => Exp<Width512, Vector512<float>>(d);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> d)
+    public static Vector256<float> Exp(Vector256<float> d) => Exp<Width256, Vector256<float>>(d);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Exp(Vector128<float> d) => Exp<Width128, Vector128<float>>(d);
+
+    /// <summary>The polynomial, written once for every width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Exp<TW, TV>(TV d)
+        where TW : struct, IVectorWidth<TV>
+        where TV : struct
     {
-        var shifted = Vector256.FusedMultiplyAdd(d, Vector256.Create(Log2E), Vector256.Create(RoundingMagic));
-        var n = shifted - Vector256.Create(RoundingMagic);
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2High), d);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Low), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(C6), r, Vector256.Create(C5));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C1));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        return (p.AsInt32() + (shifted.AsInt32() << 23)).AsSingle();
+        var shifted = TW.FusedMultiplyAdd(d, TW.Create(Log2E), TW.Create(RoundingMagic));
+        var n = TW.Subtract(shifted, TW.Create(RoundingMagic));
+        var r = TW.FusedMultiplyAdd(n, TW.Create(-Ln2High), d);
+        r = TW.FusedMultiplyAdd(n, TW.Create(-Ln2Low), r);
+        var p = TW.FusedMultiplyAdd(TW.Create(C6), r, TW.Create(C5));
+        p = TW.FusedMultiplyAdd(p, r, TW.Create(C4));
+        p = TW.FusedMultiplyAdd(p, r, TW.Create(C3));
+        p = TW.FusedMultiplyAdd(p, r, TW.Create(C2));
+        p = TW.FusedMultiplyAdd(p, r, TW.Create(C1));
+        p = TW.FusedMultiplyAdd(p, r, TW.Create(1f));
+        // shifted's bits are 0x4B400000 + n; shifting left by 23 leaves exactly n << 23, i.e. multiplies p by 2^n.
+        return TW.ScaleByPowerOfTwo(p, shifted);
     }
 }
 
-/// <summary>The runtime's <c>Vector512.Exp</c>/<c>Vector256.Exp</c> (≈1 ulp, computed in double); kept to benchmark against.</summary>
+/// <summary>The runtime's <c>Vector512/256/128.Exp</c> (≈1 ulp, computed in double); kept to benchmark against.</summary>
 internal readonly struct BuiltInExp : IVectorExp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -84,4 +82,7 @@ internal readonly struct BuiltInExp : IVectorExp
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> d) => Vector256.Exp(d);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Exp(Vector128<float> d) => Vector128.Exp(d);
 }

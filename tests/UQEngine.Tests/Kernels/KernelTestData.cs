@@ -2,8 +2,8 @@ namespace UQEngine.Tests.Kernels;
 
 internal static class KernelTestData
 {
-    /// <summary>Vocabulary sizes around every vector width boundary (8, 16, 32-logit blocks) plus real vocabularies.</summary>
-    public static readonly int[] VocabularySizes = [1, 7, 15, 16, 17, 31, 33, 1000, 32000, 151936];
+    /// <summary>Vocabulary sizes around every vector width boundary (4, 8, 16 lanes; 8, 16, 32-logit blocks) plus real vocabularies.</summary>
+    public static readonly int[] VocabularySizes = [1, 3, 5, 7, 9, 15, 16, 17, 31, 33, 1000, 32000, 151936];
 
     public static float[] Gaussian(int length, double standardDeviation, int seed, double mean = 0)
     {

@@ -3,7 +3,8 @@ using UQEngine.Kernels;
 namespace UQEngine.Tests.Kernels;
 
 /// <summary>
-/// Straightforward double-precision statement of the kernel's documented contract, used as the oracle: NaN is −∞,
+/// Straightforward double-precision statement of the kernel's documented contract, used as the oracle: NaN is −∞
+/// (and comes after the −∞ logits in the top-k),
 /// a +∞ logit gives the uniform limit over the +∞ logits, no logit above −∞ gives the uniform distribution over V.
 /// </summary>
 internal sealed record ReferenceStatistics(
@@ -52,8 +53,9 @@ internal sealed record ReferenceStatistics(
             rank = x.Count(v => v > chosen);
         }
 
+        // NaN ranks after −∞ (the kernel's NaN rule), then lower id first.
         var top = Enumerable.Range(0, x.Length)
-            .OrderByDescending(i => x[i]).ThenBy(i => i)
+            .OrderByDescending(i => x[i]).ThenBy(i => float.IsNaN(logits[i])).ThenBy(i => i)
             .Take(k)
             .Select(i => (i, logProbability(x[i])))
             .ToArray();
