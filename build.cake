@@ -33,7 +33,8 @@ Task("Pack")
     .IsDependentOn("Build")
     .Does(() =>
 {
-    foreach (var project in new[] { "src/UQEngine/UQEngine.csproj", "src/UQEngine.Cli/UQEngine.Cli.csproj" })
+    // Each library layer is a package of its own (docs/ARCHITECTURE.md), so an app takes only what it needs.
+    foreach (var project in new[] { "UQEngine", "UQEngine.Methods", "UQEngine.Evaluation", "UQEngine.Chat", "UQEngine.Models", "UQEngine.Demo", "UQEngine.Cli" }.Select(p => $"src/{p}/{p}.csproj"))
         DotNetPack(project, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = "artifacts/packages" });
 });
 
