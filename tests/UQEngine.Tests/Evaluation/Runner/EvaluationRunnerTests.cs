@@ -9,7 +9,7 @@ using UQEngine.Inference;
 using UQEngine.Tests.Gguf;
 using UQEngine.Methods;
 
-namespace UQEngine.Tests.Evaluation;
+namespace UQEngine.Tests.Evaluation.Runner;
 
 /// <summary>End to end on the synthetic model (random weights: accuracy is meaningless, the pipeline is what is tested).</summary>
 [Trait("Category", "Integration")]

@@ -1,7 +1,7 @@
 using UQEngine.Evaluation.Grading;
 using UQEngine.Methods;
 
-namespace UQEngine.Tests.Evaluation;
+namespace UQEngine.Tests.Evaluation.Grading;
 
 public sealed class GradingTests
 {

@@ -7,7 +7,7 @@ using UQEngine.Inference;
 using UQEngine.Tests.Gguf;
 using UQEngine.Methods;
 
-namespace UQEngine.Tests.Evaluation;
+namespace UQEngine.Tests.Demo;
 
 /// <summary>The demo world as a built-in dataset, and a TriviaQA parquet file in the published rc.nocontext layout.</summary>
 [Trait("Category", "Integration")]

@@ -9,7 +9,7 @@ using UQEngine.Tests.Gguf;
 using UQEngine.Training;
 using UQEngine.Methods;
 
-namespace UQEngine.Tests.Evaluation;
+namespace UQEngine.Tests.Evaluation.Comparison;
 
 /// <summary>`compare` on the synthetic model: its F32 file and a Q8_0 rung quantized on demand, plus a cuda variant that cannot run here.</summary>
 [Trait("Category", "Integration")]

@@ -3,7 +3,7 @@ using Parquet.Serialization;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Tests.Gguf;
 
-namespace UQEngine.Tests.Evaluation;
+namespace UQEngine.Tests.Evaluation.Datasets;
 
 public sealed class DatasetTests
 {
