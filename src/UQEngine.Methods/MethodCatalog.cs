@@ -41,6 +41,10 @@ public sealed record MethodDescriptor
     /// <summary>Whether the estimate carries a confidence in [0, 1] (what calibration metrics need).</summary>
     public bool GivesConfidence { get; init; }
 
+    /// <summary>Position in the default method list of <c>eval</c> and <c>compare</c> (cheap methods: one greedy
+    /// generation); null = not in it. The order is kept in run records, so it is part of the declaration.</summary>
+    public int? DefaultRank { get; init; }
+
     /// <summary>Multiple-choice items only.</summary>
     public bool MultipleChoiceOnly { get; init; }
 
@@ -97,6 +101,9 @@ public sealed class MethodCatalog
     public IReadOnlyList<IUncertaintyMethod> Methods { get; }
 
     public IEnumerable<string> Names => Methods.Select(m => m.Descriptor.Name);
+
+    /// <summary>The methods an evaluation runs when none are named (<see cref="MethodDescriptor.DefaultRank"/>), comma-separated.</summary>
+    public string DefaultNames => string.Join(",", Methods.Where(m => m.Descriptor.DefaultRank is not null).OrderBy(m => m.Descriptor.DefaultRank).Select(m => m.Descriptor.Name));
 
     /// <summary>This catalog plus <paramref name="methods"/> (an app's own methods).</summary>
     public MethodCatalog With(params IUncertaintyMethod[] methods) => new(Methods.Concat(methods));

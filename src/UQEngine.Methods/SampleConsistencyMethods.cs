@@ -36,9 +36,11 @@ public abstract class SampleConsistencyMethod(string name, string description, I
     }
 }
 
-public sealed class SarMethod() : SampleConsistencyMethod("sar", "SAR (Duan et al.): SentenceSAR over the samples with relevance-weighted token probabilities",
+public sealed class SarMethod() : SampleConsistencyMethod(MethodName, "SAR (Duan et al.): SentenceSAR over the samples with relevance-weighted token probabilities",
     [SampleStatisticNames.Samples, SampleStatisticNames.SampleRelevance], [SampleSettings.SarTemperatureKey])
 {
+    public const string MethodName = "sar";
+
     public override UncertaintyEstimate Estimate(IStatisticSource st, SampleSettings settings)
     {
         var r = st.Get<SentenceSimilarityResult>(SampleStatisticNames.SampleRelevance);

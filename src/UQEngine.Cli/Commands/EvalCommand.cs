@@ -20,7 +20,7 @@ internal static class EvalCommand
     /// </summary>
     internal const int BatchedPrompts = 1;
 
-    public const string DefaultMethods = "msp,mean_logprob,mean_entropy,max_entropy,min_token_prob";
+    public static string DefaultMethods => MethodCatalog.Default.DefaultNames;
 
     public static Command Create()
     {

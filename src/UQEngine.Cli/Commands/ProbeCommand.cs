@@ -201,9 +201,14 @@ internal static class ProbeCommand
             var metricOptions = new MetricSuiteOptions { Bootstrap = new BootstrapOptions { Resamples = r.GetValue(bootstrap), Seed = r.GetValue(seed) } };
             var rows = new Dictionary<string, EvaluationSummary>(StringComparer.Ordinal);
             double[] confidence = [.. examples.Select(e => probe.Weights.Confidence(probe.Weights.Logit(e.Features.Vector(probe.Features))))];
-            rows["probe"] = MetricSuite.Evaluate([.. confidence.Select(c => 1 - c)], correct, confidence, options: metricOptions);
-            rows["msp"] = MetricSuite.Evaluate([.. examples.Select(e => -e.Scores.SequenceLogProbability)], correct, [.. examples.Select(e => Math.Exp(e.Scores.SequenceLogProbability))], options: metricOptions);
-            rows["mean_entropy"] = MetricSuite.Evaluate([.. examples.Select(e => e.Scores.MeanEntropy)], correct, options: metricOptions);
+            rows[ProbeMethod.MethodName] = MetricSuite.Evaluate([.. confidence.Select(c => 1 - c)], correct, confidence, options: metricOptions);
+            // The baselines are the catalog's own token-probability methods on the same answers.
+            foreach (TokenProbabilityMethod baseline in new TokenProbabilityMethod[] { new MaximumSequenceProbabilityMethod(), new MeanEntropyMethod() })
+            {
+                var estimates = examples.Select(e => baseline.Score(e.Scores)).ToArray();
+                rows[baseline.Descriptor.Name] = MetricSuite.Evaluate([.. estimates.Select(u => u.Uncertainty)], correct,
+                    baseline.Descriptor.GivesConfidence ? [.. estimates.Select(u => u.Confidence!.Value)] : null, options: metricOptions);
+            }
             AnsiConsole.MarkupLine($"{examples.Count} answers, {correct.Count(c => c)} correct; probe layer {probe.Features.Layer}, {probe.Features.Kind}, {probe.Weights.Kind}.");
             var table = new Table().AddColumns("method", "AUROC (95% CI)", "ECE", "Brier");
             foreach (var (name, s) in rows)

@@ -3,6 +3,8 @@ using Spectre.Console;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Uait;
 
+using UQEngine.Methods;
+
 namespace UQEngine.Cli.Commands;
 
 /// <summary>`uqengine uait export`: UaIT instruction data (answer + stated confidence) from a teacher's scores in eval results.</summary>
@@ -12,7 +14,7 @@ internal static class UaitCommand
     {
         var results = new Option<string>("--results", "-r") { Description = "A uqengine eval results folder (or its items.jsonl) holding the teacher method", Required = true };
         var dataset = new Option<string>("--dataset", "-d") { Description = "The dataset the evaluation ran on (for the questions)", Required = true };
-        var method = new Option<string>("--method") { Description = "Teacher method in the results (e.g. sar)", DefaultValueFactory = _ => "sar" };
+        var method = new Option<string>("--method") { Description = "Teacher method in the results (e.g. sar)", DefaultValueFactory = _ => SarMethod.MethodName };
         var high = new Option<double>("--keep-correct-above") { Description = "Keep correct answers with teacher confidence >= this", DefaultValueFactory = _ => 0.7 };
         var low = new Option<double>("--keep-wrong-below") { Description = "Keep wrong answers with teacher confidence <= this", DefaultValueFactory = _ => 0.3 };
         var output = new Option<string>("--out", "-o") { Description = "Instruction JSONL to write", Required = true };

@@ -28,17 +28,6 @@ public readonly record struct TokenProbabilityScores(
 
     /// <summary>The LM-Polygraph "MaximumSequenceProbability" uncertainty: -log P(y|x). Higher = less sure.</summary>
     public double NegativeSequenceLogProbability => -SequenceLogProbability;
-
-    /// <summary>Named uncertainty scores (higher = less certain), the form evaluation code ranks by.</summary>
-    public IReadOnlyDictionary<string, double> AsUncertainties() => new Dictionary<string, double>
-    {
-        ["msp"] = -SequenceLogProbability,
-        ["mean_logprob"] = -MeanLogProbability,
-        ["perplexity"] = Perplexity,
-        ["mean_entropy"] = MeanEntropy,
-        ["max_entropy"] = MaxEntropy,
-        ["min_token_prob"] = 1 - MinTokenProbability,
-    };
 }
 
 /// <summary>Running TPU accumulator: one Add per step, no allocation. Sums in double so long sequences keep precision.</summary>

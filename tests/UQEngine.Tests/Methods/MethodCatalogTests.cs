@@ -41,6 +41,13 @@ public sealed class MethodCatalogTests
     }
 
     [Fact]
+    public void The_default_method_list_keeps_its_recorded_order()
+    {
+        // run.json records the list; a resumed run compares it, so the order is part of the catalog's contract.
+        Assert.Equal("msp,mean_logprob,mean_entropy,max_entropy,min_token_prob", MethodCatalog.Default.DefaultNames);
+    }
+
+    [Fact]
     public void The_default_registry_resolves_every_method_whose_statistics_are_built_in()
     {
         var registry = UncertaintyMethodRegistry.CreateDefault();
