@@ -149,6 +149,7 @@ public sealed class LlamaContext : IDisposable
         _callbacks.ClearAbort();
         int rc;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        NativeLogging.ClearRecentErrors();
         using (_callbacks.AbortOn(cancellationToken))
             rc = _handle.Decode(batch);
         _lastBatchTokens = rc == 0 ? batch.Count : 0;
