@@ -139,6 +139,12 @@ public static class UqEngineServer
         JsonDocument document;
         try { document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
         catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
+        catch (BadHttpRequestException) { throw; } // Kestrel's own refusals (413, bad framing) keep their status
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some framing errors as plain IOExceptions (a chunk size that overflows: "Bad chunk size data").
+            throw ApiErrorException.Invalid($"the request body could not be read: {e.Message}", null, "invalid_body");
+        }
         CompletionRequest request;
         using (document)
         {

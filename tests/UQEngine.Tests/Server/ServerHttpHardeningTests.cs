@@ -41,7 +41,6 @@ public sealed class ServerHttpHardeningTests
         var stream = tcp.GetStream();
         await stream.WriteAsync(request);
         await stream.FlushAsync();
-        tcp.Client.Shutdown(SocketShutdown.Send);
         using var reader = new MemoryStream();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { await stream.CopyToAsync(reader, timeout.Token); }
