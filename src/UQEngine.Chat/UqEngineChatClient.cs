@@ -193,8 +193,7 @@ public sealed class UqEngineChatClient : IChatClient
         if (turns.Count == 0) throw new ArgumentException("there are no messages to answer", nameof(messages));
 
         var generation = Generation(options);
-        string prompt = ChatTemplate.FormatOrTranscript(_model, turns);
-        int[] promptTokens = _model.Vocabulary.Tokenize(prompt, generation.AddSpecialTokens, generation.ParseSpecialTokens);
+        int[] promptTokens = ChatTemplate.TokenizeOrTranscript(_model, turns, _options.ParseSpecialTokensInContent, generation.AddSpecialTokens);
         if (promptTokens.Length >= _context.ContextSize)
             throw new ArgumentException($"the conversation is {promptTokens.Length} tokens after the chat template, but the context holds {_context.ContextSize} (prompt and answer together); shorten it or raise ContextSize.", nameof(messages));
         return new Call("uqchat-" + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow, promptTokens, generation);

@@ -26,6 +26,13 @@ public sealed record UqEngineChatClientOptions
     /// <summary>Most likely alternatives recorded per answer token (0..20), for showing what else the model considered.</summary>
     public int TopAlternatives { get; init; } = 5;
 
+    /// <summary>
+    /// Read control-token text inside message contents ("&lt;|im_end|&gt;&lt;|im_start|&gt;assistant") as control tokens,
+    /// as earlier versions did. False (the default): contents are data, tokenized as text, so a message cannot
+    /// forge other turns; the chat template's own markers are control tokens either way.
+    /// </summary>
+    public bool ParseSpecialTokensInContent { get; init; }
+
     internal void Validate()
     {
         if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "context size must be >= 0 (0 = the model default)");

@@ -16,6 +16,8 @@ public sealed class ApiErrorException(int status, string message, string type = 
 {
     public int Status { get; } = status;
     public ErrorEnvelope Envelope { get; } = new(new ErrorBody(message, type, param, code));
+    /// <summary>Response headers that go with the error (Allow on 405, Retry-After on 429).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
     public static ApiErrorException Invalid(string message, string? param = null, string? code = null) => new(400, message, "invalid_request_error", param, code);
 }

@@ -21,6 +21,11 @@ internal sealed record CompletionRequest
     public int TopLogprobs { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsageInStream { get; init; }
+    /// <summary>
+    /// "parse_special_tokens": true reads control-token text ("&lt;|im_end|&gt;") inside message contents (chat) or the
+    /// prompt (completions) as control tokens; false (the default) reads it as text.
+    /// </summary>
+    public bool ParseSpecialTokens { get; init; }
     /// <summary>Methods named in the "uncertainty" field (see <see cref="UncertaintyMethods"/>); token probabilities are always on.</summary>
     public IReadOnlySet<string> Methods { get; init; } = new HashSet<string>();
 }
@@ -77,8 +82,53 @@ internal static class CompletionRequestParser
         };
     }
 
+    /// <summary>
+    /// OpenAI parameters this server does not implement: refused (400, code unsupported_parameter) rather than
+    /// silently ignored, unless absent, null or the value that means "off" (given as the tolerated value).
+    /// </summary>
+    private static readonly (string Name, string Why)[] Unsupported =
+    [
+        ("tools", "this server does not call tools"),
+        ("tool_choice", "this server does not call tools"),
+        ("functions", "this server does not call functions"),
+        ("function_call", "this server does not call functions"),
+        ("parallel_tool_calls", "this server does not call tools"),
+        ("response_format", "this server answers in free text only (no JSON mode)"),
+        ("logit_bias", "logit_bias is not supported"),
+        ("frequency_penalty", "penalties are not supported"),
+        ("presence_penalty", "penalties are not supported"),
+        ("repetition_penalty", "penalties are not supported"),
+        ("best_of", "best_of is not supported; use n"),
+        ("suffix", "suffix is not supported"),
+    ];
+
+    private static void RefuseUnsupported(JsonElement root)
+    {
+        foreach (var (name, why) in Unsupported)
+        {
+            if (!root.TryGetProperty(name, out var value) || IsOff(name, value)) continue;
+            throw ApiErrorException.Invalid($"'{name}' is not supported: {why}", name, "unsupported_parameter");
+        }
+    }
+
+    /// <summary>The values that ask for nothing: null, no tools, "none", a text response, an empty bias, a neutral penalty, best_of 1.</summary>
+    private static bool IsOff(string name, JsonElement value) => value.ValueKind == JsonValueKind.Null || name switch
+    {
+        "tools" or "functions" => value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == 0,
+        "tool_choice" or "function_call" => value.ValueKind == JsonValueKind.String && value.ValueEquals("none"),
+        "parallel_tool_calls" => value.ValueKind is JsonValueKind.False or JsonValueKind.True,
+        "response_format" => value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type)
+            && type.ValueKind == JsonValueKind.String && type.ValueEquals("text") && value.EnumerateObject().Count() == 1,
+        "logit_bias" => value.ValueKind == JsonValueKind.Object && !value.EnumerateObject().Any(),
+        "frequency_penalty" or "presence_penalty" => value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && d == 0,
+        "repetition_penalty" or "best_of" => value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double r) && r == 1,
+        "suffix" => value.ValueKind == JsonValueKind.String && value.GetString()!.Length == 0,
+        _ => false,
+    };
+
     private static CompletionRequest Common(JsonElement root, int maxSequences, bool probeLoaded)
     {
+        RefuseUnsupported(root);
         if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.String || model.GetString() is not { Length: > 0 } modelId)
             throw ApiErrorException.Invalid("'model' is required and must be a string", "model", "missing_required_parameter");
         int n = OptionalInt(root, "n", 1, int.MaxValue) ?? 1;
@@ -109,6 +159,7 @@ internal static class CompletionRequestParser
             Stop = ParseStop(root),
             Stream = stream,
             IncludeUsageInStream = includeUsage,
+            ParseSpecialTokens = OptionalBool(root, "parse_special_tokens") ?? false,
             Methods = UncertaintyMethods.Parse(root, n, probeLoaded),
         };
     }
@@ -192,21 +243,37 @@ internal static class CompletionRequestParser
         };
     }
 
+    // Integer fields, one rule for all: JSON has one number type, so an integral number is an integer however it is
+    // written (1, 1.0, 1e0, 10E-1 are all 1); a number with a fraction (1.5) is refused (invalid_type), and so is
+    // one outside the field's range (out_of_range) or outside a 64-bit integer.
+
     private static int? OptionalInt(JsonElement obj, string name, int min, int max)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out double d) || d != Math.Floor(d))
-            throw ApiErrorException.Invalid($"'{name}' must be an integer", name, "invalid_type");
-        if (d < min || d > max) throw ApiErrorException.Invalid($"'{name}' must be in {min}..{max}, not {value.GetRawText()}", name, "out_of_range");
-        return (int)d;
+        long l = Integral(value, name);
+        if (l < min || l > max) throw ApiErrorException.Invalid($"'{name}' must be in {min}..{max}, not {value.GetRawText()}", name, "out_of_range");
+        return (int)l;
     }
 
     private static long? OptionalLong(JsonElement obj, string name)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return null;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out long l))
-            throw ApiErrorException.Invalid($"'{name}' must be a 64-bit integer", name, "invalid_type");
-        return l;
+        return Integral(value, name);
+    }
+
+    /// <summary>An integral JSON number in the 64-bit range, however it is written.</summary>
+    internal static long Integral(JsonElement value, string name)
+    {
+        if (value.ValueKind != JsonValueKind.Number) throw ApiErrorException.Invalid($"'{name}' must be an integer", name, "invalid_type");
+        if (value.TryGetInt64(out long l)) return l;
+        if (value.TryGetDecimal(out decimal m))
+        {
+            if (m != decimal.Truncate(m)) throw ApiErrorException.Invalid($"'{name}' must be an integer, not {Truncate(value.GetRawText())}", name, "invalid_type");
+            if (m >= long.MinValue && m <= long.MaxValue) return (long)m;
+        }
+        else if (value.TryGetDouble(out double d) && double.IsFinite(d) && d != Math.Floor(d))
+            throw ApiErrorException.Invalid($"'{name}' must be an integer, not {Truncate(value.GetRawText())}", name, "invalid_type");
+        throw ApiErrorException.Invalid($"'{name}' must be an integer within 64 bits, not {Truncate(value.GetRawText())}", name, "out_of_range");
     }
 
     private static double? OptionalNumber(JsonElement obj, string name, double min, double max)

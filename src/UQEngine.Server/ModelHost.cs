@@ -50,8 +50,12 @@ internal sealed class ModelHost : IAsyncDisposable
         return probe;
     }
 
-    /// <summary>Chat messages → prompt text with the model's template; models without one get a plain transcript.</summary>
-    public string FormatChat(IReadOnlyList<ChatMessage> messages) => ChatTemplate.FormatOrTranscript(_model, messages);
+    /// <summary>
+    /// Chat messages → prompt tokens with the model's template (models without one get a plain transcript); control-token
+    /// text inside contents stays text unless <paramref name="parseSpecialInContent"/>.
+    /// </summary>
+    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages, bool parseSpecialInContent) =>
+        ChatTemplate.TokenizeOrTranscript(_model, messages, parseSpecialInContent);
 
     /// <summary>Tokenization reads only the vocabulary, so it runs on the request thread beside decoding.</summary>
     public int[] Tokenize(string prompt, bool parseSpecial) => _model.Vocabulary.Tokenize(prompt, addSpecial: true, parseSpecial);

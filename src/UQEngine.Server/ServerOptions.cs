@@ -42,6 +42,21 @@ public sealed record ServerOptions
     /// <summary>A probe file (uqengine probe train) for the "probe" uncertainty method; it must fit the served model.</summary>
     public string? ProbePath { get; init; }
 
+    /// <summary>
+    /// Host header names accepted besides the loopback names (localhost, 127.0.0.1, [::1]) and the listen address,
+    /// with any port; anything else gets 400, so a web page cannot reach the server through DNS rebinding. "*" accepts any.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>
+    /// Origins ("https://app.example", scheme://host[:port]) whose browser pages may call the API (CORS); "*" allows
+    /// any. Empty (the default): only the server's own pages (the playground); other origins get 403.
+    /// </summary>
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
+    /// <summary>Seconds a client is told to wait (Retry-After) when the queue is full.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+
     /// <summary>Test hook run on the decoding thread at each step of each of a request's sequences, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }
 
@@ -56,6 +71,12 @@ public sealed record ServerOptions
         if (ContextSize < 0) throw new ArgumentException("context size must be >= 0");
         if (MaxRequestBodyBytes < 1024) throw new ArgumentException("body limit must be at least 1024 bytes");
         if (ProbePath is not null && string.IsNullOrWhiteSpace(ProbePath)) throw new ArgumentException("the probe path is empty; leave it unset to serve without a probe");
+        foreach (string h in AllowedHosts)
+            if (string.IsNullOrWhiteSpace(h) || h.Contains('/') || h.Any(char.IsWhiteSpace)) throw new ArgumentException($"allowed host '{h}' is not a host name");
+        foreach (string o in CorsOrigins)
+            if (o != "*" && o != "null" && !(Uri.TryCreate(o, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && string.Equals(uri.GetLeftPart(UriPartial.Authority), o.TrimEnd('/'), StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"CORS origin '{o}' must be scheme://host[:port] (e.g. https://app.example), \"null\" or \"*\"");
+        if (RetryAfterSeconds < 1) throw new ArgumentException("retry-after must be at least 1 second");
         if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
     }
 }

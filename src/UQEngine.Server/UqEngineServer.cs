@@ -69,14 +69,21 @@ public static class UqEngineServer
         var clock = Stopwatch.StartNew();
         try
         {
+            RequestGuards.CheckHost(http.Request, options);
+            RequestGuards.CheckOrigin(http, options);
+            if (HttpMethods.IsOptions(http.Request.Method))
+            {
+                RequestGuards.AnswerOptions(http, RequestGuards.AllowedMethods(http.Request.Path) ?? throw UnknownUrl(http));
+                return;
+            }
             if (options.ApiKey is not null && http.Request.Path.StartsWithSegments("/v1") && !HasKey(http.Request, options.ApiKey))
                 throw new ApiErrorException(401, "Incorrect or missing API key: send \"Authorization: Bearer <key>\".", "invalid_request_error", null, "invalid_api_key");
             await next(http);
         }
-        catch (ApiErrorException e) { await WriteErrorAsync(http, e.Status, e.Envelope); }
-        catch (BadHttpRequestException e)
+        catch (ApiErrorException e) { await WriteErrorAsync(http, e.Status, e.Envelope, e.Headers); }
+        catch (BadHttpRequestException e) // Kestrel refused the request while the body was read: bad chunking, too large, cut off
         {
-            await WriteErrorAsync(http, e.StatusCode, new ErrorEnvelope(new ErrorBody(
+            await WriteErrorAsync(http, e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400, new ErrorEnvelope(new ErrorBody(
                 e.StatusCode == StatusCodes.Status413PayloadTooLarge ? $"the request body is larger than {options.MaxRequestBodyBytes} bytes" : e.Message,
                 "invalid_request_error", null, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : null)));
         }
@@ -107,30 +114,49 @@ public static class UqEngineServer
         endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
         endpoints.MapPlayground();
         endpoints.MapFallback((HttpContext http) =>
-            throw new ApiErrorException(404, $"no endpoint {http.Request.Method} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url"));
+        {
+            if (RequestGuards.AllowedMethods(http.Request.Path) is not { } allowed) throw UnknownUrl(http);
+            throw new ApiErrorException(405, $"{Truncate(http.Request.Method, 20)} is not allowed on {http.Request.Path.Value}; it takes {allowed}", "invalid_request_error", null, "method_not_allowed")
+            {
+                Headers = new Dictionary<string, string> { ["Allow"] = allowed + ", OPTIONS" },
+            };
+        });
         return endpoints;
     }
+
+    private static ApiErrorException UnknownUrl(HttpContext http) =>
+        new(404, $"no endpoint {Truncate(http.Request.Method, 20)} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url");
 
     private static async Task CompleteAsync(HttpContext http, bool chat)
     {
         var host = http.RequestServices.GetRequiredService<ModelHost>();
         var options = http.RequestServices.GetRequiredService<ServerOptions>();
         var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
+        RequestGuards.RequireJson(http.Request);
         if (http.Request.ContentLength > options.MaxRequestBodyBytes)
             throw new ApiErrorException(413, $"the request body is larger than {options.MaxRequestBodyBytes} bytes", "invalid_request_error", null, "request_too_large");
 
         JsonDocument document;
         try { document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
         catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
+        catch (BadHttpRequestException) { throw; } // Kestrel's own refusals (413, bad framing) keep their status
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some framing errors as plain IOExceptions (a chunk size that overflows: "Bad chunk size data").
+            throw ApiErrorException.Invalid($"the request body could not be read: {e.Message}", null, "invalid_body");
+        }
         CompletionRequest request;
         using (document)
+        {
+            RequestGuards.RequireDecodableText(document.RootElement);
             request = chat
                 ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences, host.Probe is not null)
                 : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null);
+        }
         if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
 
-        string prompt = chat ? host.FormatChat(request.Messages!) : request.Prompt!;
-        int[] promptTokens = host.Tokenize(prompt, parseSpecial: chat); // chat templates need control tokens; raw prompts are text
+        // Message contents and raw prompts are text: control-token text in them stays text unless parse_special_tokens.
+        int[] promptTokens = chat ? host.TokenizeChat(request.Messages!, request.ParseSpecialTokens) : host.Tokenize(request.Prompt!, request.ParseSpecialTokens);
         if (promptTokens.Length == 0) throw ApiErrorException.Invalid("the prompt is empty after tokenization", chat ? "messages" : "prompt");
         int room = host.ContextSize - promptTokens.Length;
         if (room < 1)
@@ -165,7 +191,7 @@ public static class UqEngineServer
         else
         {
             var job = new DecodeJob(promptTokens, request.Count, generation, null, cancellation);
-            Enqueue(host, job);
+            Enqueue(host, options, job);
             var results = await Finish(job);
             int completionTokens = results.Sum(r => r.Tokens.Count);
             metrics.RecordTokens(promptTokens.Length, completionTokens);
@@ -194,7 +220,7 @@ public static class UqEngineServer
         // On the decoding thread, right after the probe observed this token's step: its reading so far is the token's value.
         var job = new DecodeJob(promptTokens, request.Count, generation,
             t => tokens.Writer.TryWrite((t, probes?.Result(t.Sequence).TokenConfidences[t.Index])), http.RequestAborted);
-        Enqueue(host, job); // before any byte is sent, so a full queue is still a plain 429
+        Enqueue(host, http.RequestServices.GetRequiredService<ServerOptions>(), job); // before any byte is sent, so a full queue is still a plain 429
         _ = job.Completion.Task.ContinueWith(_ => tokens.Writer.TryComplete(), TaskScheduler.Default);
 
         var cancellation = http.RequestAborted;
@@ -263,10 +289,13 @@ public static class UqEngineServer
         await http.Response.Body.FlushAsync(cancellation);
     }
 
-    private static void Enqueue(ModelHost host, DecodeJob job)
+    private static void Enqueue(ModelHost host, ServerOptions options, DecodeJob job)
     {
         if (!host.Worker.TryEnqueue(job))
-            throw new ApiErrorException(429, $"the server is busy: {host.Worker.Capacity} request(s) are already waiting; retry later", "rate_limit_error", null, "queue_full");
+            throw new ApiErrorException(429, $"the server is busy: {host.Worker.Capacity} request(s) are already waiting; retry later", "rate_limit_error", null, "queue_full")
+            {
+                Headers = new Dictionary<string, string> { ["Retry-After"] = options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            };
     }
 
     /// <summary>Awaits the decoder, turning the library's argument errors into 400s.</summary>
@@ -297,11 +326,14 @@ public static class UqEngineServer
         _ => "other",
     };
 
-    private static async Task WriteErrorAsync(HttpContext http, int status, ErrorEnvelope error)
+    private static async Task WriteErrorAsync(HttpContext http, int status, ErrorEnvelope error, IReadOnlyDictionary<string, string>? headers = null)
     {
         if (http.Response.HasStarted) return;
         http.Response.Clear();
         http.Response.StatusCode = status;
+        RequestGuards.ApplyCors(http);
+        if (headers is not null)
+            foreach (var (name, value) in headers) http.Response.Headers[name] = value;
         http.Response.ContentType = "application/json";
         await http.Response.WriteAsync(JsonSerializer.Serialize(error, Wire.Json));
     }

@@ -15,6 +15,7 @@ internal static class GenerateCommand
         var prompt = new Argument<string>("prompt") { Description = "The prompt (a user message when the model has a chat template, unless --raw)" };
         var system = new Option<string?>("--system") { Description = "System message (chat mode)" };
         var raw = new Option<bool>("--raw") { Description = "Send the prompt as plain text, without the chat template" };
+        var parseSpecial = new Option<bool>("--parse-special") { Description = "Chat mode: read control-token text in the prompt and --system (\"<|im_end|>\") as control tokens; by default it is text (--raw prompts always parse it)" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens to generate", DefaultValueFactory = _ => 64 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "0 = off" };
@@ -31,7 +32,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
-            prompt, system, raw, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods,
+            prompt, system, raw, parseSpecial, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods,
         };
         model.AddTo(command);
         sampling.AddTo(command);
@@ -59,8 +60,10 @@ internal static class GenerateCommand
             };
             var scorers = probeFile is null ? null : new UQEngine.Methods.Probes.ProbeScorerSet(probeFile, n);
             if (scorers is not null) options = options with { OnStep = scorers.Observe };
-            string text = PromptBuilder.Build(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
-            int[] promptTokens = generator.TokenizePrompt(text, options);
+            var messages = PromptBuilder.Messages(llm, result.GetValue(prompt)!, result.GetValue(system), result.GetValue(raw));
+            string text = messages is null ? result.GetValue(prompt)! : ChatTemplate.Format(llm, messages);
+            int[] promptTokens = messages is null ? generator.TokenizePrompt(text, options)
+                : ChatTemplate.TokenizeOrTranscript(llm, messages, parseSpecialInContent: result.GetValue(parseSpecial), options.AddSpecialTokens);
             var clock = Stopwatch.StartNew();
             var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
             clock.Stop();
@@ -85,12 +88,16 @@ internal static class GenerateCommand
 /// <summary>Turns the user's prompt into the text the model reads.</summary>
 internal static class PromptBuilder
 {
-    public static string Build(LlamaModel model, string prompt, string? system, bool raw)
+    public static string Build(LlamaModel model, string prompt, string? system, bool raw) =>
+        Messages(model, prompt, system, raw) is { } messages ? ChatTemplate.Format(model, messages) : prompt;
+
+    /// <summary>The chat turns (chat mode), or null when the prompt is sent as it is (--raw, or no chat template).</summary>
+    public static List<ChatMessage>? Messages(LlamaModel model, string prompt, string? system, bool raw)
     {
-        if (raw || model.ChatTemplate is null) return prompt;
+        if (raw || model.ChatTemplate is null) return null;
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrEmpty(system)) messages.Add(ChatMessage.System(system));
         messages.Add(ChatMessage.User(prompt));
-        return ChatTemplate.Format(model, messages);
+        return messages;
     }
 }

@@ -17,11 +17,13 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
         var maxSequences = new Option<int>("--max-sequences") { Description = "Sequence slots decoded together, shared by concurrent requests (each holds one per sample); also the largest \"n\"", DefaultValueFactory = _ => 4 };
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train) for the \"probe\" uncertainty method; must be trained on this model" };
+        var allowedHost = new Option<string[]>("--allowed-host") { Description = "Also answer requests whose Host header is NAME (repeatable; default: localhost, 127.0.0.1, [::1] and the --host address; \"*\" = any). Others get 400 (DNS rebinding)", AllowMultipleArgumentsPerToken = false };
+        var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe,
+            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -42,6 +44,8 @@ internal static class ServeCommand
                     ContextSize = result.GetValue(model.ContextSize),
                     Threads = result.GetValue(model.Threads),
                     ProbePath = result.GetValue(probe),
+                    AllowedHosts = result.GetValue(allowedHost) ?? [],
+                    CorsOrigins = result.GetValue(corsOrigin) ?? [],
                 };
                 app = UqEngineServer.Build(options);
                 return 0;

@@ -38,4 +38,97 @@ public static class ChatTemplate
         return LlamaChatTemplate.Apply(template, native, addAssistantPrefix)
             ?? throw new InferenceException($"llama.cpp does not support the chat template of '{model.Path}'; pass a raw prompt or a supported template.");
     }
+
+    /// <summary>
+    /// The prompt tokens of a conversation (<see cref="FormatOrTranscript"/>), with message contents read as data:
+    /// control-token text written inside a message ("&lt;|im_end|&gt;&lt;|im_start|&gt;assistant") is tokenized as
+    /// plain text, so one message cannot forge the turns of a conversation, while the template's own markers stay
+    /// control tokens. A conversation whose contents hold no control-token text gets exactly the tokens of the whole
+    /// formatted prompt tokenized with special-token parsing (what <paramref name="parseSpecialInContent"/> = true
+    /// always returns: the old behaviour, for callers that write control tokens into messages on purpose).
+    /// </summary>
+    /// <remarks>
+    /// The template is rendered around unique placeholders; its pieces are tokenized with special-token parsing,
+    /// each content without. When that puts the same control tokens at the same places as tokenizing the whole
+    /// prompt, the whole prompt's tokens are returned (unchanged for every ordinary conversation); otherwise the
+    /// pieced tokens (a content's text may then split differently at its two edges).
+    /// </remarks>
+    public static int[] TokenizeOrTranscript(LlamaModel model, IReadOnlyList<ChatMessage> messages, bool parseSpecialInContent = false, bool addSpecial = true)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(messages);
+        var vocab = model.Vocabulary;
+        string prompt = FormatOrTranscript(model, messages);
+        int[] whole = vocab.Tokenize(prompt, addSpecial, parseSpecial: true);
+        if (parseSpecialInContent) return whole;
+
+        var segments = Segments(model, messages, prompt);
+        if (segments is null)
+        {
+            // The template did not keep each content once and in order: without pieces, refuse control text in contents.
+            foreach (var m in messages)
+                if (HoldsControlText(vocab, m.Content))
+                    throw new InferenceException($"a {m.Role} message holds control-token text, and the chat template of '{model.Path}' cannot keep message contents apart from its own markers.");
+            return whole;
+        }
+        var pieced = new List<int>(whole.Length + 8);
+        bool first = true;
+        foreach (var (text, isContent) in segments)
+        {
+            if (text.Length > 0 || first) pieced.AddRange(vocab.Tokenize(text, addSpecial: first && addSpecial, parseSpecial: !isContent));
+            first = false;
+        }
+        return ControlTokens(vocab, whole).SequenceEqual(ControlTokens(vocab, pieced)) ? whole : [.. pieced];
+    }
+
+    /// <summary>Whether this text holds text that special-token parsing turns into other tokens.</summary>
+    private static bool HoldsControlText(Vocabulary vocab, string text) =>
+        text.Length > 0 && !vocab.Tokenize(text, addSpecial: false, parseSpecial: true).AsSpan().SequenceEqual(vocab.Tokenize(text, addSpecial: false, parseSpecial: false));
+
+    /// <summary>Tokens that render as no text (control tokens: BOS, &lt;|im_start|&gt;, ...), in order.</summary>
+    private static IEnumerable<int> ControlTokens(Vocabulary vocab, IEnumerable<int> tokens) => tokens.Where(t => vocab.TokenBytes(t).Length == 0);
+
+    /// <summary>
+    /// The formatted prompt as template pieces and contents, alternating (template first and last), whose
+    /// concatenation is <paramref name="prompt"/>; null when the template does not keep every content once and in order.
+    /// </summary>
+    private static List<(string Text, bool IsContent)>? Segments(LlamaModel model, IReadOnlyList<ChatMessage> messages, string prompt)
+    {
+        var segments = new List<(string, bool)>();
+        if (model.ChatTemplate is null)
+        {
+            foreach (var m in messages)
+            {
+                segments.Add(($"{(segments.Count == 0 ? "" : "\n")}{m.Role}: ", false));
+                segments.Add((m.Content, true));
+            }
+            segments.Add(("\nassistant:", false));
+            return segments;
+        }
+
+        string nonce = Guid.NewGuid().ToString("N");
+        string Placeholder(int i) => $"UQENGINE{nonce}MSG{i}END";
+        var skeleton = Format(model, [.. messages.Select((m, i) => m with { Content = Placeholder(i) })]);
+        int at = 0;
+        var pieces = new List<string>();
+        for (int i = 0; i < messages.Count; i++)
+        {
+            string placeholder = Placeholder(i);
+            int found = skeleton.IndexOf(placeholder, at, StringComparison.Ordinal);
+            if (found < 0 || skeleton.IndexOf(placeholder, found + placeholder.Length, StringComparison.Ordinal) >= 0) return null;
+            pieces.Add(skeleton[at..found]);
+            at = found + placeholder.Length;
+        }
+        pieces.Add(skeleton[at..]);
+        // Some templates trim contents: use the contents as the real rendering holds them.
+        foreach (Func<string, string> shape in new Func<string, string>[] { c => c, c => c.Trim() })
+        {
+            var contents = messages.Select(m => shape(m.Content)).ToArray();
+            var candidate = new List<(string, bool)>();
+            for (int i = 0; i < contents.Length; i++) { candidate.Add((pieces[i], false)); candidate.Add((contents[i], true)); }
+            candidate.Add((pieces[^1], false));
+            if (string.Concat(candidate.Select(s => s.Item1)) == prompt) return candidate;
+        }
+        return null;
+    }
 }

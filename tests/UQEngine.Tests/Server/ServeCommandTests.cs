@@ -42,7 +42,7 @@ public sealed partial class ServeCommandTests
             using var response = await client.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(new
             {
                 model, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 3, n = 2,
-            })));
+            }), System.Text.Encoding.UTF8, "application/json"));
             string body = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, body);
             Assert.Equal(2, JsonDocument.Parse(body).RootElement.GetProperty("choices").GetArrayLength());

@@ -36,6 +36,7 @@ public sealed class ServerConcurrencyTests
         using (var rejected = await server.PostAsync("/v1/completions", Completion()))
         {
             Assert.Equal(HttpStatusCode.TooManyRequests, rejected.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(1), rejected.Headers.RetryAfter?.Delta); // when to try again
             var error = JsonDocument.Parse(await rejected.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
             Assert.Equal("queue_full", error.GetProperty("code").GetString());
         }
@@ -72,7 +73,7 @@ public sealed class ServerConcurrencyTests
         var gate = new DecoderGate();
         await using var server = await LoopbackServer.StartAsync(o => o with { OnDecodeStep = gate.OnStep });
         string json = JsonSerializer.Serialize(new { model = LoopbackServer.ModelId, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 8, stream = true });
-        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(json) };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
         var response = await server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the role chunk went out; the decoder is now held
         Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)));
