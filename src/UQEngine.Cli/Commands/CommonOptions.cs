@@ -27,6 +27,8 @@ internal sealed class ModelOptionsBinder
     {
         string? path = result.GetValue(Model);
         if (!string.IsNullOrWhiteSpace(path)) return path;
+        if (result.GetResult(Model) is { Implicit: false }) // given, but empty: a script's unset variable, not a wish for the demo
+            throw new CliException("--model is empty: give a GGUF file, or leave --model out to use the built-in demo model");
         return BuiltInModels.DefaultModelPath(message => console?.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
     }
 

@@ -57,6 +57,8 @@ internal sealed class GgufReader : IDisposable
 
     public void Dispose() => _stream.Dispose();
 
+    private const string EmptyProblem = "0 bytes (an empty file, a pipe or a device), not a GGUF file";
+
     /// <summary>Opens and parses <paramref name="path"/>; see <see cref="GgufFile.Read"/>.</summary>
     public static GgufFile ReadFile(string path)
     {
@@ -76,6 +78,13 @@ internal sealed class GgufReader : IDisposable
             throw new FileNotFoundException($"GGUF file not found: {path}", path);
         }
 
+        // A pipe or device reports 0 bytes and opening it can block forever (a FIFO waits for a writer): refuse
+        // before opening. Only a regular file has a length here.
+        if (new FileInfo(path).Length == 0)
+        {
+            throw new GgufFormatException(path, EmptyProblem, 0);
+        }
+
         FileStream stream;
         try
         {
@@ -84,6 +93,14 @@ internal sealed class GgufReader : IDisposable
         catch (FileNotFoundException e)
         {
             throw new FileNotFoundException($"GGUF file not found: {path}", path, e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new GgufFormatException(path, "cannot be read: permission denied", null, e);
+        }
+        catch (IOException e)
+        {
+            throw new GgufFormatException(path, $"cannot be opened: {e.Message}", null, e);
         }
 
         using var reader = new GgufReader(path, stream);
@@ -102,7 +119,7 @@ internal sealed class GgufReader : IDisposable
     {
         if (_fileSize == 0)
         {
-            throw Fail("empty file (0 bytes), not a GGUF file", 0);
+            throw Fail(EmptyProblem, 0);
         }
 
         ReadMagic();

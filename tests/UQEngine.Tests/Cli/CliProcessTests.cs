@@ -22,6 +22,19 @@ public sealed class CliProcessTests
     }
 
     [Fact]
+    public void An_empty_model_path_or_a_pipe_is_a_one_line_error()
+    {
+        var (code, _, stderr) = Run("generate", "Hi", "-m", "", "-n", "2");
+        Assert.Equal(1, code);
+        Assert.Equal("uqengine: error: --model is empty: give a GGUF file, or leave --model out to use the built-in demo model", stderr.Trim());
+
+        (code, _, stderr) = Run("generate", "Hi", "-m", "/dev/zero", "-n", "2");
+        Assert.Equal(1, code);
+        Assert.Contains("a pipe or a device", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void Info_json_reports_the_models_facts()
     {
         var (code, stdout, stderr) = Run("info", TestModels.SyntheticPath, "--json");

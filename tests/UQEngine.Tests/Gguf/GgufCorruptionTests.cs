@@ -83,7 +83,7 @@ public sealed class GgufCorruptionTests : IDisposable
     [Fact]
     public void EmptyTinyDirectoryAndMissingPathsAreReportedClearly()
     {
-        Assert.Equal("empty file (0 bytes), not a GGUF file", ExpectFormatError([]).Problem);
+        Assert.Equal("0 bytes (an empty file, a pipe or a device), not a GGUF file", ExpectFormatError([]).Problem);
         Assert.Contains("only 3 bytes", ExpectFormatError("GGU"u8.ToArray()).Problem);
 
         var directoryError = ExpectFormatError(_temp.Path);
