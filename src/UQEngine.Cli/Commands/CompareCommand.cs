@@ -81,7 +81,7 @@ internal static class CompareCommand
             using var embedder = sampled ? SampleOptionsBinder.Register(registry, samplingSettings, new ModelOptions(), load: true) : null;
             var data = EvalCommand.OpenDataset(result.GetValue(dataset)!, EvalCommand.ParseFormat(result.GetValue(format)!), EvalCommand.ReadOptions(result.GetValue(onBadLine)!));
             if (data.SkippedCount > 0)
-                console.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
+                EvalCommand.ReportSkipped(data);
             string outputFolder = result.GetValue(output)!;
             var options = new ComparisonOptions
             {

@@ -60,8 +60,7 @@ internal static class EvalCommand
             var samplingSettings = sampling.Settings(result);
             using var embedder = SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
             var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
-            if (data.SkippedCount > 0)
-                AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report says so.[/]");
+            ReportSkipped(data);
 
             var console = AnsiConsole.Console;
             var loadClock = Stopwatch.StartNew();
@@ -116,6 +115,15 @@ internal static class EvalCommand
 
     /// <summary>A dataset file, or a built-in name (the demo world: demo, demo:mc, demo:open, with :eval or :train).
     /// Every command that reads a dataset opens it here, so the built-ins are registered in one place.</summary>
+    /// <summary>Says which dataset lines were skipped and why (the first ten; report.md and summary.json list them too).</summary>
+    internal static void ReportSkipped(EvaluationDataset data)
+    {
+        if (data.SkippedCount == 0) return;
+        AnsiConsole.MarkupLine($"[yellow]{data.SkippedCount} malformed line(s) skipped in {Markup.Escape(data.Source)}; the report lists them:[/]");
+        foreach (var line in data.SkippedLines.Take(10)) AnsiConsole.MarkupLine($"[yellow]  line {line.LineNumber}: {Markup.Escape(line.Reason)}[/]");
+        if (data.SkippedCount > 10) AnsiConsole.MarkupLine($"[yellow]  … and {data.SkippedCount - 10} more[/]");
+    }
+
     internal static EvaluationDataset OpenDataset(string pathOrName, DatasetFormat format = DatasetFormat.Auto, DatasetReadOptions? options = null)
     {
         UQEngine.Demo.DemoDataset.RegisterAll(DatasetRegistry.Default); // idempotent: re-registers the same names

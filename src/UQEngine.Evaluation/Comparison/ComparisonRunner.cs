@@ -74,7 +74,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
             }
         }
 
-        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, perVariant, dataset.SkippedCount);
+        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, perVariant, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
         var summary = new ComparisonSummary(coverage, methods, evaluation.Seed, evaluation.BootstrapResamples, evaluation.MultipleChoiceRoute, outcomes);
         var figures = options.Figures?.Render(options.OutputFolder, summary) ?? [];
         File.WriteAllText(Path.Combine(options.OutputFolder, SummaryFile), summary.ToJson());

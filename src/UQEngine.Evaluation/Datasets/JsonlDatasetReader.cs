@@ -66,7 +66,14 @@ public static class JsonlDatasetReader
             var options = StringArray(opts, "options");
             string answer;
             if (e.TryGetProperty("answer", out var a) && a.ValueKind == JsonValueKind.String) answer = a.GetString()!.Trim().ToUpperInvariant();
-            else if (e.TryGetProperty("answer_index", out var ai) && ai.TryGetInt32(out int index) && index >= 0 && index < EvaluationItem.MaxOptions) answer = EvaluationItem.LetterOf(index).ToString();
+            else if (e.TryGetProperty("answer_index", out var ai))
+            {
+                if (ai.ValueKind != JsonValueKind.Number || !ai.TryGetInt32(out int index))
+                    throw new FormatException($"\"answer_index\" must be an integer (0-based), not {Describe(ai)}");
+                if (index < 0 || index >= options.Count)
+                    throw new FormatException($"\"answer_index\" {index} is outside the {options.Count} options (0..{options.Count - 1})");
+                answer = EvaluationItem.LetterOf(index).ToString();
+            }
             else throw new FormatException("a multiple-choice item needs \"answer\" (a letter) or \"answer_index\" (0-based)");
             item = new EvaluationItem { Id = id, Question = question, Kind = EvaluationItemKind.MultipleChoice, Answer = answer, Options = options, Category = category, Metadata = metadata };
         }
@@ -80,13 +87,31 @@ public static class JsonlDatasetReader
     }
 
     private static string RequiredString(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"missing string \"{name}\"");
+        !e.TryGetProperty(name, out var v) ? throw new FormatException($"missing string \"{name}\"")
+        : v.ValueKind == JsonValueKind.String ? v.GetString()!
+        : throw new FormatException($"\"{name}\" must be a string, not {Describe(v)}");
+
+    /// <summary>A JSON value's kind and a short excerpt, for messages: "a number (123)".</summary>
+    private static string Describe(JsonElement v)
+    {
+        string raw = v.GetRawText();
+        if (raw.Length > 40) raw = raw[..40] + "…";
+        return v.ValueKind switch
+        {
+            JsonValueKind.Number => $"a number ({raw})",
+            JsonValueKind.String => $"a string ({raw})",
+            JsonValueKind.True or JsonValueKind.False => $"a boolean ({raw})",
+            JsonValueKind.Null => "null",
+            JsonValueKind.Array => "an array",
+            _ => "an object",
+        };
+    }
 
     private static IReadOnlyList<string> StringArray(JsonElement e, string name)
     {
         if (e.ValueKind != JsonValueKind.Array) throw new FormatException($"\"{name}\" must be an array of strings");
         var list = new List<string>(e.GetArrayLength());
-        foreach (var v in e.EnumerateArray()) list.Add(v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"\"{name}\" must be an array of strings"));
+        foreach (var v in e.EnumerateArray()) list.Add(v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"\"{name}\" must be an array of strings; item {list.Count} is {Describe(v)}"));
         return list;
     }
 
@@ -135,5 +160,12 @@ internal sealed class ItemCollector(string source, DatasetReadOptions options)
         _items.Add(item);
     }
 
-    public EvaluationDataset ToDataset(string name) => new(name, source, _items, _skipped);
+    /// <summary>The dataset; one without a single usable item is an error (an evaluation of nothing would look like a result).</summary>
+    public EvaluationDataset ToDataset(string name)
+    {
+        if (_items.Count == 0)
+            throw new DatasetFormatException(source, 0, _skipped.Count == 0 ? "no items (the file has no records)"
+                : $"no items: all {_skipped.Count} record(s) were malformed (first: line {_skipped[0].LineNumber}: {_skipped[0].Reason})");
+        return new(name, source, _items, _skipped);
+    }
 }

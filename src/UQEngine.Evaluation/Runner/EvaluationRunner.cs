@@ -100,7 +100,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
             modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
-        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount);
+        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
         var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
 
         var files = new List<string> { ItemsFile, RunFile };
@@ -234,7 +234,12 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         string json = JsonSerializer.Serialize(settings, new JsonSerializerOptions { WriteIndented = true });
         if (File.Exists(path) && File.Exists(Path.Combine(folder, ItemsFile)))
         {
-            var previous = JsonSerializer.Deserialize<SortedDictionary<string, string>>(File.ReadAllText(path)) ?? [];
+            SortedDictionary<string, string> previous;
+            try { previous = JsonSerializer.Deserialize<SortedDictionary<string, string>>(File.ReadAllText(path)) ?? []; }
+            catch (JsonException e)
+            {
+                throw new InvalidOperationException($"'{path}' is not a readable run record ({e.Message}); pick another --out folder to start a new run, or delete it");
+            }
             var changed = settings.Where(kv => previous.GetValueOrDefault(kv.Key) != kv.Value).Select(kv => $"{kv.Key} was '{previous.GetValueOrDefault(kv.Key)}', now '{kv.Value}'").ToList();
             if (changed.Count > 0)
                 throw new InvalidOperationException($"'{folder}' holds a run with other settings ({string.Join("; ", changed)}); pick another --out folder to start a new run, or delete it");

@@ -1,3 +1,4 @@
+using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Metrics;
 using System.Globalization;
 using System.Text;
@@ -13,6 +14,9 @@ namespace UQEngine.Evaluation.Runner;
 /// <param name="SkippedLines">Malformed lines dropped while reading; non-zero means the evaluation is not of the whole file.</param>
 public sealed record DatasetCoverage(string Name, string Source, int ItemsInDataset, int ItemsEvaluated, int SkippedLines)
 {
+    /// <summary>Each skipped line and why (summary.json, report.md, the console), so a user can mend the file.</summary>
+    public IReadOnlyList<SkippedLine> Skipped { get; init; } = [];
+
     public bool Complete => SkippedLines == 0 && ItemsEvaluated == ItemsInDataset;
 }
 
@@ -68,6 +72,9 @@ public sealed record EvaluationRunSummary(
 /// <summary>Writes report.md from a summary.</summary>
 public static class MarkdownReport
 {
+    /// <summary>Skipped lines listed in report.md (summary.json has every one).</summary>
+    public const int MaxSkippedListed = 20;
+
     public static string Render(EvaluationRunSummary s, IReadOnlyList<string> figures)
     {
         var md = new StringBuilder();
@@ -76,7 +83,11 @@ public static class MarkdownReport
         md.AppendLine(inv, $"- Model: `{s.Model}`");
         md.AppendLine(inv, $"- Dataset: {s.Dataset.Name} (`{s.Dataset.Source}`): {s.Dataset.ItemsEvaluated} of {s.Dataset.ItemsInDataset} items evaluated");
         if (s.Dataset.SkippedLines > 0)
-            md.AppendLine(inv, $"- **Incomplete:** {s.Dataset.SkippedLines} malformed line(s) of the dataset were skipped and are not in these results");
+        {
+            md.AppendLine(inv, $"- **Incomplete:** {s.Dataset.SkippedLines} malformed line(s) of the dataset were skipped and are not in these results:");
+            foreach (var line in s.Dataset.Skipped.Take(MaxSkippedListed)) md.AppendLine(inv, $"  - line {line.LineNumber}: {line.Reason}");
+            if (s.Dataset.Skipped.Count > MaxSkippedListed) md.AppendLine(inv, $"  - … and {s.Dataset.Skipped.Count - MaxSkippedListed} more (summary.json lists them all)");
+        }
         else if (!s.Dataset.Complete)
             md.AppendLine("- Partial: limited to the first items of the dataset");
         md.AppendLine(inv, $"- Seed: {s.Seed}; multiple-choice answers graded by: {s.MultipleChoiceRoute}; {s.ResumedItems} item(s) resumed from an earlier run");

@@ -43,6 +43,10 @@ public sealed class DatasetTests
     [InlineData("{\"id\":\"o1\",\"question\":\"q\",\"answer\":\"a\"}", "duplicate id 'o1'")]
     [InlineData("{\"id\":\"x\",\"question\":\"q\",\"options\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\"],\"answer\":\"A\"}", "2..10 options")]
     [InlineData("[1,2]", "expected a JSON object")]
+    [InlineData("{\"id\":\"x\",\"question\":123,\"answer\":\"a\"}", "\"question\" must be a string, not a number (123)")]
+    [InlineData("{\"id\":\"x\",\"question\":\"q\",\"options\":[\"a\",\"b\"],\"answer_index\":\"B\"}", "\"answer_index\" must be an integer (0-based), not a string (\"B\")")]
+    [InlineData("{\"id\":\"x\",\"question\":\"q\",\"options\":[\"a\",\"b\"],\"answer_index\":2}", "\"answer_index\" 2 is outside the 2 options (0..1)")]
+    [InlineData("{\"id\":\"x\",\"question\":\"q\",\"options\":[\"a\",7],\"answer\":\"A\"}", "\"options\" must be an array of strings; item 1 is a number (7)")]
     public void A_malformed_line_stops_with_file_and_line_number(string bad, string reason)
     {
         string text = Valid + "\n" + bad + "\n";
@@ -51,6 +55,15 @@ public sealed class DatasetTests
         Assert.Equal(5, e.Line);
         Assert.StartsWith("data.jsonl:5: ", e.Message);
         Assert.Contains(reason, e.Message);
+    }
+
+    [Theory]
+    [InlineData("", "no items (the file has no records)")]
+    [InlineData("not json\n{\"id\":\"b\",\"question\":\"\",\"answer\":\"x\"}\n", "no items: all 2 record(s) were malformed (first: line 1: invalid JSON")]
+    public void A_dataset_without_items_is_an_error_not_an_empty_report(string text, string reason)
+    {
+        var e = Assert.Throws<DatasetFormatException>(() => Parse(text, OnBadLine.Skip));
+        Assert.StartsWith("data.jsonl:0: " + reason, e.Message);
     }
 
     [Fact]

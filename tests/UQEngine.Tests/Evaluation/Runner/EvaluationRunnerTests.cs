@@ -145,13 +145,31 @@ public sealed class EvaluationRunnerTests
     }
 
     [Fact]
+    public void A_truncated_run_record_is_a_clear_error()
+    {
+        using var dir = new TempDirectory();
+        RunOnce(Options(dir.Path, ["msp"]) with { Limit = 1 });
+        File.WriteAllText(dir.File("run.json"), "{\"model\": \"x");
+        var e = Assert.Throws<InvalidOperationException>(() => RunOnce(Options(dir.Path, ["msp"]) with { Limit = 1 }));
+        Assert.Contains("run.json' is not a readable run record", e.Message);
+    }
+
+    [Fact]
     public void Skipped_dataset_lines_are_reported_as_incomplete()
     {
         using var dir = new TempDirectory();
         var dataset = JsonlDatasetReader.Parse(new StringReader(Items + "\nnot json\n"), "tiny.jsonl", "tiny", new DatasetReadOptions { OnBadLine = OnBadLine.Skip });
         var run = RunOnce(Options(dir.Path, ["msp"]) with { Limit = 1 }, dataset);
         Assert.False(run.Summary.Dataset.Complete);
-        Assert.Contains("**Incomplete:** 1 malformed line(s)", File.ReadAllText(dir.File("report.md")));
+        string report = File.ReadAllText(dir.File("report.md"));
+        Assert.Contains("**Incomplete:** 1 malformed line(s)", report);
+        // Which line and why, in the report and in summary.json.
+        int line = Items.Split('\n').Length + 1;
+        Assert.Contains($"  - line {line}: invalid JSON", report);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("summary.json")));
+        var skipped = summary.RootElement.GetProperty("dataset").GetProperty("skipped")[0];
+        Assert.Equal(line, skipped.GetProperty("line_number").GetInt32());
+        Assert.StartsWith("invalid JSON", skipped.GetProperty("reason").GetString());
     }
 
     [Fact]
