@@ -16,6 +16,11 @@ public enum SimilarityBackend
     RougeL,
     /// <summary>Jaccard overlap of word sets.</summary>
     Jaccard,
+    /// <summary>
+    /// all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2 normalised) through ONNX Runtime, cosine. The embedder
+    /// lives in the UQEngine.MiniLM assembly and is passed in by the host (<see cref="SampleMethods.Register"/>).
+    /// </summary>
+    MiniLm,
 }
 
 /// <summary>
@@ -84,6 +89,9 @@ public sealed record SampleSettings
 
     /// <summary>The GGUF embedding model of <see cref="SimilarityBackend.Embedding"/>.</summary>
     public string? EmbeddingModel { get; init; }
+
+    /// <summary>Whether the backend reads a text embedder the host passes in (<see cref="SimilarityBackend.Embedding"/>, <see cref="SimilarityBackend.MiniLm"/>).</summary>
+    public bool NeedsTextEmbedder => Similarity is SimilarityBackend.Embedding or SimilarityBackend.MiniLm;
 
     /// <summary>How a cosine becomes a similarity in [0, 1] (embedding backends).</summary>
     public CosineMapping Cosine { get; init; } = CosineMapping.ClampNegative;

@@ -93,12 +93,12 @@ public static class SampleMethods
 {
     /// <param name="registry">Where to add them.</param>
     /// <param name="settings">Hyperparameters (validated here).</param>
-    /// <param name="embedder">The embedding model of <see cref="SimilarityBackend.Embedding"/> (owned by the caller).</param>
+    /// <param name="embedder">The text embedder of <see cref="SimilarityBackend.Embedding"/> (the GGUF model) or <see cref="SimilarityBackend.MiniLm"/> (owned by the caller).</param>
     public static void Register(UncertaintyMethodRegistry registry, SampleSettings settings, ITextEmbedder? embedder = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(settings);
-        if (settings.Similarity != SimilarityBackend.Embedding || embedder is null) settings.Validate();
+        if (!settings.NeedsTextEmbedder || embedder is null) settings.Validate();
         else (settings with { EmbeddingModel = settings.EmbeddingModel ?? "(given)" }).Validate();
         var backend = new BackendFactory(settings, embedder);
 
@@ -134,6 +134,9 @@ public static class SampleMethods
                         return new HiddenStateSimilarity(encoder, settings.Cosine).Compute(answers, tokens, context.CancellationToken);
                 case SimilarityBackend.Embedding:
                     var e = embedder ?? throw new InvalidOperationException("the embedding similarity backend has no embedding model loaded (--embedding-model)");
+                    return new TextEmbeddingSimilarity(e, settings.Cosine).Compute(answers, tokens, context.CancellationToken);
+                case SimilarityBackend.MiniLm:
+                    e = embedder ?? throw new InvalidOperationException("the minilm similarity backend has no embedder (the host passes UQEngine.MiniLM's MiniLmEmbedder to SampleMethods.Register)");
                     return new TextEmbeddingSimilarity(e, settings.Cosine).Compute(answers, tokens, context.CancellationToken);
                 case SimilarityBackend.RougeL:
                     return new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(answers, tokens, context.CancellationToken);

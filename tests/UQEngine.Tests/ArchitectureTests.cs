@@ -23,6 +23,8 @@ public sealed class ArchitectureTests
         "UQEngine.Evaluation.Metrics", "UQEngine.Evaluation.Calibration", "UQEngine.Evaluation.Grading", "UQEngine.Evaluation.Datasets",
         "UQEngine.Evaluation.Decisions", "UQEngine.Evaluation.Runner", "UQEngine.Evaluation.Probes", "UQEngine.Evaluation.Sensitivity",
         "UQEngine.Evaluation.Comparison", "UQEngine.Evaluation.Uait",
+        // UQEngine.MiniLM (all-MiniLM-L6-v2: ONNX Runtime embedder, WordPiece, GGUF converter)
+        "UQEngine.MiniLM",
         // UQEngine.Demo, UQEngine.Server, UQEngine.Cli
         "UQEngine.Demo", "UQEngine.Server", "UQEngine.Cli", "UQEngine.Cli.Rendering", "UQEngine.Cli.Reports", "UQEngine.Cli.Commands",
     ];
@@ -35,6 +37,7 @@ public sealed class ArchitectureTests
         ["UQEngine.Chat"] = ["UQEngine.Chat"],
         ["UQEngine.Methods"] = ["UQEngine.Methods", "UQEngine.Methods.Samples", "UQEngine.Methods.Samples.LinearAlgebra", "UQEngine.Methods.Samples.Similarity", "UQEngine.Methods.Probes"],
         ["UQEngine.Evaluation"] = [.. Layers.Where(l => l.StartsWith("UQEngine.Evaluation.", StringComparison.Ordinal))],
+        ["UQEngine.MiniLM"] = ["UQEngine.MiniLM"],
         ["UQEngine.Demo"] = ["UQEngine.Demo"],
         ["UQEngine.Server"] = ["UQEngine.Server"],
         ["UQEngine.Cli"] = ["UQEngine.Cli", "UQEngine.Cli.Rendering", "UQEngine.Cli.Reports", "UQEngine.Cli.Commands"],

@@ -58,7 +58,7 @@ internal static class EvalCommand
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
             bool sampled = SampleOptionsBinder.Needed(resolved);
             var samplingSettings = sampling.Settings(result);
-            using var embedder = SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled);
+            using var embedder = SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled, threads: result.GetValue(model.Threads));
             var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             ReportSkipped(data);
 

@@ -11,14 +11,14 @@ internal sealed class MethodScoring
     private readonly UncertaintyMethodRegistry _registry;
     private readonly IReadOnlyList<IUncertaintyEstimator> _estimators;
 
-    private MethodScoring(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> estimators, SampleSettings settings, GgufTextEmbedder? embedder)
+    private MethodScoring(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> estimators, SampleSettings settings, TextEmbedderHandle? embedder)
     {
         _registry = registry; _estimators = estimators; Settings = settings; Embedder = embedder;
         Sampled = SampleOptionsBinder.Needed(estimators);
     }
 
     public SampleSettings Settings { get; }
-    public GgufTextEmbedder? Embedder { get; }
+    public TextEmbedderHandle? Embedder { get; }
     public bool Sampled { get; }
 
     /// <summary>Null when no methods were asked for; resolves the names (a typo fails before the model loads).</summary>

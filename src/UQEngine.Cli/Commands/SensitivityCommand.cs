@@ -61,7 +61,7 @@ internal static class SensitivityCommand
             var run = new StatisticSettings { AnswerMaxTokens = result.GetValue(maxTokens), Seed = unchecked((uint)result.GetValue(seed)), UseChatTemplate = !result.GetValue(raw) };
 
             var console = AnsiConsole.Console;
-            using var embedder = settings.Similarity == SimilarityBackend.Embedding ? new GgufTextEmbedder(settings.EmbeddingModel!, modelOptions: model.LoadOptions(result)) : null;
+            using var embedder = SampleOptionsBinder.LoadEmbedder(settings, model.LoadOptions(result), result.GetValue(model.Threads));
             using var llm = model.LoadModel(result, console);
             using var context = llm.CreateContext(settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, grid.MaxSampleCount));
             using var generator = new Generator(context);
@@ -70,7 +70,7 @@ internal static class SensitivityCommand
             console.Progress().AutoClear(false).Start(ctx =>
             {
                 var task = ctx.AddTask("items", maxValue: Math.Max(1, data.Items.Count));
-                items = new SensitivitySampler(generator, embedder).Collect(data, folder, grid.Temperatures, grid.MaxSampleCount, settings, run, identity,
+                items = new SensitivitySampler(generator, embedder?.Embedder).Collect(data, folder, grid.Temperatures, grid.MaxSampleCount, settings, run, identity,
                     new SynchronousProgress(done => task.Value = done), cancellation);
             });
             var report = SensitivityAnalysis.Analyze(items, grid, settings, chosen);
