@@ -101,9 +101,9 @@ public sealed class UncertaintyChatClient(IChatClient inner, RecordingExecutor e
         var response = await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var uncertainty = Uncertainty(slot);
         response.FinishReason = FinishReasonOf(uncertainty.FinishReason);
-        (response.AdditionalProperties ??= [])[ChatUncertaintyExtensions.UncertaintyKey] = uncertainty;
+        Attach(response.AdditionalProperties ??= [], uncertainty);
         foreach (var message in response.Messages)
-            if (message.Role == ChatRole.Assistant) (message.AdditionalProperties ??= [])[ChatUncertaintyExtensions.UncertaintyKey] = uncertainty;
+            if (message.Role == ChatRole.Assistant) Attach(message.AdditionalProperties ??= [], uncertainty);
         return response;
     }
 
@@ -125,7 +125,7 @@ public sealed class UncertaintyChatClient(IChatClient inner, RecordingExecutor e
             MessageId = messageId,
             CreatedAt = DateTimeOffset.UtcNow,
             FinishReason = FinishReasonOf(uncertainty.FinishReason),
-            AdditionalProperties = new() { [ChatUncertaintyExtensions.UncertaintyKey] = uncertainty },
+            AdditionalProperties = Attach([], uncertainty),
         };
     }
 
@@ -141,6 +141,18 @@ public sealed class UncertaintyChatClient(IChatClient inner, RecordingExecutor e
             : slot.MaxTokens > 0 && tokens.Count >= slot.MaxTokens ? FinishReason.Length
             : FinishReason.Stop;
         return new ChatUncertainty(pipeline.Scores, tokens, reason);
+    }
+
+    /// <summary>The keys UqEngineChatClient sets: the typed value, and plain numbers for consumers that do not reference UQEngine.Chat.</summary>
+    private static AdditionalPropertiesDictionary Attach(AdditionalPropertiesDictionary properties, ChatUncertainty u)
+    {
+        properties[ChatUncertaintyExtensions.UncertaintyKey] = u;
+        properties["sequence_probability"] = u.SequenceProbability;
+        properties["perplexity"] = u.Perplexity;
+        properties["mean_entropy"] = u.MeanEntropy;
+        properties["max_entropy"] = u.MaxEntropy;
+        properties["min_token_probability"] = u.MinTokenProbability;
+        return properties;
     }
 
     private static ChatFinishReason FinishReasonOf(FinishReason reason) => reason switch

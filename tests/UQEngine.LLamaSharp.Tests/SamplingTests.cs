@@ -92,6 +92,35 @@ public sealed class SamplingTests(DemoWeights demo, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Final_hidden_state_similarity_runs_the_methods_on_llamasharps_states()
+    {
+        using var executor = new BatchedExecutor(demo.Weights, DemoWeights.Parameters(sequences: 4));
+        var samples = await BatchedSampler.SampleAsync(executor, "The pet of Stetaix is a", new BatchedSampleOptions { Samples = 4, MaxTokens = 6, Temperature = 1.5f, Stop = ["."] });
+        var parameters = DemoWeights.Parameters();
+        parameters.Embeddings = true;
+        parameters.PoolingType = LLama.Native.LLamaPoolingType.None;
+        using var context = demo.Weights.CreateContext(parameters);
+        var similarity = new FinalHiddenStateSimilarity(context, "The pet of Stetaix is a");
+        var set = SampleSet.From("The pet of Stetaix is a", [], samples);
+        var matrix = similarity.Compute(set.Answers, tokenSimilarity: false).Matrix;
+        for (int i = 0; i < samples.Count; i++)
+            for (int j = 0; j < samples.Count; j++)
+            {
+                Assert.Equal(matrix[i, j], matrix[j, i], 1e-12);
+                Assert.InRange(matrix[i, j], 0, 1 + 1e-6);
+                // Same tokens, same states: similarity 1. Different answers are distinguishable.
+                if (set.Answers.Answers[i].TokenIds.SequenceEqual(set.Answers.Answers[j].TokenIds)) Assert.Equal(1, matrix[i, j], 1e-5);
+                else Assert.True(matrix[i, j] < 1 - 1e-4, $"'{samples[i].Text}' vs '{samples[j].Text}': {matrix[i, j]}");
+            }
+        var values = SampleConsistency.Estimate("The pet of Stetaix is a", samples, ["semantic_entropy", "eigv_laplacian"], similarity: similarity);
+        Assert.All(values.Values, v => Assert.True(v.Uncertainty is double u && double.IsFinite(u), v.Error));
+        // An embeddings context still computes logits: the scores equal a plain context's.
+        using var plain = demo.Context();
+        Assert.Equal(TeacherForcedScorer.Score(plain, "Stetaix was born in", " June").Uncertainty, TeacherForcedScorer.Score(context, "Stetaix was born in", " June").Uncertainty);
+        output.WriteLine($"{string.Join(" | ", samples.Select(s => s.Text))}: SE {values["semantic_entropy"].Uncertainty}, EigV {values["eigv_laplacian"].Uncertainty}");
+    }
+
+    [Fact]
     public async Task LLamaSharps_chat_client_returns_the_same_ChatUncertainty_as_uqengines()
     {
         var executor = new StatelessExecutor(demo.Weights, DemoWeights.Parameters());
@@ -101,6 +130,7 @@ public sealed class SamplingTests(DemoWeights demo, ITestOutputHelper output)
         var uncertainty = response.GetUncertainty();
         Assert.NotNull(uncertainty);
         Assert.InRange(uncertainty.Tokens.Count, 1, 6);
+        Assert.Equal(uncertainty.SequenceProbability, (double)response.AdditionalProperties!["sequence_probability"]!); // UqEngineChatClient's plain keys too
         Assert.Equal(uncertainty.Tokens.Sum(t => (double)t.LogProbability), uncertainty.Scores.SequenceLogProbability, 1e-9);
         Assert.All(uncertainty.Tokens, t => Assert.InRange(t.Alternatives.Count, 1, 2));
         Assert.Equal(string.Concat(uncertainty.Tokens.Select(t => t.Text)), response.Text); // the recording is the answer's tokens
