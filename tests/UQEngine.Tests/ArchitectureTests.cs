@@ -19,6 +19,8 @@ public sealed class ArchitectureTests
         "UQEngine.Models", "UQEngine.Chat",
         // UQEngine.Methods
         "UQEngine.Methods.Samples.LinearAlgebra", "UQEngine.Methods.Samples.Similarity", "UQEngine.Methods.Samples", "UQEngine.Methods", "UQEngine.Methods.Probes",
+        // UQEngine.LLamaSharp (the LLamaSharp adapter: above UQEngine.Methods and UQEngine.Chat, below nothing else)
+        "UQEngine.LLamaSharp",
         // UQEngine.Evaluation
         "UQEngine.Evaluation.Metrics", "UQEngine.Evaluation.Calibration", "UQEngine.Evaluation.Grading", "UQEngine.Evaluation.Datasets",
         "UQEngine.Evaluation.Decisions", "UQEngine.Evaluation.Runner", "UQEngine.Evaluation.Probes", "UQEngine.Evaluation.Sensitivity",
@@ -36,6 +38,7 @@ public sealed class ArchitectureTests
         ["UQEngine.Models"] = ["UQEngine.Models"],
         ["UQEngine.Chat"] = ["UQEngine.Chat"],
         ["UQEngine.Methods"] = ["UQEngine.Methods", "UQEngine.Methods.Samples", "UQEngine.Methods.Samples.LinearAlgebra", "UQEngine.Methods.Samples.Similarity", "UQEngine.Methods.Probes"],
+        ["UQEngine.LLamaSharp"] = ["UQEngine.LLamaSharp"],
         ["UQEngine.Evaluation"] = [.. Layers.Where(l => l.StartsWith("UQEngine.Evaluation.", StringComparison.Ordinal))],
         ["UQEngine.MiniLM"] = ["UQEngine.MiniLM"],
         ["UQEngine.Demo"] = ["UQEngine.Demo"],
@@ -52,6 +55,28 @@ public sealed class ArchitectureTests
         Assert.NotEmpty(edges);
         var backEdges = BackEdges(edges, Layers);
         Assert.True(backEdges.Count == 0, "back-edges (docs/ARCHITECTURE.md):\n" + string.Join("\n", backEdges));
+    }
+
+    /// <summary>
+    /// The core types the LLamaSharp adapter may use from UQEngine.Inference: plain records that load no native code.
+    /// LLamaSharp's llama.cpp and UQEngine's share file names but not struct layouts, so the adapter (which runs next to
+    /// LLamaSharp's) must never reach LlamaModel, LlamaContext, Generator or anything else that calls UQEngine.Native.
+    /// </summary>
+    private static readonly HashSet<string> LLamaSharpAdapterInferenceTypes = new(StringComparer.Ordinal)
+    {
+        "UQEngine.Inference.GeneratedToken", "UQEngine.Inference.TokenAlternative", "UQEngine.Inference.GenerationResult",
+        "UQEngine.Inference.ScoredSequence", "UQEngine.Inference.FinishReason",
+    };
+
+    [Fact]
+    public void The_llamasharp_adapter_never_touches_uqengines_llama_cpp()
+    {
+        using var module = ModuleDefinition.ReadModule(PathOf("UQEngine.LLamaSharp"));
+        var used = module.GetTypeReferences().Select(t => t.IsNested ? t.DeclaringType.FullName : t.FullName).Distinct().ToList();
+        Assert.Contains("UQEngine.Inference.GeneratedToken", used); // the check reads the right references
+        var forbidden = used.Where(t => t.StartsWith("UQEngine.Native.", StringComparison.Ordinal)
+            || (t.StartsWith("UQEngine.Inference.", StringComparison.Ordinal) && !LLamaSharpAdapterInferenceTypes.Contains(t))).ToList();
+        Assert.True(forbidden.Count == 0, "UQEngine.LLamaSharp uses native-loading core types: " + string.Join(", ", forbidden));
     }
 
     [Fact]
