@@ -11,6 +11,7 @@ internal sealed class ModelHost : IAsyncDisposable
 
     public ModelHost(ServerOptions options)
     {
+        if (options.ChoiceEmbedder is { } embedder) ChoiceSimilarity = new ChoiceSimilarity(embedder, options.ChoiceEmbedderName);
         _model = LlamaModel.Load(options.ModelPath, options.Loading);
         try
         {
@@ -39,6 +40,9 @@ internal sealed class ModelHost : IAsyncDisposable
     public DecodeWorker Worker { get; }
     /// <summary>The probe whose layer the batcher's context exposes; null without --probe.</summary>
     public ProbeFile? Probe { get; }
+
+    /// <summary>The embedding backend of the consistency methods, when the server was given one (else ROUGE-L).</summary>
+    public ChoiceSimilarity? ChoiceSimilarity { get; }
 
     /// <summary>Refused at start-up, not at the first request: a broken file or one trained for another model.</summary>
     private static ProbeFile LoadProbe(string path, LlamaModel model)

@@ -1,3 +1,5 @@
+using UQEngine.Inference;
+
 namespace UQEngine.Server;
 
 /// <summary>How `uqengine serve` runs: which model, where it listens, and how much work it accepts.</summary>
@@ -56,6 +58,16 @@ public sealed record ServerOptions
 
     /// <summary>Seconds a client is told to wait (Retry-After) when the queue is full.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
+
+    /// <summary>
+    /// Sentence embedder the consistency methods compare a request's choices with (cosine, as the harness's embedding
+    /// backends); null: ROUGE-L F1. `uqengine serve --similarity minilm` passes all-MiniLM-L6-v2. The caller owns it;
+    /// the server calls it one request at a time.
+    /// </summary>
+    public ITextEmbedder? ChoiceEmbedder { get; init; }
+
+    /// <summary>The name the response gives <see cref="ChoiceEmbedder"/> (uncertainty_set.backend).</summary>
+    public string ChoiceEmbedderName { get; init; } = "embedding";
 
     /// <summary>Test hook run on the decoding thread at each step of each of a request's sequences, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }

@@ -68,28 +68,30 @@ public static class UncertaintyMethods
 
     /// <summary>
     /// The asked consistency methods over the finished choices, by the catalog's estimators at the library's default
-    /// settings: ROUGE-L F1 similarity of the choices' texts; likelihoods from each choice's "sequence_logprob" (every
+    /// settings: ROUGE-L F1 similarity of the choices' texts (or the cosine of <paramref name="embedding"/>'s sentence
+    /// embeddings); likelihoods from each choice's "sequence_logprob" (every
     /// decoded step, as reported); SAR's token log-probabilities from the tokens that reach into the text. A method
     /// with no finite value for these choices (a token of probability 0) is null with the reason. Null when none was asked.
     /// </summary>
-    internal static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results)
+    internal static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results, ChoiceSimilarity? embedding = null)
     {
         var asked = MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Where(m => methods.Contains(m.Descriptor.Name)).ToList();
         if (asked.Count == 0) return null;
         var trimmed = results.Select(SampleSet.Trim).ToList();
         var answers = new AnswerSet("", [], [.. trimmed.Select(t => t.Answer)]);
         var samples = new SampleSet(answers, results, [.. trimmed.Select(t => t.TokenLogProbabilities)], [.. results.Select(r => r.Uncertainty.SequenceLogProbability)]);
-        var similarity = SimilarityMatrix.Build(new RougeLSimilarity(), samples.Texts);
+        ISentenceSimilarity backend = embedding is null ? new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l") : embedding.Backend;
+        var similarity = embedding is null ? SimilarityMatrix.Build(new RougeLSimilarity(), samples.Texts) : embedding.Matrix(answers);
         var statistics = new StatisticValues(Request)
             .Add(SampleStatisticNames.Samples, samples)
             .Add(SampleStatisticNames.SampleSimilarity, new SentenceSimilarityResult(similarity, null))
-            .Add(SampleStatisticNames.SampleRelevance, () => new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l").Compute(answers, tokenSimilarity: true) with { Matrix = similarity });
+            .Add(SampleStatisticNames.SampleRelevance, () => (embedding?.WithTokens(answers) ?? backend.Compute(answers, tokenSimilarity: true)) with { Matrix = similarity });
         var settings = new SampleSettings();
         var values = new Dictionary<string, MethodValue>(StringComparer.Ordinal);
         foreach (var m in asked) values[m.Descriptor.Name] = Estimate(m, statistics, settings);
         bool threshold = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.ClusterThresholdKey));
         bool temperature = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.SarTemperatureKey));
-        return new UncertaintySet(Backend, results.Count, threshold ? settings.ClusterThreshold : null, temperature ? settings.SarTemperature : null, values)
+        return new UncertaintySet(embedding?.Name ?? Backend, results.Count, threshold ? settings.ClusterThreshold : null, temperature ? settings.SarTemperature : null, values)
         {
             Legacy = values.ToDictionary(v => v.Key, v => (object?)v.Value.Uncertainty),
         };
@@ -111,4 +113,27 @@ public static class UncertaintyMethods
     private static readonly EvaluationItem Request = new() { Id = "request", Question = "", Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
+}
+
+/// <summary>
+/// The server's embedding backend for a request's choices: one embedder shared by every request, called by one at a
+/// time (an embedder need not be thread-safe), through the harness's <see cref="TextEmbeddingSimilarity"/>.
+/// </summary>
+internal sealed class ChoiceSimilarity(ITextEmbedder embedder, string name)
+{
+    private readonly Lock _gate = new();
+
+    public string Name { get; } = name;
+
+    public ISentenceSimilarity Backend { get; } = new TextEmbeddingSimilarity(embedder, name: name);
+
+    public UQEngine.Methods.Samples.LinearAlgebra.SquareMatrix Matrix(AnswerSet answers)
+    {
+        lock (_gate) return Backend.Compute(answers, tokenSimilarity: false).Matrix;
+    }
+
+    public SentenceSimilarityResult WithTokens(AnswerSet answers)
+    {
+        lock (_gate) return Backend.Compute(answers, tokenSimilarity: true);
+    }
 }

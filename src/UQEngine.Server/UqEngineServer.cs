@@ -196,7 +196,7 @@ public static class UqEngineServer
             int completionTokens = results.Sum(r => r.Tokens.Count);
             metrics.RecordTokens(promptTokens.Length, completionTokens);
             var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
-            var set = UncertaintyMethods.ComputeSet(request.Methods, results);
+            var set = UncertaintyMethods.ComputeSet(request.Methods, results, host.ChoiceSimilarity);
             var readings = results.Select(r => probes?.Result(r.Sequence)).ToArray();
             object body = chat
                 ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select((r, i) => new ChatChoice(
@@ -267,7 +267,7 @@ public static class UqEngineServer
             await SendAsync(http, chunk, cancellation);
         }
         // The consistency of the choices exists only once all are done: it rides on the last chunk (with the usage, when asked).
-        var set = UncertaintyMethods.ComputeSet(request.Methods, results);
+        var set = UncertaintyMethods.ComputeSet(request.Methods, results, host.ChoiceSimilarity);
         if (request.IncludeUsageInStream || set is not null)
         {
             Usage? usage = request.IncludeUsageInStream ? new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens) : null;

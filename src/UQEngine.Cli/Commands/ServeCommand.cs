@@ -4,6 +4,8 @@ using Microsoft.Extensions.Hosting;
 using Spectre.Console;
 using UQEngine.Server;
 
+using UQEngine.Inference;
+
 namespace UQEngine.Cli.Commands;
 
 /// <summary>`uqengine serve`: an OpenAI-compatible endpoint on loopback whose answers say how sure the model was.</summary>
@@ -19,19 +21,27 @@ internal static class ServeCommand
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train) for the \"probe\" uncertainty method; must be trained on this model" };
         var allowedHost = new Option<string[]>("--allowed-host") { Description = "Also answer requests whose Host header is NAME (repeatable; default: localhost, 127.0.0.1, [::1] and the --host address; \"*\" = any). Others get 400 (DNS rebinding)", AllowMultipleArgumentsPerToken = false };
         var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
+        var similarity = new Option<string>("--similarity") { Description = "How the consistency methods compare a request's n choices: rouge-l (word overlap) or minilm (all-MiniLM-L6-v2 sentence embeddings, cosine)", DefaultValueFactory = _ => "rouge-l" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin,
+            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
         command.SetAction(async (result, cancellation) =>
         {
             WebApplication? app = null; // built inside CommandRunner so load errors print as one line
+            MiniLM.MiniLmEmbedder? embedder = null;
             int code = CommandRunner.Run(() =>
             {
+                embedder = result.GetValue(similarity)!.Trim().ToLowerInvariant() switch
+                {
+                    "rouge-l" or "rougel" or "rouge" => null,
+                    "minilm" => new MiniLM.MiniLmEmbedder(threads: result.GetValue(model.Threads) > 0 ? result.GetValue(model.Threads) : ContextOptions.DefaultThreads),
+                    var other => throw new CliException($"--similarity must be rouge-l or minilm for serve, not '{other}'"),
+                };
                 var options = new ServerOptions
                 {
                     ModelPath = model.ResolveModelPath(result, AnsiConsole.Console),
@@ -46,10 +56,13 @@ internal static class ServeCommand
                     ProbePath = result.GetValue(probe),
                     AllowedHosts = result.GetValue(allowedHost) ?? [],
                     CorsOrigins = result.GetValue(corsOrigin) ?? [],
+                    ChoiceEmbedder = embedder,
+                    ChoiceEmbedderName = "minilm",
                 };
                 app = UqEngineServer.Build(options);
                 return 0;
             });
+            using var ownedEmbedder = embedder;
             if (code != 0 || app is null) return code;
             try
             {
