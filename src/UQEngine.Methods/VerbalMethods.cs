@@ -3,51 +3,53 @@ using UQEngine.Inference;
 namespace UQEngine.Methods;
 
 /// <summary>
-/// Verbal numeric confidence: the model is asked for a 0–100 confidence in its own answer
-/// (<see cref="VerbalConfidenceParser"/>). An unparseable reply uses the fallback confidence 0.5 and is counted.
+/// A method that reads a confidence from what the model wrote. A reply it cannot read uses
+/// <see cref="FallbackConfidence"/> (uninformative) and is counted as a fallback in the summary.
 /// </summary>
-public sealed class VerbalNumericMethod : IUncertaintyMethod
+public abstract class VerbalMethod(string name, string description, string statistic) : IUncertaintyMethod
 {
-    /// <summary>Used when the reply holds no readable number: uninformative, and counted in the summary.</summary>
+    /// <summary>Used when the reply holds no readable confidence.</summary>
     public const double FallbackConfidence = 0.5;
 
     public MethodDescriptor Descriptor { get; } = new()
     {
-        Name = "verbal_numeric", Family = MethodFamily.Verbal, GivesConfidence = true,
-        Description = "Asks the model for a 0–100 confidence in its answer; unparseable → 0.5 (counted)",
-        Statistics = [StatisticNames.VerbalNumericResponse],
+        Name = name, Family = MethodFamily.Verbal, GivesConfidence = true, Description = description, Statistics = [statistic],
     };
 
     public UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings)
     {
-        string reply = statistics.Get<GenerationResult>(StatisticNames.VerbalNumericResponse).Text;
-        return VerbalConfidenceParser.TryParse(reply, out double c)
-            ? new(1 - c, c, Detail: reply)
+        string reply = statistics.Get<GenerationResult>(Descriptor.Statistics[0]).Text;
+        return TryRead(reply, out double c, out string detail)
+            ? new(1 - c, c, Detail: detail)
             : new(1 - FallbackConfidence, FallbackConfidence, UsedFallback: true, Detail: reply);
+    }
+
+    /// <summary>The confidence in [0, 1] the reply states, and what was read (for the results).</summary>
+    protected abstract bool TryRead(string reply, out double confidence, out string detail);
+}
+
+/// <summary>Verbal numeric confidence: the model is asked for a 0–100 confidence in its own answer (<see cref="VerbalConfidenceParser"/>).</summary>
+public sealed class VerbalNumericMethod() : VerbalMethod("verbal_numeric",
+    "Asks the model for a 0–100 confidence in its answer; unparseable → 0.5 (counted)", StatisticNames.VerbalNumericResponse)
+{
+    protected override bool TryRead(string reply, out double confidence, out string detail)
+    {
+        detail = reply;
+        return VerbalConfidenceParser.TryParse(reply, out confidence);
     }
 }
 
 /// <summary>
 /// Stated confidence: the "Confidence: N%" a model writes after its answer on its own (a UaIT-tuned model does; see
-/// docs/PROBES.md). No confidence line → 0.5, counted as a fallback like the verbal methods.
+/// docs/PROBES.md).
 /// </summary>
-public sealed partial class StatedConfidenceMethod : IUncertaintyMethod
+public sealed partial class StatedConfidenceMethod() : VerbalMethod("stated_confidence",
+    "The \"Confidence: N%\" the model writes after its answer unasked (UaIT-tuned models); none → 0.5 (counted)", StatisticNames.StatedConfidenceResponse)
 {
-    public const double FallbackConfidence = 0.5;
-
-    public MethodDescriptor Descriptor { get; } = new()
+    protected override bool TryRead(string reply, out double confidence, out string detail)
     {
-        Name = "stated_confidence", Family = MethodFamily.Verbal, GivesConfidence = true,
-        Description = "The \"Confidence: N%\" the model writes after its answer unasked (UaIT-tuned models); none → 0.5 (counted)",
-        Statistics = [StatisticNames.StatedConfidenceResponse],
-    };
-
-    public UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings)
-    {
-        string reply = statistics.Get<GenerationResult>(StatisticNames.StatedConfidenceResponse).Text;
-        return TryParse(reply, out double c)
-            ? new(1 - c, c, Detail: reply)
-            : new(1 - FallbackConfidence, FallbackConfidence, UsedFallback: true, Detail: reply);
+        detail = reply;
+        return TryParse(reply, out confidence);
     }
 
     /// <summary>The last "Confidence: N%" (0 ≤ N ≤ 100) in <paramref name="reply"/>, as N / 100.</summary>
@@ -68,25 +70,11 @@ public sealed partial class StatedConfidenceMethod : IUncertaintyMethod
 
 /// <summary>
 /// Verbal linguistic confidence: the model describes how likely its answer is with a phrase, mapped through
-/// <see cref="ProbabilityPhrases"/>. A reply without a table phrase uses 0.5 ("about even") and is counted.
+/// <see cref="ProbabilityPhrases"/> (no table phrase → 0.5, "about even").
 /// </summary>
-public sealed class VerbalLinguisticMethod : IUncertaintyMethod
+public sealed class VerbalLinguisticMethod() : VerbalMethod("verbal_linguistic",
+    "Asks the model for a likelihood phrase (\"highly likely\"), mapped to a probability; no phrase → 0.5 (counted)", StatisticNames.VerbalLinguisticResponse)
 {
-    public const double FallbackConfidence = 0.5;
-
-    public MethodDescriptor Descriptor { get; } = new()
-    {
-        Name = "verbal_linguistic", Family = MethodFamily.Verbal, GivesConfidence = true,
-        Description = "Asks the model for a likelihood phrase (\"highly likely\"), mapped to a probability; no phrase → 0.5 (counted)",
-        Statistics = [StatisticNames.VerbalLinguisticResponse],
-    };
-
-    public UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings)
-    {
-        string reply = statistics.Get<GenerationResult>(StatisticNames.VerbalLinguisticResponse).Text;
-        return ProbabilityPhrases.TryMatch(reply, out string phrase, out double p)
-            ? new(1 - p, p, Detail: phrase)
-            : new(1 - FallbackConfidence, FallbackConfidence, UsedFallback: true, Detail: reply);
-    }
+    protected override bool TryRead(string reply, out double confidence, out string detail) =>
+        ProbabilityPhrases.TryMatch(reply, out detail, out confidence);
 }
-
