@@ -160,6 +160,8 @@ internal static class EvalCommand
     {
         var s = run.Summary;
         console.MarkupLine($"Accuracy [bold]{Markup.Escape(s.Accuracy.ToString("F3"))}[/] ({s.CorrectCount}/{s.Count})" + (s.Dataset.SkippedLines > 0 ? $" [yellow](incomplete: {s.Dataset.SkippedLines} dataset line(s) skipped)[/]" : ""));
+        if (s.ItemErrors.Count > 0)
+            console.MarkupLine($"[yellow]{s.ItemErrors.Count} item(s) could not be run and are not in the results (first: {Markup.Escape(s.ItemErrors[0].Id)}: {Markup.Escape(s.ItemErrors[0].Error)}); report.md lists them.[/]");
         var table = new Table().AddColumns("method", "n", "AUROC", "ECE", "AURC", "PRR");
         foreach (var (name, m) in s.MethodSummaries)
             table.AddRow(Markup.Escape(name), m.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(m.Metrics.Ranking.AurocErrorDetection.ToString()),

@@ -78,7 +78,13 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
                     if (!prefetched.ContainsKey(item.Id)) PrefetchOptionLogits(selected.Items, index, done, estimators, options.MultipleChoiceRoute, generator, prompts, prefetched, cancellationToken);
                     if (prefetched.Remove(item.Id, out var p)) context.Offer(StatisticNames.OptionLogits, p.Value, p.Ms);
                 }
-                var result = Evaluate(item, index, context, estimators, options.MultipleChoiceRoute);
+                ItemResult result;
+                try { result = Evaluate(item, index, context, estimators, options.MultipleChoiceRoute); }
+                catch (InferenceException e)
+                {
+                    // This item cannot be run (its prompt does not fit the context, say): record why and go on.
+                    result = new ItemResult { Id = item.Id, Index = index, Kind = KindName(item), Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Correct = false, Error = e.Message };
+                }
                 writer.Write(JsonSerializer.Serialize(result, LineOptions));
                 writer.Write('\n');
                 writer.Flush(); // a crash loses at most the item in flight
@@ -96,12 +102,16 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         var decode = generator.Context.Counters.Snapshot().Since(decodeBefore);
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
-        var items = selected.Items.Select(i => done[i.Id]).ToList();
+        var all = selected.Items.Select(i => done[i.Id]).ToList();
+        var items = all.Where(i => i.Error is null).ToList();
+        if (items.Count == 0 && all.Count > 0)
+            throw new InferenceException($"no item of '{dataset.Name}' could be run; the first: '{all[0].Id}': {all[0].Error}");
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
             modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
         var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
+        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))] };
 
         var files = new List<string> { ItemsFile, RunFile };
         var figures = options.Figures?.Render(folder, curves) ?? [];
@@ -110,6 +120,8 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         files.AddRange([SummaryFile, ReportFile, .. figures]);
         return new EvaluationRunResult(summary, items, files);
     }
+
+    private static string KindName(EvaluationItem item) => item.Kind == EvaluationItemKind.MultipleChoice ? "multiple_choice" : "open_answer";
 
     private static ItemResult Evaluate(EvaluationItem item, int index, StatisticContext context, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route)
     {
@@ -150,7 +162,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         }
         return new ItemResult
         {
-            Id = item.Id, Index = index, Kind = item.Kind == EvaluationItemKind.MultipleChoice ? "multiple_choice" : "open_answer",
+            Id = item.Id, Index = index, Kind = KindName(item),
             Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Response = response, Prediction = prediction,
             Correct = correct, F1 = f1, OptionProbabilities = optionProbabilities?.Probabilities, Methods = methods,
         };

@@ -66,8 +66,14 @@ public sealed record EvaluationRunSummary(
     IReadOnlyList<Breakdown> Breakdowns,
     TimingSummary Timing)
 {
+    /// <summary>Items that could not be run, with why; they are not in <see cref="Count"/> or any metric.</summary>
+    public IReadOnlyList<ItemError> ItemErrors { get; init; } = [];
+
     public string ToJson() => JsonSerializer.Serialize(this, EvaluationSummary.JsonOptions);
 }
+
+/// <summary>An item the run could not evaluate.</summary>
+public sealed record ItemError(string Id, string Error);
 
 /// <summary>Writes report.md from a summary.</summary>
 public static class MarkdownReport
@@ -90,6 +96,12 @@ public static class MarkdownReport
         }
         else if (!s.Dataset.Complete)
             md.AppendLine("- Partial: limited to the first items of the dataset");
+        if (s.ItemErrors.Count > 0)
+        {
+            md.AppendLine(inv, $"- **Not run:** {s.ItemErrors.Count} item(s) could not be evaluated and are not in these results:");
+            foreach (var e in s.ItemErrors.Take(MaxSkippedListed)) md.AppendLine(inv, $"  - `{e.Id}`: {e.Error}");
+            if (s.ItemErrors.Count > MaxSkippedListed) md.AppendLine(inv, $"  - … and {s.ItemErrors.Count - MaxSkippedListed} more (summary.json lists them all)");
+        }
         md.AppendLine(inv, $"- Seed: {s.Seed}; multiple-choice answers graded by: {s.MultipleChoiceRoute}; {s.ResumedItems} item(s) resumed from an earlier run");
         md.AppendLine(string.Create(inv, $"- Accuracy: {Format(s.Accuracy)} ({s.CorrectCount}/{s.Count})") + (s.MeanF1.IsDefined ? $"; mean token F1 (open answers): {Format(s.MeanF1)}" : ""));
         md.AppendLine();

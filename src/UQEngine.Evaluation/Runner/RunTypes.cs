@@ -74,6 +74,9 @@ public sealed record ItemResult
     /// <summary>Multiple choice: the option-letter probabilities, when computed.</summary>
     public IReadOnlyList<double>? OptionProbabilities { get; init; }
     public IReadOnlyDictionary<string, MethodResult> Methods { get; init; } = new Dictionary<string, MethodResult>();
+    /// <summary>Why the item could not be run (its prompt does not fit the context, say); it is left out of the metrics.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Error { get; init; }
 }
 
 /// <summary>Where a run stands, reported after every item.</summary>

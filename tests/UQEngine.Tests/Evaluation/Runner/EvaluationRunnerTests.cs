@@ -145,6 +145,22 @@ public sealed class EvaluationRunnerTests
     }
 
     [Fact]
+    public void An_item_whose_prompt_does_not_fit_is_recorded_as_its_error_and_the_run_goes_on()
+    {
+        using var dir = new TempDirectory();
+        string tooLong = JsonSerializer.Serialize(new { id = "huge", question = string.Join(' ', Enumerable.Repeat("word", 3000)), answer = "x" });
+        var dataset = JsonlDatasetReader.Parse(new StringReader(Items + "\n" + tooLong + "\n"), "tiny.jsonl", "tiny");
+        var run = RunOnce(Options(dir.Path, ["msp"]), dataset);
+        var error = Assert.Single(run.Summary.ItemErrors);
+        Assert.Equal("huge", error.Id);
+        Assert.Contains("the context holds 1024", error.Error);
+        Assert.Equal(dataset.Items.Count - 1, run.Summary.Count); // left out of the metrics
+        Assert.DoesNotContain(run.Items, i => i.Id == "huge");
+        Assert.Contains("`huge`: the prompt has", File.ReadAllText(dir.File("report.md")));
+        Assert.Contains("\"error\":", File.ReadAllLines(dir.File("items.jsonl")).Single(l => l.Contains("\"huge\"")));
+    }
+
+    [Fact]
     public void A_truncated_run_record_is_a_clear_error()
     {
         using var dir = new TempDirectory();
