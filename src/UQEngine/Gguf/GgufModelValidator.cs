@@ -142,9 +142,10 @@ public static class GgufModelValidator
                 {
                     problems.Add($"'{epsilonKey}' is {Describe(value)}; it must be a number");
                 }
-                else if (!double.IsFinite(epsilon) || epsilon <= 0)
+                else if (!double.IsFinite(epsilon) || epsilon < 0)
                 {
-                    problems.Add($"'{epsilonKey}' is {Format(epsilon)}; a norm epsilon must be finite and greater than 0");
+                    // 0 is allowed: llama.cpp's own model saver writes the epsilon of the norm an architecture does not use as 0.
+                    problems.Add($"'{epsilonKey}' is {Format(epsilon)}; a norm epsilon must be finite and not negative");
                 }
             }
         }

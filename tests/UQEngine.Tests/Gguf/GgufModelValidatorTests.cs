@@ -175,11 +175,11 @@ public sealed class GgufModelValidatorTests : IDisposable
     [InlineData(-1e-5f, "-1E-05")]
     [InlineData(float.NaN, "NaN")]
     [InlineData(float.PositiveInfinity, "Infinity")]
-    [InlineData(0f, "0")]
+    [InlineData(float.NegativeInfinity, "-Infinity")]
     public void BadRmsNormEpsilonIsRefused(float epsilon, string shown)
     {
         string path = Mutate("eps.gguf", m => Set(m, "llama.attention.layer_norm_rms_epsilon", GgufValue.FromFloat32(epsilon)));
-        ExpectRefused(path, $"'llama.attention.layer_norm_rms_epsilon' is {shown}; a norm epsilon must be finite and greater than 0");
+        ExpectRefused(path, $"'llama.attention.layer_norm_rms_epsilon' is {shown}; a norm epsilon must be finite and not negative");
     }
 
     [Theory]
@@ -201,6 +201,14 @@ public sealed class GgufModelValidatorTests : IDisposable
         string path = Mutate("align.gguf", m => Set(m, "general.alignment", GgufValue.FromUInt32(alignment)));
         Assert.Equal(alignment, GgufFile.Read(path).Alignment);
         ExpectRefused(path, $"'general.alignment' is {alignment}; llama.cpp's CPU backend needs tensor data aligned to at least 32 bytes");
+    }
+
+    [Fact]
+    public void ZeroEpsilonOfAnUnusedNormPasses()
+    {
+        // llama.cpp's own saver (LlamaTrainer's output) writes 'llama.attention.layer_norm_epsilon' = 0.
+        string path = Mutate("eps0.gguf", m => Set(m, "llama.attention.layer_norm_epsilon", GgufValue.FromFloat32(0)));
+        Assert.Empty(GgufModelValidator.FindProblems(GgufFile.Read(path)));
     }
 
     [Fact]
