@@ -23,6 +23,7 @@ internal static class JsonOutput
         mean_entropy = Num(s.MeanEntropy),
         max_entropy = Num(s.MaxEntropy),
         min_token_probability = Num(s.MinTokenProbability),
+        non_finite_steps = s.NonFiniteStepCount,
     };
 
     public static object Token(GeneratedToken t) => new
@@ -33,6 +34,7 @@ internal static class JsonOutput
         logprob = Num(t.LogProbability),
         entropy = Num(t.Entropy),
         rank = t.Rank,
+        non_finite_logits = t.HasNonFiniteLogits,
         top_logprobs = t.Alternatives.Select(a => new { token_id = a.TokenId, text = a.Text, logprob = Num(a.LogProbability) }),
     };
 

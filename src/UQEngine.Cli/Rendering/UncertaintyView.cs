@@ -48,7 +48,7 @@ internal static class UncertaintyView
         foreach (var t in tokens)
         {
             string alts = string.Join("  ", t.Alternatives.Select(a => $"{Printable(a.Text)} {Math.Exp(a.LogProbability):F2}"));
-            table.AddRow(t.Index.ToString(), $"[{Colour(t.Probability)}]{Markup.Escape(Printable(t.Text))}[/]", $"{t.Probability:F3}", $"{t.Entropy:F2}", t.Rank.ToString(), Markup.Escape(alts));
+            table.AddRow(t.HasNonFiniteLogits ? $"{t.Index} [red]NaN/∞[/]" : t.Index.ToString(), $"[{Colour(t.Probability)}]{Markup.Escape(Printable(t.Text))}[/]", $"{t.Probability:F3}", $"{t.Entropy:F2}", t.Rank.ToString(), Markup.Escape(alts));
         }
         return table;
     }
@@ -63,6 +63,11 @@ internal static class UncertaintyView
         table.AddRow("mean / max entropy (nats)", $"{s.MeanEntropy:F2} / {s.MaxEntropy:F2}");
         table.AddRow("min token probability", $"{s.MinTokenProbability:F3}");
         table.AddRow("tokens, finish", $"{tokens}, {finish}");
+        if (s.NonFiniteStepCount > 0)
+        {
+            // A broken model (e.g. NaN weights): the scores above are the kernel's limits, not a distribution.
+            table.AddRow("[red]steps with NaN/±∞ logits[/]", $"[red]{s.NonFiniteStepCount} of {s.TokenCount}: scores unreliable[/]");
+        }
         return table;
     }
 

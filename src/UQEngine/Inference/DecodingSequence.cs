@@ -100,7 +100,7 @@ internal sealed class DecodingSequence : IDisposable
             for (int i = 0; i < count; i++) alternatives[i] = new TokenAlternative(top[i].TokenId, vocab.TokenText(top[i].TokenId), top[i].LogProbability);
         }
         return haveStats
-            ? new GeneratedToken(sequence, index, token, text, stats.ChosenLogProbability, stats.Entropy, stats.ChosenRank, alternatives)
+            ? new GeneratedToken(sequence, index, token, text, stats.ChosenLogProbability, stats.Entropy, stats.ChosenRank, alternatives, stats.HasNonFiniteLogits)
             : new GeneratedToken(sequence, index, token, text, float.NaN, float.NaN, -1, alternatives);
     }
 

@@ -57,7 +57,11 @@ public enum FinishReason { EndOfGeneration, Length, Stop, ContextFull }
 /// <summary>An alternative the model considered at a step.</summary>
 public sealed record TokenAlternative(int TokenId, string Text, float LogProbability);
 
-/// <summary>One generated (or scored) token with its uncertainty. Statistics are NaN when TokenStatistics is off.</summary>
+/// <summary>
+/// One generated (or scored) token with its uncertainty. Statistics are NaN when TokenStatistics is off.
+/// <paramref name="HasNonFiniteLogits"/>: the step's logits contained NaN or ±∞ (a broken model), so its statistics
+/// are not trustworthy (see <see cref="Kernels.TokenStatistics.HasNonFiniteLogits"/>).
+/// </summary>
 public sealed record GeneratedToken(
     int Sequence,
     int Index,
@@ -66,7 +70,8 @@ public sealed record GeneratedToken(
     float LogProbability,
     float Entropy,
     int Rank,
-    IReadOnlyList<TokenAlternative> Alternatives)
+    IReadOnlyList<TokenAlternative> Alternatives,
+    bool HasNonFiniteLogits = false)
 {
     public double Probability => Math.Exp(LogProbability);
 }

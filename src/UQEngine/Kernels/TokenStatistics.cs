@@ -33,8 +33,9 @@ public readonly struct TokenStatistics
 {
     internal TokenStatistics(
         float maxLogit, float logSumExp, float entropy, float chosenLogProbability, int chosenRank, int chosenTokenId,
-        int topCount, DistributionStatus status)
+        int topCount, DistributionStatus status, bool hasNonFiniteLogits = false)
     {
+        HasNonFiniteLogits = hasNonFiniteLogits;
         MaxLogit = maxLogit;
         LogSumExp = logSumExp;
         Entropy = entropy;
@@ -88,10 +89,17 @@ public readonly struct TokenStatistics
     /// </summary>
     public bool NonFinite => Status == DistributionStatus.NoFiniteLogits;
 
+    /// <summary>
+    /// True when any logit of the step is NaN, +∞ or −∞ (a broken model, e.g. NaN weights, or an overflow), even when
+    /// the rest still gives a regular distribution. <see cref="NonFinite"/> is the stronger case where nothing is usable.
+    /// Computed by <see cref="TokenStatisticsKernel"/> in its first pass; the reference implementations leave it false.
+    /// </summary>
+    public bool HasNonFiniteLogits { get; }
+
     /// <summary>p(chosen) = e^{<see cref="ChosenLogProbability"/>}; NaN when the chosen token is unknown.</summary>
     public float ChosenProbability => MathF.Exp(ChosenLogProbability);
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"max={MaxLogit} lse={LogSumExp} H={Entropy} chosen={ChosenTokenId} lp={ChosenLogProbability} rank={ChosenRank} top={TopCount} {Status}";
+        $"max={MaxLogit} lse={LogSumExp} H={Entropy} chosen={ChosenTokenId} lp={ChosenLogProbability} rank={ChosenRank} top={TopCount} {Status}{(HasNonFiniteLogits ? " non-finite-logits" : "")}";
 }

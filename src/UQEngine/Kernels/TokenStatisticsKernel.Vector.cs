@@ -23,7 +23,7 @@ public static partial class TokenStatisticsKernel
     /// 4·width interleaved buckets, so pass 2 starts with a near-final top-k threshold instead of taking the slow path
     /// for every logit that would have improved a still-warming heap.
     /// </summary>
-    private static (float Max, float TopKBound) MaximumAndTopKBound<TW, TV>(ReadOnlySpan<float> logits, int k)
+    private static (float Max, float TopKBound, bool NonFinite) MaximumAndTopKBound<TW, TV>(ReadOnlySpan<float> logits, int k)
         where TW : struct, IVectorWidth<TV>
         where TV : struct
     {
@@ -34,17 +34,33 @@ public static partial class TokenStatisticsKernel
         var max1 = max0;
         var max2 = max0;
         var max3 = max0;
+        // Plain sums of the logits: NaN or ±∞ anywhere makes them non-finite (one add per load, off pass 2's path).
+        // Only an overflow of finite logits (|x| near 1e34 and up) could do the same; that is ruled out by an exact scan.
+        var sum0 = TW.Create(0f);
+        var sum1 = sum0;
+        var sum2 = sum0;
+        var sum3 = sum0;
         int i = 0;
         for (; i <= length - MaxAccumulators * width; i += MaxAccumulators * width)
         {
-            max0 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i), max0);
-            max1 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i + width), max1);
-            max2 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i + 2 * width), max2);
-            max3 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i + 3 * width), max3);
+            var x0 = TW.Load(ref origin, i);
+            var x1 = TW.Load(ref origin, i + width);
+            var x2 = TW.Load(ref origin, i + 2 * width);
+            var x3 = TW.Load(ref origin, i + 3 * width);
+            max0 = MaxIgnoringNaN<TW, TV>(x0, max0);
+            max1 = MaxIgnoringNaN<TW, TV>(x1, max1);
+            max2 = MaxIgnoringNaN<TW, TV>(x2, max2);
+            max3 = MaxIgnoringNaN<TW, TV>(x3, max3);
+            sum0 = TW.Add(sum0, x0);
+            sum1 = TW.Add(sum1, x1);
+            sum2 = TW.Add(sum2, x2);
+            sum3 = TW.Add(sum3, x3);
         }
         for (; i <= length - width; i += width)
         {
-            max0 = MaxIgnoringNaN<TW, TV>(TW.Load(ref origin, i), max0);
+            var x = TW.Load(ref origin, i);
+            max0 = MaxIgnoringNaN<TW, TV>(x, max0);
+            sum0 = TW.Add(sum0, x);
         }
 
         // Lanes first, then one vector's worth of scalars (no NaN here: the accumulators ignore it).
@@ -56,6 +72,13 @@ public static partial class TokenStatisticsKernel
         {
             max = lane > max ? lane : max;
         }
+        TW.CopyTo(TW.Add(TW.Add(sum0, sum1), TW.Add(sum2, sum3)), maxima);
+        bool suspect = false;
+        foreach (float lane in maxima[..width])
+        {
+            suspect |= !float.IsFinite(lane);
+        }
+        bool nonFinite = suspect ? ContainsNonFinite(logits) : ContainsNonFinite(logits[i..]);
         if (k > 0 && k <= maxima.Length)
         {
             TW.CopyTo(max0, maxima);
@@ -63,7 +86,7 @@ public static partial class TokenStatisticsKernel
             TW.CopyTo(max2, maxima[(2 * width)..]);
             TW.CopyTo(max3, maxima[(3 * width)..]);
         }
-        return (max, TopKLowerBound<TW, TV>(max0, max1, max2, max3, maxima, k));
+        return (max, TopKLowerBound<TW, TV>(max0, max1, max2, max3, maxima, k), nonFinite);
     }
 
     /// <summary>

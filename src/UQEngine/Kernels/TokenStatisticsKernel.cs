@@ -177,12 +177,12 @@ public static partial class TokenStatisticsKernel
         var selector = new TopKSelector(topK, logits.Length);
 
         // Pass 1: the maximum, and a lower bound for the k-th best logit.
-        (float max, float topKBound) = width switch
+        (float max, float topKBound, bool nonFinite) = width switch
         {
             KernelWidth.Vector512 => MaximumAndTopKBound<Width512, Vector512<float>>(logits, selector.Capacity),
             KernelWidth.Vector256 => MaximumAndTopKBound<Width256, Vector256<float>>(logits, selector.Capacity),
             KernelWidth.Vector128 => MaximumAndTopKBound<Width128, Vector128<float>>(logits, selector.Capacity),
-            _ => (MaximumScalar(logits, 0), float.NegativeInfinity),
+            _ => (MaximumScalar(logits, 0), float.NegativeInfinity, ContainsNonFinite(logits)),
         };
         if (!float.IsFinite(max))
         {
@@ -211,7 +211,7 @@ public static partial class TokenStatisticsKernel
             max, (float)(max + logSum), (float)entropy,
             chosenTokenId < 0 ? float.NaN : map.Apply(chosenLogit),
             chosenTokenId < 0 ? -1 : sums.GreaterCount,
-            chosenTokenId, topCount, DistributionStatus.Regular);
+            chosenTokenId, topCount, DistributionStatus.Regular, nonFinite);
     }
 
     /// <summary>The documented limits when the maximum is ±∞; a plain scalar pass, since such steps are rare.</summary>
@@ -242,7 +242,7 @@ public static partial class TokenStatisticsKernel
             max, max, (float)entropy,
             chosenTokenId < 0 ? float.NaN : map.Apply(chosenLogit),
             chosenTokenId < 0 ? -1 : greaterCount,
-            chosenTokenId, topCount, status);
+            chosenTokenId, topCount, status, hasNonFiniteLogits: true); // a non-finite maximum is itself a non-finite logit
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -274,6 +274,19 @@ public static partial class TokenStatisticsKernel
 
         /// <summary>How many logits are above the chosen one (its rank).</summary>
         public int GreaterCount;
+    }
+
+    /// <summary>Whether any logit is NaN or ±∞ (exact; vectorized by the runtime).</summary>
+    internal static bool ContainsNonFinite(ReadOnlySpan<float> logits)
+    {
+        foreach (float x in logits)
+        {
+            if (!float.IsFinite(x))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>max over logits[start..], NaN ignored (a compare is false for NaN); −∞ if none is above −∞.</summary>

@@ -12,13 +12,16 @@ namespace UQEngine.Uncertainty;
 /// <param name="MeanEntropy">Mean over steps of the full-vocabulary entropy.</param>
 /// <param name="MaxEntropy">Largest step entropy.</param>
 /// <param name="MinTokenProbability">Smallest p(y_t).</param>
+/// <param name="NonFiniteStepCount">Steps whose logits contained NaN or ±∞ (a broken model): when above 0 the other
+/// scores describe the kernel's defined limits, not a real distribution, and should not be trusted.</param>
 public readonly record struct TokenProbabilityScores(
     int TokenCount,
     double SequenceLogProbability,
     double MeanLogProbability,
     double MeanEntropy,
     double MaxEntropy,
-    double MinTokenProbability)
+    double MinTokenProbability,
+    int NonFiniteStepCount = 0)
 {
     /// <summary>Maximum sequence probability P(y|x) (MSP); a confidence in [0, 1].</summary>
     public double SequenceProbability => Math.Exp(SequenceLogProbability);
@@ -33,12 +36,19 @@ public readonly record struct TokenProbabilityScores(
 /// <summary>Running TPU accumulator: one Add per step, no allocation. Sums in double so long sequences keep precision.</summary>
 public struct TokenProbabilityAccumulator
 {
-    private int _count;
+    private int _count, _nonFinite;
     private double _sumLogProb, _sumEntropy, _maxEntropy, _minLogProb;
 
     public readonly int Count => _count;
 
-    public void Add(in TokenStatistics step) => Add(step.ChosenLogProbability, step.Entropy);
+    /// <summary>Steps added whose logits contained NaN or ±∞.</summary>
+    public readonly int NonFiniteCount => _nonFinite;
+
+    public void Add(in TokenStatistics step)
+    {
+        Add(step.ChosenLogProbability, step.Entropy);
+        if (step.HasNonFiniteLogits) _nonFinite++;
+    }
 
     public void Add(double logProbability, double entropy)
     {
@@ -53,5 +63,5 @@ public struct TokenProbabilityAccumulator
     /// <summary>The scores so far. An empty sequence has probability 1 and entropies 0 (nothing was uncertain), NaN perplexity.</summary>
     public readonly TokenProbabilityScores Result => _count == 0
         ? new TokenProbabilityScores(0, 0, 0, 0, 0, 1)
-        : new TokenProbabilityScores(_count, _sumLogProb, _sumLogProb / _count, _sumEntropy / _count, _maxEntropy, Math.Exp(_minLogProb));
+        : new TokenProbabilityScores(_count, _sumLogProb, _sumLogProb / _count, _sumEntropy / _count, _maxEntropy, Math.Exp(_minLogProb), _nonFinite);
 }
