@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using UQEngine.Gguf;
@@ -86,7 +85,7 @@ public static class DemoModelBuilder
         report?.Invoke(new DemoBuildEvent.Stage($"quantizing to {recipe.ShippedType} with llama_model_quantize"));
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
         LlamaQuantizer.Quantize(f32, outputPath, QuantizationType.Parse(recipe.ShippedType));
-        return new DemoBuildResult(outputPath, f32, Sha256(outputPath), new FileInfo(outputPath).Length, vocabulary.Count, parameters, clock.Elapsed, epochs);
+        return new DemoBuildResult(outputPath, f32, ModelFiles.Sha256(outputPath), new FileInfo(outputPath).Length, vocabulary.Count, parameters, clock.Elapsed, epochs);
     }
 
     /// <summary>Copies the weights llama.cpp saved into a file written by the project's exporter (chat template, BOS flag, name).</summary>
@@ -100,12 +99,6 @@ public static class DemoModelBuilder
                 throw new InvalidDataException($"tensor {tensor.Name} has {info.ElementCount} elements in '{savedByLlama}', expected {destination.Length}");
             saved.ReadTensorAsSingles(info).CopyTo(destination);
         });
-    }
-
-    public static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <summary>Norms 1; token embeddings N(0, 1) and attn_k/attn_v N(0, KeyValueStandardDeviation) (llama.cpp v0.5.0 trains neither); other matrices N(0, InitStandardDeviation).</summary>

@@ -30,6 +30,16 @@ public sealed record SyntheticLlamaOptions
 
     /// <summary>"general.name".</summary>
     public string ModelName { get; init; } = "uqengine-synthetic-llama";
+
+    /// <summary>
+    /// The llama the decoding benchmarks and device checks run: 256 wide, 4 layers, 768-wide feed-forward, F32, seed 11,
+    /// a 32000-token vocabulary unless told otherwise (one definition, so tokens/s in bench/ and `uqengine parity` compare).
+    /// </summary>
+    public static SyntheticLlamaOptions Benchmark(string outputPath, int vocabulary = 32000) => new()
+    {
+        OutputPath = outputPath, Seed = 11, VocabularySize = vocabulary,
+        EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
+    };
 }
 
 /// <summary>

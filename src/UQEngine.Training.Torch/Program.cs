@@ -177,7 +177,7 @@ string f32 = Path.Combine(work, "trained-f32.gguf");
 Export(trainModel, f32, GgmlType.F32);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 Export(trainModel, output, GgmlType.F16);
-string sha256 = DemoModelBuilder.Sha256(output);
+string sha256 = ModelFiles.Sha256(output);
 Console.WriteLine($"wrote {f32} and {output} ({new FileInfo(output).Length} bytes, sha256 {sha256})");
 // The world's items and the checksum go beside the model, as `uqengine model build` leaves them.
 string outputFolder = Path.GetDirectoryName(Path.GetFullPath(output))!;

@@ -147,7 +147,7 @@ internal static class ModelCommand
     /// <summary>Writes the recipe, checksum and world beside the model, and shows the evaluation-split table.</summary>
     private static void Finish(DemoRecipe recipe, string folder, string modelPath, string summary, bool skipEval)
     {
-        string sha = DemoModelBuilder.Sha256(modelPath);
+        string sha = ModelFiles.Sha256(modelPath);
         File.WriteAllText(Path.Combine(folder, DemoModels.RecipeFileName), recipe.ToJson() + "\n");
         File.WriteAllText(Path.Combine(folder, DemoModels.ChecksumFileName), $"{sha}  {DemoModels.FileName}\n");
         var world = DemoWorld.Generate(recipe.World);
@@ -212,7 +212,7 @@ internal static class ModelCommand
             string path = Path.Combine(folder, DemoModels.FileName);
             var r = DemoModels.LoadRecipe(folder);
             var facts = GgufModelFacts.From(GgufFile.Read(path));
-            string sha = DemoModelBuilder.Sha256(path);
+            string sha = ModelFiles.Sha256(path);
             string? expected = File.Exists(Path.Combine(folder, DemoModels.ChecksumFileName)) ? File.ReadAllText(Path.Combine(folder, DemoModels.ChecksumFileName)).Split(' ')[0].Trim() : null;
             var world = DemoWorld.Generate(r.World);
             var table = new Table().Border(TableBorder.Rounded).Title("demo model").AddColumn("").AddColumn("");

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using UQEngine.Gguf;
 using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Native;
@@ -97,7 +98,7 @@ internal static class ParityCommand
                 Device = load.Device == NativeBackend.Cuda ? "cuda" : "cpu",
                 GpuLayers = load.Device == NativeBackend.Cuda ? load.GpuLayers : 0,
                 Model = Path.GetFileName(path),
-                ModelSha256 = Sha256(path),
+                ModelSha256 = ModelFiles.Sha256(path),
                 Layers = llm.Facts.LayerCount,
                 HiddenSize = llm.Facts.EmbeddingSize,
                 Layer = layers ? mid : null,
@@ -316,23 +317,13 @@ internal static class ParityCommand
         {
             string path = result.GetValue(output)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            // Same shape and seed as bench/UQEngine.Benchmarks/BenchModel.cs, so tokens/s here and there are comparable.
-            SyntheticLlamaModel.Write(new SyntheticLlamaOptions
-            {
-                OutputPath = path, Seed = 11, VocabularySize = result.GetValue(vocabulary),
-                EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 1024,
-            });
+            SyntheticLlamaModel.Write(SyntheticLlamaOptions.Benchmark(path, result.GetValue(vocabulary)));
             Console.WriteLine($"bench model written to {path}");
             return 0;
         }));
         return command;
     }
 
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-    }
 }
 
 // ---------------------------------------------------------------- file format

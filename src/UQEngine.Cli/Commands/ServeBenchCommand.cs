@@ -74,11 +74,8 @@ internal static class ServeBenchCommand
                         {
                             syntheticFolder = Directory.CreateTempSubdirectory("uqengine-bench-").FullName;
                             path = Path.Combine(syntheticFolder, "synthetic-bench.gguf");
-                            SyntheticLlamaModel.Write(new SyntheticLlamaOptions
-                            {
-                                OutputPath = path, Seed = 11, VocabularySize = 32000,
-                                EmbeddingLength = 256, LayerCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 768, ContextLength = 4096,
-                            });
+                            // The benchmark llama, with room for many concurrent streams' KV cells.
+                            SyntheticLlamaModel.Write(SyntheticLlamaOptions.Benchmark(path) with { ContextLength = 4096 });
                         }
                         else path = model.ResolveModelPath(result, AnsiConsole.Console);
                         int maxStreams = Math.Max(levels.Max(), result.GetValue(soakStreams));

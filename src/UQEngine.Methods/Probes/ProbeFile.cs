@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using UQEngine.Gguf;
 using UQEngine.Inference;
 
 namespace UQEngine.Methods.Probes;
@@ -9,22 +8,13 @@ namespace UQEngine.Methods.Probes;
 /// <summary>Which model a probe reads: the GGUF file's SHA-256 and the shape facts that make its hidden states fit.</summary>
 public sealed record ModelIdentity(string Sha256, string FileName, long FileSize, string Architecture, int EmbeddingSize, int LayerCount, int VocabularySize)
 {
-    private static readonly ConcurrentDictionary<(string, long, DateTime), string> HashCache = new();
 
     public static ModelIdentity Of(LlamaModel model)
     {
         var info = new FileInfo(model.Path);
         var f = model.Facts;
-        return new ModelIdentity(Sha256Of(info), info.Name, info.Length, f.Architecture, f.EmbeddingSize, f.LayerCount, f.VocabularySize);
+        return new ModelIdentity(ModelFiles.Sha256(info.FullName), info.Name, info.Length, f.Architecture, f.EmbeddingSize, f.LayerCount, f.VocabularySize);
     }
-
-    /// <summary>The file's SHA-256 (hex), computed once per path, size and modification time in this process.</summary>
-    public static string Sha256Of(FileInfo file) =>
-        HashCache.GetOrAdd((file.FullName, file.Length, file.LastWriteTimeUtc), _ =>
-        {
-            using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            return Convert.ToHexStringLower(SHA256.HashData(stream));
-        });
 
     public override string ToString() => $"'{FileName}' (sha256 {Sha256[..Math.Min(12, Sha256.Length)]}…, {Architecture}, n_embd {EmbeddingSize}, n_layer {LayerCount})";
 }

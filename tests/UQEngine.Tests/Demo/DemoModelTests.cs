@@ -18,7 +18,7 @@ public sealed class DemoModelTests(DemoModelFixture demo, DemoVocabularyFixture 
     {
         Assert.SkipUnless(demo.Available, NoModel);
         string expected = File.ReadAllText(Path.Combine(demo.Folder!, DemoModels.ChecksumFileName)).Split(' ')[0].Trim();
-        Assert.Equal(expected, DemoModelBuilder.Sha256(demo.Path!));
+        Assert.Equal(expected, ModelFiles.Sha256(demo.Path!));
         Assert.True(new FileInfo(demo.Path!).Length <= 16 * 1024 * 1024);
         var facts = GgufModelFacts.From(GgufFile.Read(demo.Path!));
         Assert.Equal("llama", facts.Architecture);
