@@ -17,9 +17,8 @@ public sealed record ConsistencyValue(string Method, double? Uncertainty, double
 /// </summary>
 public static class SampleConsistency
 {
-    /// <summary>The statistics this adapter fills.</summary>
-    public static readonly IReadOnlySet<string> Statistics = new HashSet<string>(StringComparer.Ordinal)
-        { SampleStatisticNames.Samples, SampleStatisticNames.SampleSimilarity, SampleStatisticNames.SampleRelevance };
+    /// <summary>The statistics this adapter fills (<see cref="SampleSetStatistics"/>, as the server does).</summary>
+    public static IReadOnlySet<string> Statistics => SampleSetStatistics.Names;
 
     /// <summary>Every catalog method computable from <see cref="Statistics"/>, by name.</summary>
     public static IReadOnlyList<string> Methods => [.. MethodCatalog.Default.ComputableFrom(Statistics).Select(m => m.Descriptor.Name)];
@@ -27,7 +26,7 @@ public static class SampleConsistency
     /// <summary>
     /// The statistic source over the samples, for running any computable <see cref="IUncertaintyMethod"/> directly.
     /// <paramref name="similarity"/> defaults to ROUGE-L; SAR's token relevance is always lexical (ROUGE-L of an
-    /// answer against itself without the token's characters), as in the server.
+    /// answer against itself without the token's characters), as the server computes it with ROUGE-L.
     /// </summary>
     public static StatisticValues Fill(string prompt, IReadOnlyList<GenerationResult> samples, ISentenceSimilarity? similarity = null)
     {
@@ -35,13 +34,7 @@ public static class SampleConsistency
         ArgumentNullException.ThrowIfNull(samples);
         if (samples.Count == 0) throw new ArgumentException("there are no samples to compare", nameof(samples));
         var set = SampleSet.From(prompt, [], samples);
-        var rouge = new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l");
-        // Computed on first use only: a caller asking for semantic entropy alone never pays for token ablation.
-        var matrix = new Lazy<SentenceSimilarityResult>(() => (similarity ?? rouge).Compute(set.Answers, tokenSimilarity: false));
-        return new StatisticValues(new EvaluationItem { Id = "llamasharp", Question = prompt, Kind = EvaluationItemKind.OpenAnswer, Answer = "" })
-            .Add(SampleStatisticNames.Samples, set)
-            .Add(SampleStatisticNames.SampleSimilarity, () => matrix.Value)
-            .Add(SampleStatisticNames.SampleRelevance, () => rouge.Compute(set.Answers, tokenSimilarity: true) with { Matrix = matrix.Value.Matrix });
+        return SampleSetStatistics.Fill(new EvaluationItem { Id = "llamasharp", Question = prompt, Kind = EvaluationItemKind.OpenAnswer, Answer = "" }, set, similarity);
     }
 
     /// <summary>
@@ -64,15 +57,8 @@ public static class SampleConsistency
         var values = new Dictionary<string, ConsistencyValue>(StringComparer.Ordinal);
         foreach (var method in asked)
         {
-            string name = method.Descriptor.Name;
-            try
-            {
-                var e = method.Estimate(statistics, settings);
-                values[name] = double.IsFinite(e.Uncertainty)
-                    ? new ConsistencyValue(name, e.Uncertainty, e.Confidence, e.Detail, null)
-                    : new ConsistencyValue(name, null, null, e.Detail, "not defined for these samples (a sample has probability 0)");
-            }
-            catch (ArgumentException ex) { values[name] = new ConsistencyValue(name, null, null, null, ex.Message); }
+            var o = SampleSetStatistics.Estimate(method, statistics, settings);
+            values[method.Descriptor.Name] = new ConsistencyValue(method.Descriptor.Name, o.Uncertainty, o.Confidence, o.Detail, o.Error);
         }
         return values;
     }

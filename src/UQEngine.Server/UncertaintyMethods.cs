@@ -21,12 +21,8 @@ public static class UncertaintyMethods
     /// <summary>The similarity the choices are compared with, as the response names it.</summary>
     public const string Backend = "rouge_l";
 
-    /// <summary>
-    /// What a request's n choices give without extra decoding: the samples (texts, tokens, log-probabilities), their
-    /// ROUGE-L similarity, and lexical token relevance (ROUGE-L of a choice against itself without the token's characters).
-    /// </summary>
-    public static readonly IReadOnlySet<string> ChoiceStatistics = new HashSet<string>(StringComparer.Ordinal)
-        { SampleStatisticNames.Samples, SampleStatisticNames.SampleSimilarity, SampleStatisticNames.SampleRelevance };
+    /// <summary>What a request's n choices give without extra decoding (<see cref="SampleSetStatistics"/>).</summary>
+    public static IReadOnlySet<string> ChoiceStatistics => SampleSetStatistics.Names;
 
     /// <summary>The catalog's methods over the n choices.</summary>
     public static readonly IReadOnlyList<string> Consistency = [.. MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Select(m => m.Descriptor.Name)];
@@ -69,9 +65,10 @@ public static class UncertaintyMethods
     /// <summary>
     /// The asked consistency methods over the finished choices, by the catalog's estimators at the library's default
     /// settings: ROUGE-L F1 similarity of the choices' texts (or the cosine of <paramref name="embedding"/>'s sentence
-    /// embeddings); likelihoods from each choice's "sequence_logprob" (every
+    /// embeddings, which then also give SAR's token relevance); likelihoods from each choice's "sequence_logprob" (every
     /// decoded step, as reported); SAR's token log-probabilities from the tokens that reach into the text. A method
-    /// with no finite value for these choices (a token of probability 0) is null with the reason. Null when none was asked.
+    /// with no finite value for these choices is null with the reason (<see cref="SampleSetStatistics.Estimate"/>).
+    /// Null when none was asked.
     /// </summary>
     internal static UncertaintySet? ComputeSet(IReadOnlySet<string> methods, IReadOnlyList<GenerationResult> results, ChoiceSimilarity? embedding = null)
     {
@@ -80,33 +77,20 @@ public static class UncertaintyMethods
         var trimmed = results.Select(SampleSet.Trim).ToList();
         var answers = new AnswerSet("", [], [.. trimmed.Select(t => t.Answer)]);
         var samples = new SampleSet(answers, results, [.. trimmed.Select(t => t.TokenLogProbabilities)], [.. results.Select(r => r.Uncertainty.SequenceLogProbability)]);
-        ISentenceSimilarity backend = embedding is null ? new LexicalSentenceSimilarity(new RougeLSimilarity(), "rouge-l") : embedding.Backend;
-        var similarity = embedding is null ? SimilarityMatrix.Build(new RougeLSimilarity(), samples.Texts) : embedding.Matrix(answers);
-        var statistics = new StatisticValues(Request)
-            .Add(SampleStatisticNames.Samples, samples)
-            .Add(SampleStatisticNames.SampleSimilarity, new SentenceSimilarityResult(similarity, null))
-            .Add(SampleStatisticNames.SampleRelevance, () => (embedding?.WithTokens(answers) ?? backend.Compute(answers, tokenSimilarity: true)) with { Matrix = similarity });
+        var statistics = SampleSetStatistics.Fill(Request, samples, embedding, embedding);
         var settings = new SampleSettings();
         var values = new Dictionary<string, MethodValue>(StringComparer.Ordinal);
-        foreach (var m in asked) values[m.Descriptor.Name] = Estimate(m, statistics, settings);
+        foreach (var m in asked)
+        {
+            var o = SampleSetStatistics.Estimate(m, statistics, settings);
+            values[m.Descriptor.Name] = new MethodValue(o.Uncertainty, o.Confidence, o.Detail, o.Error);
+        }
         bool threshold = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.ClusterThresholdKey));
         bool temperature = asked.Any(m => m.Descriptor.Settings.Contains(SampleSettings.SarTemperatureKey));
         return new UncertaintySet(embedding?.Name ?? Backend, results.Count, threshold ? settings.ClusterThreshold : null, temperature ? settings.SarTemperature : null, values)
         {
             Legacy = values.ToDictionary(v => v.Key, v => (object?)v.Value.Uncertainty),
         };
-    }
-
-    private static MethodValue Estimate(IUncertaintyMethod method, IStatisticSource statistics, SampleSettings settings)
-    {
-        try
-        {
-            var e = method.Estimate(statistics, settings);
-            return double.IsFinite(e.Uncertainty)
-                ? new MethodValue(e.Uncertainty, e.Confidence, e.Detail)
-                : new MethodValue(null, Error: "not defined for these choices (a choice has probability 0)");
-        }
-        catch (ArgumentException ex) { return new MethodValue(null, Error: ex.Message); }
     }
 
     /// <summary>The item a request's choices answer (the methods read only the choices).</summary>
@@ -119,21 +103,15 @@ public static class UncertaintyMethods
 /// The server's embedding backend for a request's choices: one embedder shared by every request, called by one at a
 /// time (an embedder need not be thread-safe), through the harness's <see cref="TextEmbeddingSimilarity"/>.
 /// </summary>
-internal sealed class ChoiceSimilarity(ITextEmbedder embedder, string name)
+internal sealed class ChoiceSimilarity(ITextEmbedder embedder, string name) : ISentenceSimilarity
 {
     private readonly Lock _gate = new();
+    private readonly TextEmbeddingSimilarity _backend = new(embedder, name: name);
 
     public string Name { get; } = name;
 
-    public ISentenceSimilarity Backend { get; } = new TextEmbeddingSimilarity(embedder, name: name);
-
-    public UQEngine.Methods.Samples.LinearAlgebra.SquareMatrix Matrix(AnswerSet answers)
+    public SentenceSimilarityResult Compute(AnswerSet answers, bool tokenSimilarity, CancellationToken cancellationToken = default)
     {
-        lock (_gate) return Backend.Compute(answers, tokenSimilarity: false).Matrix;
-    }
-
-    public SentenceSimilarityResult WithTokens(AnswerSet answers)
-    {
-        lock (_gate) return Backend.Compute(answers, tokenSimilarity: true);
+        lock (_gate) return _backend.Compute(answers, tokenSimilarity, cancellationToken);
     }
 }
