@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace UQEngine.Tests.Cli;
@@ -7,19 +6,7 @@ namespace UQEngine.Tests.Cli;
 [Trait("Category", "Integration")]
 public sealed class CliProcessTests
 {
-    private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
-    {
-        string cli = Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(cli);
-        foreach (string a in args) start.ArgumentList.Add(a);
-        start.Environment["UQENGINE_THREADS"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2))) { process.Kill(true); throw new TimeoutException("uqengine did not finish"); }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => UqengineProcess.Run(TimeSpan.FromMinutes(2), args);
 
     [Fact]
     public void An_empty_model_path_or_a_pipe_is_a_one_line_error()

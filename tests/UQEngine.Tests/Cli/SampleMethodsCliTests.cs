@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using UQEngine.Tests.Gguf;
 
@@ -8,18 +7,7 @@ namespace UQEngine.Tests.Cli;
 [Trait("Category", "Integration")]
 public sealed class SampleMethodsCliTests
 {
-    private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll"));
-        foreach (string a in args) start.ArgumentList.Add(a);
-        start.Environment["UQENGINE_THREADS"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(true); throw new TimeoutException("uqengine did not finish"); }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => UqengineProcess.Run(TimeSpan.FromMinutes(3), args);
 
     [Fact]
     public void Generate_with_methods_prints_every_methods_score_in_json()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using UQEngine.Evaluation.Datasets;
@@ -9,6 +8,7 @@ using UQEngine.Methods;
 using UQEngine.Methods.Samples;
 using UQEngine.Methods.Samples.LinearAlgebra;
 using UQEngine.Methods.Samples.Similarity;
+using UQEngine.Tests.Cli;
 using UQEngine.Tests.Gguf;
 using UQEngine.Tests.Server;
 
@@ -124,18 +124,11 @@ public sealed class MethodCatalogTests
     [Trait("Category", "Integration")]
     public async Task The_proof_method_is_offered_by_generate_and_the_server()
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "UQEngine.Cli.dll"), "generate", "Hello", "-m", TestModels.SyntheticPath, "-n", "4", "--json",
-                     "--methods", $"{Proof},degmat", "--sample-count", "3", "--similarity", "rouge-l" }) start.ArgumentList.Add(a);
-        start.Environment["UQENGINE_THREADS"] = "1";
-        using (var process = Process.Start(start)!)
+        var (code, stdout, stderr) = UqengineProcess.Run(TimeSpan.FromMinutes(2), "generate", "Hello", "-m", TestModels.SyntheticPath, "-n", "4", "--json",
+            "--methods", $"{Proof},degmat", "--sample-count", "3", "--similarity", "rouge-l");
+        Assert.True(code == 0, stderr);
+        using (var json = JsonDocument.Parse(stdout))
         {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.True(process.ExitCode == 0, await stderr);
-            using var json = JsonDocument.Parse(await stdout);
             var methods = json.RootElement.GetProperty("methods").EnumerateArray().Select(m => m.GetProperty("method").GetString()).ToList();
             Assert.Equal([Proof, "degmat"], methods);
         }
