@@ -9,7 +9,7 @@ internal sealed class ModelHost : IAsyncDisposable
     private readonly LlamaModel _model;
     private readonly ContinuousBatcher _batcher;
 
-    public ModelHost(ServerOptions options)
+    public ModelHost(ServerOptions options, ServerMetrics metrics)
     {
         if (options.ChoiceEmbedder is { } embedder) ChoiceSimilarity = new ChoiceSimilarity(embedder, options.ChoiceEmbedderName);
         _model = LlamaModel.Load(options.ModelPath, options.Loading);
@@ -21,7 +21,7 @@ internal sealed class ModelHost : IAsyncDisposable
                 Probe = LoadProbe(options.ProbePath, _model);
                 context = ProbeLayers.Expose(context, [Probe.Features.Layer], _model.Facts);
             }
-            _batcher = new ContinuousBatcher(_model, context, new BatcherOptions { QueueCapacity = options.QueueCapacity });
+            _batcher = new ContinuousBatcher(_model, context, new BatcherOptions { QueueCapacity = options.QueueCapacity, OnBatchDecoded = metrics.RecordBatchStep });
         }
         catch
         {
@@ -31,6 +31,7 @@ internal sealed class ModelHost : IAsyncDisposable
         ModelId = options.ModelId ?? Path.GetFileNameWithoutExtension(options.ModelPath);
         Created = new DateTimeOffset(File.GetLastWriteTimeUtc(options.ModelPath)).ToUnixTimeSeconds();
         Worker = new DecodeWorker(_batcher);
+        metrics.Observe(Worker);
     }
 
     public string ModelId { get; }

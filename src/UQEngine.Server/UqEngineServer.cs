@@ -36,6 +36,7 @@ public static class UqEngineServer
             else throw new ArgumentException($"host must be an IP address or localhost, not '{options.Host}'", nameof(options));
         });
         builder.Services.AddUqEngine(options);
+        ServerTelemetry.NameService(builder.Services);
         var app = builder.Build();
         app.Services.GetRequiredService<ModelHost>();
         app.UseUqEngine();
@@ -52,8 +53,10 @@ public static class UqEngineServer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         services.AddSingleton(options);
+        services.AddMetrics();
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ModelHost>();
+        ServerTelemetry.Add(services, options);
         return services;
     }
 
@@ -67,6 +70,8 @@ public static class UqEngineServer
         var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
         var options = http.RequestServices.GetRequiredService<ServerOptions>();
         var clock = Stopwatch.StartNew();
+        string route = RouteLabel(http.Request.Path);
+        var span = ServerTracing.StartRequest(http, route);
         try
         {
             RequestGuards.CheckHost(http.Request, options);
@@ -98,14 +103,16 @@ public static class UqEngineServer
         }
         finally
         {
-            metrics.RecordRequest(RouteLabel(http.Request.Path), http.Response.StatusCode, clock.Elapsed);
+            metrics.RecordRequest(route, http.Response.StatusCode, clock.Elapsed);
+            ServerTracing.EndRequest(span, http.Response.StatusCode);
         }
     });
 
     public static IEndpointRouteBuilder MapUqEngine(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/health", (ModelHost host) => Results.Json(new { status = "ok", model = host.ModelId, queue_depth = host.Worker.QueueDepth }));
-        endpoints.MapGet("/metrics", (ModelHost host, ServerMetrics metrics) => Results.Text(metrics.Render(host.Worker), "text/plain; version=0.0.4; charset=utf-8"));
+        // OpenTelemetry's exporter over ServerMetrics' instruments; it maps every method, so other methods are told 405.
+        endpoints.MapPrometheusScrapingEndpoint("/metrics").WithMetadata(new HttpMethodMetadata([HttpMethods.Get]));
         endpoints.MapGet("/v1/models", (ModelHost host) => Results.Json(new ModelList("list", [new ModelCard(host.ModelId, "model", host.Created, "uqengine")]), Wire.Json));
         endpoints.MapGet("/v1/models/{id}", (string id, ModelHost host) => id == host.ModelId
             ? Results.Json(new ModelCard(host.ModelId, "model", host.Created, "uqengine"), Wire.Json)
@@ -154,6 +161,7 @@ public static class UqEngineServer
                 : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null);
         }
         if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
+        ServerTracing.Describe(http, chat ? "chat" : "text_completion", host.ModelId);
 
         // Message contents and raw prompts are text: control-token text in them stays text unless parse_special_tokens.
         int[] promptTokens = chat ? host.TokenizeChat(request.Messages!, request.ParseSpecialTokens) : host.Tokenize(request.Prompt!, request.ParseSpecialTokens);
