@@ -32,6 +32,13 @@ internal sealed class ModelHost : IAsyncDisposable
         Created = new DateTimeOffset(File.GetLastWriteTimeUtc(options.ModelPath)).ToUnixTimeSeconds();
         Worker = new DecodeWorker(_batcher);
         metrics.Observe(Worker);
+        try { Embeddings = new EmbeddingService(_model, ModelId, options); }
+        catch
+        {
+            Worker.Dispose();
+            _model.Dispose();
+            throw;
+        }
     }
 
     public string ModelId { get; }
@@ -39,6 +46,8 @@ internal sealed class ModelHost : IAsyncDisposable
     public int ContextSize => _batcher.ContextSize;
     public int MaxSequences => _batcher.MaxSequences;
     public DecodeWorker Worker { get; }
+    /// <summary>/v1/embeddings: the served model pooled, or the --embedding-model file.</summary>
+    public EmbeddingService Embeddings { get; }
     /// <summary>The probe whose layer the batcher's context exposes; null without --probe.</summary>
     public ProbeFile? Probe { get; }
 
@@ -67,6 +76,7 @@ internal sealed class ModelHost : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Embeddings.Dispose(); // its context goes before the model it may share
         Worker.Dispose(); // stops the decoding thread and frees its context before the model goes
         _model.Dispose();
         return ValueTask.CompletedTask;

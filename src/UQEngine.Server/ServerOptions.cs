@@ -70,6 +70,12 @@ public sealed record ServerOptions
     public string ChoiceEmbedderName { get; init; } = "embedding";
 
     /// <summary>
+    /// GGUF model whose pooled vectors /v1/embeddings returns (e.g. the MiniLM file of `uqengine model convert-minilm`);
+    /// null: the served model's last-layer states, mean-pooled.
+    /// </summary>
+    public string? EmbeddingModelPath { get; init; }
+
+    /// <summary>
     /// Where to push metrics and traces over OTLP (e.g. http://localhost:4317 for a collector's gRPC port); null: the
     /// standard OTEL_EXPORTER_OTLP_ENDPOINT variable decides, and without it nothing is pushed (/metrics still answers).
     /// </summary>
@@ -99,6 +105,7 @@ public sealed record ServerOptions
                 throw new ArgumentException($"CORS origin '{o}' must be scheme://host[:port] (e.g. https://app.example), \"null\" or \"*\"");
         if (RetryAfterSeconds < 1) throw new ArgumentException("retry-after must be at least 1 second");
         if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
+        if (EmbeddingModelPath is not null && string.IsNullOrWhiteSpace(EmbeddingModelPath)) throw new ArgumentException("the embedding model path is empty; leave it unset to embed with the served model");
         if (OtlpEndpoint is not null && !(OtlpEndpoint.IsAbsoluteUri && OtlpEndpoint.Scheme is "http" or "https"))
             throw new ArgumentException($"the OTLP endpoint '{OtlpEndpoint}' must be an absolute http:// or https:// URL");
         if (OtlpProtocol is not null and not ("grpc" or "http/protobuf"))

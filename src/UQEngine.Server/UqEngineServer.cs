@@ -119,6 +119,7 @@ public static class UqEngineServer
             : throw UnknownModel(id, host));
         endpoints.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, chat: true));
         endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
+        endpoints.MapPost("/v1/embeddings", EmbeddingsEndpoint.HandleAsync);
         endpoints.MapPlayground();
         endpoints.MapFallback((HttpContext http) =>
         {
@@ -132,26 +133,14 @@ public static class UqEngineServer
     }
 
     private static ApiErrorException UnknownUrl(HttpContext http) =>
-        new(404, $"no endpoint {Truncate(http.Request.Method, 20)} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url");
+        new(404, $"no endpoint {Truncate(http.Request.Method, 20)} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /health, /metrics", "invalid_request_error", null, "unknown_url");
 
     private static async Task CompleteAsync(HttpContext http, bool chat)
     {
         var host = http.RequestServices.GetRequiredService<ModelHost>();
         var options = http.RequestServices.GetRequiredService<ServerOptions>();
         var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
-        RequestGuards.RequireJson(http.Request);
-        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
-            throw new ApiErrorException(413, $"the request body is larger than {options.MaxRequestBodyBytes} bytes", "invalid_request_error", null, "request_too_large");
-
-        JsonDocument document;
-        try { document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
-        catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
-        catch (BadHttpRequestException) { throw; } // Kestrel's own refusals (413, bad framing) keep their status
-        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
-        {
-            // Kestrel reports some framing errors as plain IOExceptions (a chunk size that overflows: "Bad chunk size data").
-            throw ApiErrorException.Invalid($"the request body could not be read: {e.Message}", null, "invalid_body");
-        }
+        var document = await RequestGuards.ReadJsonAsync(http, options);
         CompletionRequest request;
         using (document)
         {
@@ -329,7 +318,7 @@ public static class UqEngineServer
     /// <summary>Known routes by name, everything else as "other", so junk paths cannot grow the metrics without bound.</summary>
     private static string RouteLabel(PathString path) => path.Value switch
     {
-        "/v1/chat/completions" or "/v1/completions" or "/v1/models" or "/health" or "/metrics" => path.Value,
+        "/v1/chat/completions" or "/v1/completions" or "/v1/embeddings" or "/v1/models" or "/health" or "/metrics" => path.Value,
         var p when p?.StartsWith("/v1/models/", StringComparison.Ordinal) == true => "/v1/models/{id}",
         _ => "other",
     };
