@@ -161,7 +161,7 @@ public sealed class ServerEndpointTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_paths_get_an_openai_style_404()
     {
-        using var response = await _server.Client.GetAsync("/v1/embeddings");
+        using var response = await _server.Client.GetAsync("/v1/audio/speech");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
         Assert.Equal("unknown_url", error.GetProperty("code").GetString());

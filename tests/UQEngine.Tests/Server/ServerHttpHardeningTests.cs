@@ -102,6 +102,7 @@ public sealed class ServerHttpHardeningTests
     [InlineData("POST", "/v1/models/synthetic", "GET")]
     [InlineData("POST", "/health", "GET")]
     [InlineData("PATCH", "/metrics", "GET")]
+    [InlineData("GET", "/v1/embeddings", "POST")]
     [InlineData("POST", "/", "GET")]
     public async Task A_wrong_method_on_a_known_path_is_405_with_Allow(string method, string path, string allowed)
     {
