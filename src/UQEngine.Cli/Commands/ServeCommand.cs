@@ -23,7 +23,7 @@ internal static class ServeCommand
         var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
         var similarity = new Option<string>("--similarity") { Description = "How the consistency methods compare a request's n choices: rouge-l (word overlap) or minilm (all-MiniLM-L6-v2 sentence embeddings, cosine)", DefaultValueFactory = _ => "rouge-l" };
         var embeddingModel = new Option<string?>("--embedding-model") { Description = "GGUF model for /v1/embeddings (a file, or minilm: all-MiniLM-L6-v2 converted once); default: the served model's last layer, mean-pooled" };
-        var otlpEndpoint = new Option<Uri?>("--otlp-endpoint") { Description = "Push metrics and traces over OTLP to URL (e.g. http://localhost:4317); default: OTEL_EXPORTER_OTLP_ENDPOINT, else none (/metrics always answers)" };
+        var otlpEndpoint = new Option<string?>("--otlp-endpoint") { Description = "Push metrics and traces over OTLP to URL (e.g. http://localhost:4317); default: OTEL_EXPORTER_OTLP_ENDPOINT, else none (/metrics always answers)" };
         var otlpProtocol = new Option<string?>("--otlp-protocol") { Description = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
@@ -62,7 +62,10 @@ internal static class ServeCommand
                     ChoiceEmbedder = embedder,
                     ChoiceEmbedderName = "minilm",
                     EmbeddingModelPath = result.GetValue(embeddingModel) is { } e ? SampleOptionsBinder.ResolveEmbeddingModel(e) : null,
-                    OtlpEndpoint = result.GetValue(otlpEndpoint),
+                    // Any text becomes a Uri here; ServerOptions says what is wrong with one that is not http(s).
+                    OtlpEndpoint = result.GetValue(otlpEndpoint) is { } otlp
+                        ? Uri.TryCreate(otlp, UriKind.RelativeOrAbsolute, out var uri) ? uri : throw new CliException($"--otlp-endpoint '{otlp}' is not a URL")
+                        : null,
                     OtlpProtocol = result.GetValue(otlpProtocol),
                 };
                 app = UqEngineServer.Build(options);
