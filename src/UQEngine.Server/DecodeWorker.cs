@@ -12,6 +12,12 @@ internal sealed class DecodeJob(int[] promptTokens, int count, GenerationOptions
     /// <summary>The client's HttpContext.RequestAborted: a client that goes away frees its sequences at the next step.</summary>
     public CancellationToken Cancellation { get; } = cancellation;
     public TaskCompletionSource<IReadOnlyList<GenerationResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // For the request's trace: the batcher stamps admission and prompt end on Request.
+    public BatchRequest? Request { get; set; }
+    public System.Diagnostics.Activity? Span { get; set; }
+    public DateTime? EnqueuedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
 }
 
 /// <summary>
@@ -33,7 +39,10 @@ internal sealed class DecodeWorker(ContinuousBatcher batcher) : IDisposable
         try
         {
             request = new BatchRequest(job.PromptTokens, job.Count, job.Options, job.OnToken, job.Cancellation);
+            job.EnqueuedAt = DateTime.UtcNow;
+            job.Span = ServerTracing.CurrentRequestSpan();
             if (!batcher.TrySubmit(request)) return false;
+            job.Request = request;
         }
         catch (ArgumentException e)
         {
@@ -42,11 +51,15 @@ internal sealed class DecodeWorker(ContinuousBatcher batcher) : IDisposable
         }
         request.Completion.ContinueWith(static (task, state) =>
         {
-            var completion = (TaskCompletionSource<IReadOnlyList<GenerationResult>>)state!;
+            var job = (DecodeJob)state!;
+            job.CompletedAt = DateTime.UtcNow;
+            // Before the request is answered, so the phases end inside the request's span.
+            ServerTracing.RecordPhases(job, task.IsCompletedSuccessfully ? task.Result : null);
+            var completion = job.Completion;
             if (task.IsCanceled) completion.TrySetCanceled();
             else if (task.IsFaulted) completion.TrySetException(task.Exception!.InnerExceptions);
             else completion.TrySetResult(task.Result);
-        }, job.Completion, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }, job, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return true;
     }
 

@@ -9,7 +9,7 @@ internal sealed class ModelHost : IAsyncDisposable
     private readonly LlamaModel _model;
     private readonly ContinuousBatcher _batcher;
 
-    public ModelHost(ServerOptions options)
+    public ModelHost(ServerOptions options, ServerMetrics metrics)
     {
         if (options.ChoiceEmbedder is { } embedder) ChoiceSimilarity = new ChoiceSimilarity(embedder, options.ChoiceEmbedderName);
         _model = LlamaModel.Load(options.ModelPath, options.Loading);
@@ -21,7 +21,7 @@ internal sealed class ModelHost : IAsyncDisposable
                 Probe = LoadProbe(options.ProbePath, _model);
                 context = ProbeLayers.Expose(context, [Probe.Features.Layer], _model.Facts);
             }
-            _batcher = new ContinuousBatcher(_model, context, new BatcherOptions { QueueCapacity = options.QueueCapacity });
+            _batcher = new ContinuousBatcher(_model, context, new BatcherOptions { QueueCapacity = options.QueueCapacity, OnBatchDecoded = metrics.RecordBatchStep });
         }
         catch
         {
@@ -31,6 +31,14 @@ internal sealed class ModelHost : IAsyncDisposable
         ModelId = options.ModelId ?? Path.GetFileNameWithoutExtension(options.ModelPath);
         Created = new DateTimeOffset(File.GetLastWriteTimeUtc(options.ModelPath)).ToUnixTimeSeconds();
         Worker = new DecodeWorker(_batcher);
+        metrics.Observe(Worker);
+        try { Embeddings = new EmbeddingService(_model, ModelId, options); }
+        catch
+        {
+            Worker.Dispose();
+            _model.Dispose();
+            throw;
+        }
     }
 
     public string ModelId { get; }
@@ -38,6 +46,8 @@ internal sealed class ModelHost : IAsyncDisposable
     public int ContextSize => _batcher.ContextSize;
     public int MaxSequences => _batcher.MaxSequences;
     public DecodeWorker Worker { get; }
+    /// <summary>/v1/embeddings: the served model pooled, or the --embedding-model file.</summary>
+    public EmbeddingService Embeddings { get; }
     /// <summary>The probe whose layer the batcher's context exposes; null without --probe.</summary>
     public ProbeFile? Probe { get; }
 
@@ -66,6 +76,7 @@ internal sealed class ModelHost : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Embeddings.Dispose(); // its context goes before the model it may share
         Worker.Dispose(); // stops the decoding thread and frees its context before the model goes
         _model.Dispose();
         return ValueTask.CompletedTask;

@@ -19,7 +19,7 @@ internal static class RequestGuards
     /// <summary>The methods a known path takes (besides OPTIONS, answered by the middleware); null for unknown paths.</summary>
     public static string? AllowedMethods(PathString path) => path.Value switch
     {
-        "/v1/chat/completions" or "/v1/completions" => "POST",
+        "/v1/chat/completions" or "/v1/completions" or "/v1/embeddings" => "POST",
         "/" or "/health" or "/metrics" or "/v1/models" => "GET",
         var p when p?.StartsWith("/v1/models/", StringComparison.Ordinal) == true && p.Length > "/v1/models/".Length && p.IndexOf('/', "/v1/models/".Length) < 0 => "GET",
         _ => null,
@@ -123,4 +123,23 @@ internal static class RequestGuards
     }
 
     private static string Shorten(string s) => s.Length <= 100 ? s : s[..100] + "…";
+
+    /// <summary>
+    /// A POST's JSON body: application/json (else 415), within the size limit (else 413), and parseable (else 400
+    /// invalid_json); the caller disposes the document.
+    /// </summary>
+    public static async Task<JsonDocument> ReadJsonAsync(HttpContext http, ServerOptions options)
+    {
+        RequireJson(http.Request);
+        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
+            throw new ApiErrorException(413, $"the request body is larger than {options.MaxRequestBodyBytes} bytes", "invalid_request_error", null, "request_too_large");
+        try { return await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
+        catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
+        catch (BadHttpRequestException) { throw; } // Kestrel's own refusals (413, bad framing) keep their status
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some framing errors as plain IOExceptions (a chunk size that overflows: "Bad chunk size data").
+            throw ApiErrorException.Invalid($"the request body could not be read: {e.Message}", null, "invalid_body");
+        }
+    }
 }

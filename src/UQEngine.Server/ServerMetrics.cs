@@ -1,36 +1,65 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
+using System.Diagnostics.Metrics;
 
 namespace UQEngine.Server;
 
-/// <summary>Counters for GET /metrics in the Prometheus text format.</summary>
+/// <summary>
+/// The server's instruments on the Meter <see cref="MeterName"/> (what dotnet-counters and OpenTelemetry read).
+/// OpenTelemetry's Prometheus exporter turns the dotted names into today's /metrics names: dots become underscores,
+/// counters get _total and the "s" unit _seconds (uqengine.requests → uqengine_requests_total).
+/// </summary>
 internal sealed class ServerMetrics
 {
-    private static readonly double[] Quantiles = [0.5, 0.9, 0.99];
-    private const int LatencyWindow = 1024; // quantiles over the most recent requests
+    public const string MeterName = "UQEngine.Server";
 
-    private readonly ConcurrentDictionary<(string Route, int Status), long> _requests = new();
-    private readonly Lock _latencyLock = new();
-    private readonly double[] _recentLatencies = new double[LatencyWindow];
-    private int _recentCount;
-    private int _recentNext;
-    private long _latencyCount;
-    private double _latencySum;
-    private long _completionTokens;
+    // Request latency of a local model runs from milliseconds (errors, /health) to minutes (long generations).
+    private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    // Totals read by observable counters: a Counter's measurements before the exporter starts listening (the model
+    // loads before the host starts) would be lost, and a scrape should show the totals from the start, 0 included.
     private long _promptTokens;
+    private long _completionTokens;
+    private long _embeddingTokens;
+    private readonly Histogram<int> _batchSequences;
+    private DecodeWorker? _worker;
+
+    /// <param name="meters">The app's factory: its meters are this app's alone, so two servers in one process keep apart.</param>
+    /// <param name="options">Its MaxSequences bounds the batch histogram's buckets.</param>
+    public ServerMetrics(IMeterFactory meters, ServerOptions options)
+    {
+        Meter = meters.Create(MeterName);
+        _requests = Meter.CreateCounter<long>("uqengine.requests", "{request}", "HTTP requests answered, by route and status.");
+        _duration = Meter.CreateHistogram("uqengine.request.duration", "s", "Request latency, by route.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        Meter.CreateObservableCounter("uqengine.prompt_tokens", () => Interlocked.Read(ref _promptTokens), "{token}", "Prompt tokens read.");
+        Meter.CreateObservableCounter("uqengine.completion_tokens", () => Interlocked.Read(ref _completionTokens), "{token}", "Tokens generated.");
+        Meter.CreateObservableCounter("uqengine.embedding_tokens", () => Interlocked.Read(ref _embeddingTokens), "{token}", "Input tokens embedded by /v1/embeddings.");
+        // Sequences that got a token per step: how much batching there was (the mean is _sum / _count).
+        _batchSequences = Meter.CreateHistogram("uqengine.batch.sequences", "{sequence}", "Generating sequences decoded together per step (steps with at least one).",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = PowersOfTwo(options.MaxSequences) });
+
+        Meter.CreateObservableGauge("uqengine.queue.depth", () => Read(w => w.QueueDepth), "{request}", "Requests waiting for the decoder.");
+        Meter.CreateObservableGauge("uqengine.queue.capacity", () => Read(w => w.Capacity), "{request}", "Requests that may wait before new ones get 429.");
+        Meter.CreateObservableGauge("uqengine.decoder.busy", () => Read(w => w.IsBusy ? 1 : 0), null, "1 while any request is decoding.");
+        Meter.CreateObservableGauge("uqengine.active_requests", () => Read(w => w.Statistics.ActiveRequests), "{request}", "Requests admitted to the batch (reading their prompt or generating).");
+        Meter.CreateObservableGauge("uqengine.active_sequences", () => Read(w => w.Statistics.ActiveSequences), "{sequence}", "Sequence slots in use (each request holds one per sample).");
+        Meter.CreateObservableGauge("uqengine.max_sequences", () => Read(w => w.Statistics.MaxSequences), "{sequence}", "Sequence slots of the context.");
+        Meter.CreateObservableGauge("uqengine.kv.reserved_cells", () => Read(w => w.Statistics.ReservedCells), "{cell}", "KV cells set aside for admitted requests (prompt + n x max_tokens each).");
+        Meter.CreateObservableGauge("uqengine.kv.cells", () => Read(w => w.Statistics.ContextSize), "{cell}", "KV cells of the context.");
+        Meter.CreateObservableCounter("uqengine.decode_steps", () => Read(w => w.Statistics.Steps), "{step}", "llama_decode calls made by the batcher.");
+        Meter.CreateObservableCounter("uqengine.prompt_tokens_decoded", () => Read(w => w.Statistics.PromptTokens), "{token}", "Prompt tokens read into the KV cache by the batcher.");
+    }
+
+    public Meter Meter { get; }
+
+    /// <summary>The decoder whose load the gauges report (set once the model is loaded).</summary>
+    public void Observe(DecodeWorker worker) => _worker = worker;
 
     public void RecordRequest(string route, int status, TimeSpan elapsed)
     {
-        _requests.AddOrUpdate((route, status), 1, (_, n) => n + 1);
-        lock (_latencyLock)
-        {
-            _recentLatencies[_recentNext] = elapsed.TotalSeconds;
-            _recentNext = (_recentNext + 1) % LatencyWindow;
-            _recentCount = Math.Min(_recentCount + 1, LatencyWindow);
-            _latencyCount++;
-            _latencySum += elapsed.TotalSeconds;
-        }
+        _requests.Add(1, new KeyValuePair<string, object?>("route", route), new KeyValuePair<string, object?>("status", status));
+        _duration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("route", route));
     }
 
     public void RecordTokens(int prompt, int completion)
@@ -39,61 +68,22 @@ internal sealed class ServerMetrics
         Interlocked.Add(ref _completionTokens, completion);
     }
 
-    public string Render(DecodeWorker worker)
+    public void RecordEmbeddingTokens(int tokens) => Interlocked.Add(ref _embeddingTokens, tokens);
+
+    /// <summary>The batcher's per-step callback (its decoding thread); steps that only read prompts are not batching.</summary>
+    public void RecordBatchStep(int generatingSequences)
     {
-        var text = new StringBuilder();
-        var inv = CultureInfo.InvariantCulture;
-        text.AppendLine("# HELP uqengine_requests_total HTTP requests answered, by route and status.");
-        text.AppendLine("# TYPE uqengine_requests_total counter");
-        foreach (var ((route, status), count) in _requests.OrderBy(p => p.Key.Route, StringComparer.Ordinal).ThenBy(p => p.Key.Status))
-            text.Append(inv, $"uqengine_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}\n");
-        void Single(string name, string type, string help, long value)
-        {
-            text.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value}\n");
-        }
-        Single("uqengine_completion_tokens_total", "counter", "Tokens generated.", Interlocked.Read(ref _completionTokens));
-        Single("uqengine_prompt_tokens_total", "counter", "Prompt tokens read.", Interlocked.Read(ref _promptTokens));
-        Single("uqengine_queue_depth", "gauge", "Requests waiting for the decoder.", worker.QueueDepth);
-        Single("uqengine_queue_capacity", "gauge", "Requests that may wait before new ones get 429.", worker.Capacity);
-        var batch = worker.Statistics;
-        Single("uqengine_decoder_busy", "gauge", "1 while any request is decoding.", batch.ActiveRequests > 0 ? 1 : 0);
-        Single("uqengine_active_requests", "gauge", "Requests admitted to the batch (reading their prompt or generating).", batch.ActiveRequests);
-        Single("uqengine_active_sequences", "gauge", "Sequence slots in use (each request holds one per sample).", batch.ActiveSequences);
-        Single("uqengine_max_sequences", "gauge", "Sequence slots of the context.", batch.MaxSequences);
-        Single("uqengine_kv_reserved_cells", "gauge", "KV cells set aside for admitted requests (prompt + n x max_tokens each).", batch.ReservedCells);
-        Single("uqengine_kv_cells", "gauge", "KV cells of the context.", batch.ContextSize);
-        Single("uqengine_decode_steps_total", "counter", "llama_decode calls made by the batcher.", batch.Steps);
-        Single("uqengine_prompt_tokens_decoded_total", "counter", "Prompt tokens read into the KV cache by the batcher.", batch.PromptTokens);
-        // Sequences that got a token per step: how much batching there was (the mean is _sum / _count).
-        text.AppendLine("# HELP uqengine_batch_sequences Generating sequences decoded together per step (steps with at least one).");
-        text.AppendLine("# TYPE uqengine_batch_sequences histogram");
-        long cumulative = 0;
-        var buckets = batch.StepsBySequenceCount;
-        for (int le = 1; ; le *= 2)
-        {
-            for (int k = le == 1 ? 1 : le / 2 + 1; k <= Math.Min(le, buckets.Count - 1); k++) cumulative += buckets[k];
-            text.Append(inv, $"uqengine_batch_sequences_bucket{{le=\"{le}\"}} {cumulative}\n");
-            if (le >= buckets.Count - 1) break;
-        }
-        text.Append(inv, $"uqengine_batch_sequences_bucket{{le=\"+Inf\"}} {cumulative}\n");
-        text.Append(inv, $"uqengine_batch_sequences_sum {batch.GeneratedTokens}\n");
-        text.Append(inv, $"uqengine_batch_sequences_count {cumulative}\n");
-        text.AppendLine("# HELP uqengine_request_duration_seconds Request latency (quantiles over the last 1024 requests).");
-        text.AppendLine("# TYPE uqengine_request_duration_seconds summary");
-        lock (_latencyLock)
-        {
-            double[] sorted = _recentLatencies[.._recentCount];
-            Array.Sort(sorted);
-            foreach (double q in Quantiles)
-            {
-                double value = sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-                text.Append(inv, $"uqengine_request_duration_seconds{{quantile=\"{q}\"}} {Format(value)}\n");
-            }
-            text.Append(inv, $"uqengine_request_duration_seconds_sum {Format(_latencySum)}\n");
-            text.Append(inv, $"uqengine_request_duration_seconds_count {_latencyCount}\n");
-        }
-        return text.ToString();
+        if (generatingSequences > 0) _batchSequences.Record(generatingSequences);
     }
 
-    private static string Format(double value) => double.IsNaN(value) ? "NaN" : value.ToString("R", CultureInfo.InvariantCulture);
+    private IEnumerable<Measurement<T>> Read<T>(Func<DecodeWorker, T> read) where T : struct =>
+        _worker is { } worker ? [new Measurement<T>(read(worker))] : [];
+
+    /// <summary>1, 2, 4, … up to the slot count: the buckets of the old hand-written histogram.</summary>
+    private static int[] PowersOfTwo(int max)
+    {
+        var bounds = new List<int> { 1 };
+        while (bounds[^1] < max) bounds.Add(bounds[^1] * 2);
+        return [.. bounds];
+    }
 }

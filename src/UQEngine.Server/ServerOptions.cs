@@ -69,6 +69,21 @@ public sealed record ServerOptions
     /// <summary>The name the response gives <see cref="ChoiceEmbedder"/> (uncertainty_set.backend).</summary>
     public string ChoiceEmbedderName { get; init; } = "embedding";
 
+    /// <summary>
+    /// GGUF model whose pooled vectors /v1/embeddings returns (e.g. the MiniLM file of `uqengine model convert-minilm`);
+    /// null: the served model's last-layer states, mean-pooled.
+    /// </summary>
+    public string? EmbeddingModelPath { get; init; }
+
+    /// <summary>
+    /// Where to push metrics and traces over OTLP (e.g. http://localhost:4317 for a collector's gRPC port); null: the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT variable decides, and without it nothing is pushed (/metrics still answers).
+    /// </summary>
+    public Uri? OtlpEndpoint { get; init; }
+
+    /// <summary>"grpc" or "http/protobuf" (then /v1/metrics and /v1/traces are appended to <see cref="OtlpEndpoint"/>); null: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.</summary>
+    public string? OtlpProtocol { get; init; }
+
     /// <summary>Test hook run on the decoding thread at each step of each of a request's sequences, with the request's cancellation token.</summary>
     internal Action<CancellationToken>? OnDecodeStep { get; init; }
 
@@ -90,5 +105,10 @@ public sealed record ServerOptions
                 throw new ArgumentException($"CORS origin '{o}' must be scheme://host[:port] (e.g. https://app.example), \"null\" or \"*\"");
         if (RetryAfterSeconds < 1) throw new ArgumentException("retry-after must be at least 1 second");
         if (DefaultMaxTokens < 1) throw new ArgumentException("default max tokens must be at least 1");
+        if (EmbeddingModelPath is not null && string.IsNullOrWhiteSpace(EmbeddingModelPath)) throw new ArgumentException("the embedding model path is empty; leave it unset to embed with the served model");
+        if (OtlpEndpoint is not null && !(OtlpEndpoint.IsAbsoluteUri && OtlpEndpoint.Scheme is "http" or "https"))
+            throw new ArgumentException($"the OTLP endpoint '{OtlpEndpoint}' must be an absolute http:// or https:// URL");
+        if (OtlpProtocol is not null and not ("grpc" or "http/protobuf"))
+            throw new ArgumentException($"the OTLP protocol must be grpc or http/protobuf, not '{OtlpProtocol}'");
     }
 }

@@ -36,6 +36,7 @@ public static class UqEngineServer
             else throw new ArgumentException($"host must be an IP address or localhost, not '{options.Host}'", nameof(options));
         });
         builder.Services.AddUqEngine(options);
+        ServerTelemetry.NameService(builder.Services);
         var app = builder.Build();
         app.Services.GetRequiredService<ModelHost>();
         app.UseUqEngine();
@@ -52,8 +53,10 @@ public static class UqEngineServer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         services.AddSingleton(options);
+        services.AddMetrics();
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ModelHost>();
+        ServerTelemetry.Add(services, options);
         return services;
     }
 
@@ -67,6 +70,8 @@ public static class UqEngineServer
         var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
         var options = http.RequestServices.GetRequiredService<ServerOptions>();
         var clock = Stopwatch.StartNew();
+        string route = RouteLabel(http.Request.Path);
+        var span = ServerTracing.StartRequest(http, route);
         try
         {
             RequestGuards.CheckHost(http.Request, options);
@@ -98,20 +103,23 @@ public static class UqEngineServer
         }
         finally
         {
-            metrics.RecordRequest(RouteLabel(http.Request.Path), http.Response.StatusCode, clock.Elapsed);
+            metrics.RecordRequest(route, http.Response.StatusCode, clock.Elapsed);
+            ServerTracing.EndRequest(span, http.Response.StatusCode);
         }
     });
 
     public static IEndpointRouteBuilder MapUqEngine(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/health", (ModelHost host) => Results.Json(new { status = "ok", model = host.ModelId, queue_depth = host.Worker.QueueDepth }));
-        endpoints.MapGet("/metrics", (ModelHost host, ServerMetrics metrics) => Results.Text(metrics.Render(host.Worker), "text/plain; version=0.0.4; charset=utf-8"));
+        // OpenTelemetry's exporter over ServerMetrics' instruments; it maps every method, so other methods are told 405.
+        endpoints.MapPrometheusScrapingEndpoint("/metrics").WithMetadata(new HttpMethodMetadata([HttpMethods.Get]));
         endpoints.MapGet("/v1/models", (ModelHost host) => Results.Json(new ModelList("list", [new ModelCard(host.ModelId, "model", host.Created, "uqengine")]), Wire.Json));
         endpoints.MapGet("/v1/models/{id}", (string id, ModelHost host) => id == host.ModelId
             ? Results.Json(new ModelCard(host.ModelId, "model", host.Created, "uqengine"), Wire.Json)
             : throw UnknownModel(id, host));
         endpoints.MapPost("/v1/chat/completions", (HttpContext http) => CompleteAsync(http, chat: true));
         endpoints.MapPost("/v1/completions", (HttpContext http) => CompleteAsync(http, chat: false));
+        endpoints.MapPost("/v1/embeddings", EmbeddingsEndpoint.HandleAsync);
         endpoints.MapPlayground();
         endpoints.MapFallback((HttpContext http) =>
         {
@@ -125,26 +133,14 @@ public static class UqEngineServer
     }
 
     private static ApiErrorException UnknownUrl(HttpContext http) =>
-        new(404, $"no endpoint {Truncate(http.Request.Method, 20)} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /health, /metrics", "invalid_request_error", null, "unknown_url");
+        new(404, $"no endpoint {Truncate(http.Request.Method, 20)} {Truncate(http.Request.Path.Value ?? "", 100)}; see /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /health, /metrics", "invalid_request_error", null, "unknown_url");
 
     private static async Task CompleteAsync(HttpContext http, bool chat)
     {
         var host = http.RequestServices.GetRequiredService<ModelHost>();
         var options = http.RequestServices.GetRequiredService<ServerOptions>();
         var metrics = http.RequestServices.GetRequiredService<ServerMetrics>();
-        RequestGuards.RequireJson(http.Request);
-        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
-            throw new ApiErrorException(413, $"the request body is larger than {options.MaxRequestBodyBytes} bytes", "invalid_request_error", null, "request_too_large");
-
-        JsonDocument document;
-        try { document = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted); }
-        catch (JsonException e) { throw ApiErrorException.Invalid($"the request body is not valid JSON: {e.Message}", null, "invalid_json"); }
-        catch (BadHttpRequestException) { throw; } // Kestrel's own refusals (413, bad framing) keep their status
-        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
-        {
-            // Kestrel reports some framing errors as plain IOExceptions (a chunk size that overflows: "Bad chunk size data").
-            throw ApiErrorException.Invalid($"the request body could not be read: {e.Message}", null, "invalid_body");
-        }
+        var document = await RequestGuards.ReadJsonAsync(http, options);
         CompletionRequest request;
         using (document)
         {
@@ -154,6 +150,7 @@ public static class UqEngineServer
                 : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null);
         }
         if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
+        ServerTracing.Describe(http, chat ? "chat" : "text_completion", host.ModelId);
 
         // Message contents and raw prompts are text: control-token text in them stays text unless parse_special_tokens.
         int[] promptTokens = chat ? host.TokenizeChat(request.Messages!, request.ParseSpecialTokens) : host.Tokenize(request.Prompt!, request.ParseSpecialTokens);
@@ -321,7 +318,7 @@ public static class UqEngineServer
     /// <summary>Known routes by name, everything else as "other", so junk paths cannot grow the metrics without bound.</summary>
     private static string RouteLabel(PathString path) => path.Value switch
     {
-        "/v1/chat/completions" or "/v1/completions" or "/v1/models" or "/health" or "/metrics" => path.Value,
+        "/v1/chat/completions" or "/v1/completions" or "/v1/embeddings" or "/v1/models" or "/health" or "/metrics" => path.Value,
         var p when p?.StartsWith("/v1/models/", StringComparison.Ordinal) == true => "/v1/models/{id}",
         _ => "other",
     };

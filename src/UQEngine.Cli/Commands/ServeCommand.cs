@@ -22,11 +22,14 @@ internal static class ServeCommand
         var allowedHost = new Option<string[]>("--allowed-host") { Description = "Also answer requests whose Host header is NAME (repeatable; default: localhost, 127.0.0.1, [::1] and the --host address; \"*\" = any). Others get 400 (DNS rebinding)", AllowMultipleArgumentsPerToken = false };
         var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
         var similarity = new Option<string>("--similarity") { Description = "How the consistency methods compare a request's n choices: rouge-l (word overlap) or minilm (all-MiniLM-L6-v2 sentence embeddings, cosine)", DefaultValueFactory = _ => "rouge-l" };
+        var embeddingModel = new Option<string?>("--embedding-model") { Description = "GGUF model for /v1/embeddings (a file, or minilm: all-MiniLM-L6-v2 converted once); default: the served model's last layer, mean-pooled" };
+        var otlpEndpoint = new Option<string?>("--otlp-endpoint") { Description = "Push metrics and traces over OTLP to URL (e.g. http://localhost:4317); default: OTEL_EXPORTER_OTLP_ENDPOINT, else none (/metrics always answers)" };
+        var otlpProtocol = new Option<string?>("--otlp-protocol") { Description = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity,
+            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity, embeddingModel, otlpEndpoint, otlpProtocol,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -58,6 +61,12 @@ internal static class ServeCommand
                     CorsOrigins = result.GetValue(corsOrigin) ?? [],
                     ChoiceEmbedder = embedder,
                     ChoiceEmbedderName = "minilm",
+                    EmbeddingModelPath = result.GetValue(embeddingModel) is { } e ? SampleOptionsBinder.ResolveEmbeddingModel(e) : null,
+                    // Any text becomes a Uri here; ServerOptions says what is wrong with one that is not http(s).
+                    OtlpEndpoint = result.GetValue(otlpEndpoint) is { } otlp
+                        ? Uri.TryCreate(otlp, UriKind.RelativeOrAbsolute, out var uri) ? uri : throw new CliException($"--otlp-endpoint '{otlp}' is not a URL")
+                        : null,
+                    OtlpProtocol = result.GetValue(otlpProtocol),
                 };
                 app = UqEngineServer.Build(options);
                 return 0;

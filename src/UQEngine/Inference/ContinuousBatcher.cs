@@ -17,6 +17,12 @@ public sealed record BatcherOptions
     /// </summary>
     public int PrefillChunk { get; init; } = 64;
 
+    /// <summary>
+    /// Called on the decoding thread after each llama_decode with the number of sequences that got a token in it
+    /// (0: a step that only read prompts); for telemetry, so keep it short.
+    /// </summary>
+    public Action<int>? OnBatchDecoded { get; init; }
+
     internal void Validate()
     {
         if (QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, "the queue capacity must be at least 1");
@@ -49,6 +55,12 @@ public sealed class BatchRequest
     public GenerationOptions Options { get; }
     public Action<GeneratedToken>? OnToken { get; }
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>When the batcher admitted the request (UTC; null while it waits): the end of its time in the queue.</summary>
+    public DateTime? AdmittedAt { get; internal set; }
+
+    /// <summary>When its prompt was read and sampling began (UTC; null before).</summary>
+    public DateTime? PromptReadAt { get; internal set; }
 
     /// <summary>The results, one per sample in index order; cancelled when the request's token is, faulted on failure.</summary>
     public Task<IReadOnlyList<GenerationResult>> Completion => _completion.Task;
@@ -206,6 +218,7 @@ public sealed class ContinuousBatcher : IDisposable
             _queue.Reader.TryRead(out _);
             var slots = new int[next.Count];
             for (int i = 0; i < slots.Length; i++) slots[i] = _freeSlots.Pop();
+            next.AdmittedAt = DateTime.UtcNow;
             _running.Add(new RunningRequest(next, slots));
             _reservedCells += (int)next.ReservedCells;
             PublishLoad();
@@ -271,6 +284,7 @@ public sealed class ContinuousBatcher : IDisposable
         Interlocked.Add(ref _generatedTokens, generating);
         Interlocked.Add(ref _promptTokens, promptTokens);
         Interlocked.Increment(ref _stepsBySequenceCount[generating]);
+        _options.OnBatchDecoded?.Invoke(generating);
 
         foreach (var running in _running.ToArray())
         {
@@ -301,6 +315,7 @@ public sealed class ContinuousBatcher : IDisposable
     private void StartSamples(RunningRequest running)
     {
         var request = running.Request;
+        request.PromptReadAt = DateTime.UtcNow;
         for (int s = 1; s < running.Slots.Length; s++) _context.CopySequence(running.Slots[0], running.Slots[s]);
         var sequences = new DecodingSequence[running.Slots.Length];
         for (int s = 0; s < sequences.Length; s++)

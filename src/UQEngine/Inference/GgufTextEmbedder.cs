@@ -5,11 +5,13 @@ namespace UQEngine.Inference;
 /// <summary>
 /// Sentence embeddings from any GGUF model through llama.cpp's pooling (an embedding model's own pooling, or mean
 /// pooling for a generative model): each text is one sequence, many texts go through one llama_decode, and
-/// llama_get_embeddings_seq returns each sequence's pooled vector. Owns its model and context.
+/// llama_get_embeddings_seq returns each sequence's pooled vector. Owns its context, and its model when it loaded it.
+/// Not thread-safe: one caller at a time.
 /// </summary>
 public sealed class GgufTextEmbedder : ITextEmbedder, IDisposable
 {
     private readonly LlamaModel _model;
+    private readonly bool _ownsModel;
     private readonly LlamaContext _context;
     private readonly LlamaBatchBuffer _batch;
 
@@ -19,12 +21,20 @@ public sealed class GgufTextEmbedder : ITextEmbedder, IDisposable
     /// <param name="batchSize">Tokens per decode; a text must fit in one.</param>
     /// <param name="modelOptions">Device and load settings.</param>
     public GgufTextEmbedder(string modelPath, SequencePooling pooling = SequencePooling.Model, int sequences = 16, int batchSize = 512, ModelOptions? modelOptions = null)
+        : this(CheckShape(sequences, batchSize), LlamaModel.Load(modelPath, modelOptions), pooling, batchSize, ownsModel: true) // arguments run in order: checked before loading
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(sequences, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(sequences, 256);
-        sequences = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)sequences);
-        if (batchSize % sequences != 0) throw new ArgumentException($"the batch size ({batchSize}) must be a multiple of {sequences} (texts per decode, rounded up to a power of two)", nameof(batchSize));
-        _model = LlamaModel.Load(modelPath, modelOptions);
+    }
+
+    /// <summary>Embeds with a model the caller has loaded and keeps owning (e.g. a served model, beside its other contexts).</summary>
+    public GgufTextEmbedder(LlamaModel model, SequencePooling pooling = SequencePooling.Model, int sequences = 16, int batchSize = 512)
+        : this(CheckShape(sequences, batchSize), model ?? throw new ArgumentNullException(nameof(model)), pooling, batchSize, ownsModel: false)
+    {
+    }
+
+    private GgufTextEmbedder(int sequences, LlamaModel model, SequencePooling pooling, int batchSize, bool ownsModel)
+    {
+        _model = model;
+        _ownsModel = ownsModel;
         try
         {
             _context = _model.CreateContext(new ContextOptions { Pooling = pooling, MaxSequences = sequences, BatchSize = batchSize, ContextSize = Math.Max(batchSize, 256) });
@@ -33,35 +43,65 @@ public sealed class GgufTextEmbedder : ITextEmbedder, IDisposable
         catch
         {
             _context?.Dispose();
-            _model.Dispose();
+            if (ownsModel) _model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Texts per decode rounded up to a power of two, checked against the batch size before anything loads.</summary>
+    private static int CheckShape(int sequences, int batchSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequences, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sequences, 256);
+        sequences = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)sequences);
+        if (batchSize % sequences != 0) throw new ArgumentException($"the batch size ({batchSize}) must be a multiple of {sequences} (texts per decode, rounded up to a power of two)", nameof(batchSize));
+        return sequences;
     }
 
     public LlamaPoolingType Pooling => _context.PoolingType;
 
     public int Dimension => _context.HiddenSize;
 
+    /// <summary>Most tokens one text may have (one decode holds a whole text).</summary>
+    public int MaxTokensPerText => _batch.Capacity;
+
+    /// <summary>The tokenizer texts go through (with the model's special tokens added, as <see cref="Embed"/> does).</summary>
+    public Vocabulary Vocabulary => _model.Vocabulary;
+
     public IReadOnlyList<float[]> Embed(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(texts);
-        var vocab = _model.Vocabulary;
         var tokens = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++)
+            tokens[i] = _model.Vocabulary.Tokenize(texts[i] ?? throw new ArgumentException($"text {i} is null", nameof(texts)), addSpecial: true, parseSpecial: false);
+        return EmbedTokens(tokens, cancellationToken);
+    }
+
+    /// <summary>
+    /// One pooled vector per token sequence (not normalised). A sequence longer than <see cref="MaxTokensPerText"/>
+    /// or holding a token outside the vocabulary is an ArgumentException naming its index; an empty one gives the zero vector.
+    /// </summary>
+    public IReadOnlyList<float[]> EmbedTokens(IReadOnlyList<int[]> tokens, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        var vocab = _model.Vocabulary;
+        for (int i = 0; i < tokens.Count; i++)
         {
-            tokens[i] = vocab.Tokenize(texts[i] ?? throw new ArgumentException($"text {i} is null", nameof(texts)), addSpecial: true, parseSpecial: false);
-            if (tokens[i].Length > _batch.Capacity)
-                throw new ArgumentException($"text {i} has {tokens[i].Length} tokens; the embedder reads at most {_batch.Capacity} per text", nameof(texts));
+            var t = tokens[i] ?? throw new ArgumentException($"text {i} is null", nameof(tokens));
+            if (t.Length > _batch.Capacity)
+                throw new ArgumentException($"text {i} has {t.Length} tokens; the embedder reads at most {_batch.Capacity} per text", nameof(tokens));
+            foreach (int token in t)
+                if (!vocab.IsValid(token)) throw new ArgumentException($"text {i} has token {token}, outside the vocabulary (0..{vocab.Count - 1})", nameof(tokens));
         }
-        var result = new float[texts.Count][];
+        var result = new float[tokens.Count][];
         int next = 0;
-        while (next < texts.Count)
+        while (next < tokens.Count)
         {
             cancellationToken.ThrowIfCancellationRequested();
             _context.ClearCache();
             _batch.Clear();
             var inBatch = new List<(int Text, int Sequence)>();
-            while (next < texts.Count && inBatch.Count < _context.MaxSequences)
+            while (next < tokens.Count && inBatch.Count < _context.MaxSequences)
             {
                 int[] t = tokens[next];
                 if (t.Length == 0) { result[next++] = new float[Dimension]; continue; } // nothing to read: the zero vector (similarity 0)
@@ -81,6 +121,6 @@ public sealed class GgufTextEmbedder : ITextEmbedder, IDisposable
     {
         _batch.Dispose();
         _context.Dispose();
-        _model.Dispose();
+        if (_ownsModel) _model.Dispose();
     }
 }

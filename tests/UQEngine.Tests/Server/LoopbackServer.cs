@@ -23,6 +23,12 @@ internal sealed class LoopbackServer : IAsyncDisposable
     public string BaseAddress { get; }
     public HttpClient Client { get; }
 
+    /// <summary>The app's services (its IMeterFactory tells this server's instruments from another's).</summary>
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>GET /metrics, parsed.</summary>
+    public async Task<PrometheusScrape> ScrapeAsync() => PrometheusScrape.Parse(await Client.GetStringAsync("/metrics"));
+
     public static async Task<LoopbackServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null)
     {
         var options = new ServerOptions { ModelPath = TestModels.SyntheticPath, ModelId = ModelId, Port = 0, ContextSize = 512, MaxSequences = 4, Threads = 1, DefaultMaxTokens = 16 };

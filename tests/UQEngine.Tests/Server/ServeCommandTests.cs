@@ -86,6 +86,9 @@ public sealed partial class ServeCommandTests
     [InlineData("--api-key", " ", "API key")]
     [InlineData("--max-sequences", "0", "max sequences")]
     [InlineData("--probe", "/nonexistent/serve.probe.json", "probe file '/nonexistent/serve.probe.json' does not exist")]
+    [InlineData("--otlp-endpoint", "collector:4317", "OTLP endpoint 'collector:4317' must be an absolute http:// or https:// URL")]
+    [InlineData("--otlp-protocol", "udp", "OTLP protocol must be grpc or http/protobuf")]
+    [InlineData("--embedding-model", "/nonexistent/embed.gguf", "/nonexistent/embed.gguf")]
     public async Task Bad_options_are_a_one_line_error(string option, string value, string mentioned)
     {
         using var process = Start("serve", "-m", TestModels.SyntheticPath, option, value);

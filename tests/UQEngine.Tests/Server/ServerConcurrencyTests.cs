@@ -31,7 +31,7 @@ public sealed class ServerConcurrencyTests
         var running = server.PostAsync("/v1/completions", Completion());
         Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)), "the first request never reached the decoder");
         var queued = server.PostAsync("/v1/completions", Completion());
-        await WaitForAsync(server, "uqengine_queue_depth 1");
+        await WaitForAsync(server, "uqengine_queue_depth", 1);
 
         using (var rejected = await server.PostAsync("/v1/completions", Completion()))
         {
@@ -46,7 +46,7 @@ public sealed class ServerConcurrencyTests
         using var second = await queued;
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        Assert.Contains("status=\"429\"} 1", await server.Client.GetStringAsync("/metrics"));
+        Assert.Equal(1, (await server.ScrapeAsync()).Value("uqengine_requests_total", "route=/v1/completions", "status=429"));
     }
 
     [Fact]
@@ -60,7 +60,7 @@ public sealed class ServerConcurrencyTests
 
         await disconnect.CancelAsync(); // the gate stays closed: only cancellation can free the worker
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
-        await WaitForAsync(server, "uqengine_decoder_busy 0");
+        await WaitForAsync(server, "uqengine_decoder_busy", 0);
 
         gate.Open.Set(); // let later requests through without blocking
         using var next = await server.PostAsync("/v1/completions", Completion());
@@ -79,7 +79,7 @@ public sealed class ServerConcurrencyTests
         Assert.True(await gate.Reached.WaitAsync(TimeSpan.FromSeconds(30)));
 
         response.Dispose(); // hang up mid-stream
-        await WaitForAsync(server, "uqengine_decoder_busy 0");
+        await WaitForAsync(server, "uqengine_decoder_busy", 0);
         gate.Open.Set();
         using var next = await server.PostAsync("/v1/completions", Completion());
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
@@ -98,7 +98,7 @@ public sealed class ServerConcurrencyTests
             Assert.Equal(200, status);
             alone.Add(string.Join("|", body.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString())));
         }
-        string before = await server.Client.GetStringAsync("/metrics");
+        var before = await server.ScrapeAsync();
 
         var together = await Task.WhenAll(requests.Select(r => server.PostJsonAsync("/v1/completions", Body(r.Prompt, r.N))));
         for (int i = 0; i < requests.Length; i++)
@@ -107,15 +107,13 @@ public sealed class ServerConcurrencyTests
             Assert.Equal(alone[i], string.Join("|", together[i].Body.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString())));
         }
         // Alone, no step decoded more than n = 2 sequences; together, some step decoded more.
-        string after = await server.Client.GetStringAsync("/metrics");
-        Assert.Equal(MetricValue(before, "uqengine_batch_sequences_count"), MetricValue(before, "uqengine_batch_sequences_bucket{le=\"2\"}"));
-        Assert.True(MetricValue(after, "uqengine_batch_sequences_count") > MetricValue(after, "uqengine_batch_sequences_bucket{le=\"2\"}"), after);
-        Assert.Equal(0, MetricValue(after, "uqengine_active_sequences"));
-        Assert.Equal(0, MetricValue(after, "uqengine_kv_reserved_cells"));
+        var after = await server.ScrapeAsync();
+        Assert.True(before.Value("uqengine_batch_sequences_count") > 0, before.Text);
+        Assert.Equal(before.Value("uqengine_batch_sequences_count"), before.Value("uqengine_batch_sequences_bucket", "le=2"));
+        Assert.True(after.Value("uqengine_batch_sequences_count") > after.Value("uqengine_batch_sequences_bucket", "le=2"), after.Text);
+        Assert.Equal(0, after.Value("uqengine_active_sequences"));
+        Assert.Equal(0, after.Value("uqengine_kv_reserved_cells"));
     }
-
-    private static double MetricValue(string metrics, string name) =>
-        double.Parse(metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
     public async Task Api_key_guards_v1_but_not_health()
@@ -134,10 +132,10 @@ public sealed class ServerConcurrencyTests
         Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/health")).StatusCode);
     }
 
-    private static async Task WaitForAsync(LoopbackServer server, string metricLine)
+    private static async Task WaitForAsync(LoopbackServer server, string metric, double value)
     {
         for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(20))
-            if ((await server.Client.GetStringAsync("/metrics")).Contains(metricLine + "\n", StringComparison.Ordinal)) return;
-        Assert.Fail($"/metrics never showed '{metricLine}'");
+            if ((await server.ScrapeAsync()).Find(metric) == value) return;
+        Assert.Fail($"/metrics never showed {metric} = {value}");
     }
 }

@@ -161,7 +161,7 @@ public sealed class ServerEndpointTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_paths_get_an_openai_style_404()
     {
-        using var response = await _server.Client.GetAsync("/v1/embeddings");
+        using var response = await _server.Client.GetAsync("/v1/audio/speech");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
         Assert.Equal("unknown_url", error.GetProperty("code").GetString());
@@ -181,13 +181,13 @@ public sealed class ServerEndpointTests : IAsyncLifetime
     {
         await _server.PostJsonAsync("/v1/completions", new { model = LoopbackServer.ModelId, prompt = "abc", max_tokens = 3, temperature = 0 });
         await _server.PostJsonAsync("/v1/completions", new { model = 1 });
-        string metrics = await _server.Client.GetStringAsync("/metrics");
-        Assert.Contains("uqengine_requests_total{route=\"/v1/completions\",status=\"200\"} 1", metrics);
-        Assert.Contains("uqengine_requests_total{route=\"/v1/completions\",status=\"400\"} 1", metrics);
-        Assert.Contains("uqengine_completion_tokens_total ", metrics);
-        Assert.Contains("uqengine_queue_depth 0", metrics);
-        Assert.Contains("uqengine_request_duration_seconds{quantile=\"0.5\"}", metrics);
-        Assert.Contains("uqengine_request_duration_seconds_count ", metrics);
+        var metrics = await _server.ScrapeAsync();
+        Assert.Equal(1, metrics.Value("uqengine_requests_total", "route=/v1/completions", "status=200"));
+        Assert.Equal(1, metrics.Value("uqengine_requests_total", "route=/v1/completions", "status=400"));
+        Assert.True(metrics.Value("uqengine_completion_tokens_total") > 0, metrics.Text);
+        Assert.Equal(0, metrics.Value("uqengine_queue_depth"));
+        Assert.Equal(2, metrics.Value("uqengine_request_duration_seconds_count", "route=/v1/completions"));
+        Assert.Equal(2, metrics.Value("uqengine_request_duration_seconds_bucket", "route=/v1/completions", "le=+Inf"));
     }
 }
 
