@@ -91,11 +91,14 @@ public sealed class OpenAiEndpointClient : IDisposable
     /// <summary>How the entropies of this run were obtained, for the report; empty when no entropy was read.</summary>
     public IReadOnlyList<string> Notes()
     {
+        var notes = new List<string>();
         long full = FullEntropySteps, estimated = EstimatedEntropySteps;
         if (estimated > 0)
-            return [string.Create(CultureInfo.InvariantCulture,
-                $"token entropies are a top-k estimate for {estimated} of {full + estimated} steps: the endpoint sent no full-distribution entropy, so −Σ p log p is taken over the top_logprobs = {_options.TopLogprobs} alternatives plus the remaining mass as one outcome (a lower bound); mean_entropy and max_entropy are estimates")];
-        return full > 0 ? ["token entropies are the endpoint's full-distribution values (uqengine serve's \"entropy\" field)"] : [];
+            notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"token entropies are a top-k estimate for {estimated} of {full + estimated} steps read: the endpoint sent no full-distribution entropy, so −Σ p log p is taken over the top_logprobs = {_options.TopLogprobs} alternatives plus the remaining mass as one outcome (a lower bound); mean_entropy and max_entropy are estimates"));
+        else if (full > 0) notes.Add("token entropies are the endpoint's full-distribution values (uqengine serve's \"entropy\" field)");
+        notes.Add(string.Create(CultureInfo.InvariantCulture, $"{Requests} request(s) to the endpoint, {Retries} attempt(s) retried (429, 5xx, dropped connections, timeouts)"));
+        return notes;
     }
 
     /// <summary>
