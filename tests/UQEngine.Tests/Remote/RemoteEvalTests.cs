@@ -77,6 +77,21 @@ public sealed class RemoteEvalTests
     }
 
     [Fact]
+    public async Task Sensitivity_over_the_endpoint_caches_the_same_samples_as_the_local_run()
+    {
+        using var dir = new TempDirectory();
+        using var server = await ServeProcess.StartAsync("--max-sequences", "5");
+        string[] Args(string folder) => ["sensitivity", "-d", "demo:open:eval", "--limit", "4", "--temperatures", "0.5,1", "--ks", "2,3", "--sample-count", "3", "-o", folder];
+        var l = UqengineProcess.Run(Limit, [.. Args(dir.File("local")), "--similarity", "rouge-l"]);
+        Assert.True(l.ExitCode == 0, l.Stderr + l.Stdout);
+        var r = UqengineProcess.Run(Limit, [.. Args(dir.File("remote")), "--endpoint", server.BaseAddress]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        // Same seeds, same samples: the cached texts and likelihoods are equal line for line.
+        Assert.Equal(File.ReadAllLines(Path.Combine(dir.File("local"), "samples.jsonl")), File.ReadAllLines(Path.Combine(dir.File("remote"), "samples.jsonl")));
+        Assert.Contains("\"endpoint_model\": \"uqengine-demo-f16\"", File.ReadAllText(Path.Combine(dir.File("remote"), "sensitivity-run.json")));
+    }
+
+    [Fact]
     public async Task A_wrong_key_stops_the_run_with_a_clear_error()
     {
         using var dir = new TempDirectory();
