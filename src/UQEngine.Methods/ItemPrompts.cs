@@ -6,17 +6,22 @@ namespace UQEngine.Methods;
 /// <summary>
 /// The prompts of an evaluation: the question (multiple choice lists the options lettered A..J and asks for the
 /// letter), and the two verbal-confidence follow-ups. Each is a user message in the model's chat template when it
-/// has one (so generation starts right after the assistant prefix), else plain text ending in a label.
+/// has one (so generation starts right after the assistant prefix), else plain text ending in a label. Without a
+/// model (a remote endpoint, which applies its own template to chat messages) the strings are the plain-text form;
+/// the message bodies are <see cref="AnswerInstruction"/>, <see cref="VerbalNumericInstruction"/> and
+/// <see cref="VerbalLinguisticInstruction"/>, the labels <see cref="AnswerLabel"/> etc.
 /// </summary>
-public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
+public sealed class ItemPrompts(LlamaModel? model, bool useChatTemplate = true)
 {
-    private readonly bool _chat = useChatTemplate && model.ChatTemplate is not null;
+    public const string AnswerLabel = "Answer:", VerbalNumericLabel = "Confidence:", VerbalLinguisticLabel = "Likelihood:";
+
+    private readonly bool _chat = useChatTemplate && model?.ChatTemplate is not null;
 
     /// <summary>True when prompts are wrapped in the chat template.</summary>
     public bool UsesChatTemplate => _chat;
 
     /// <summary>The question text the model answers.</summary>
-    public string Answer(EvaluationItem item) => Wrap(AnswerInstruction(item), "Answer:");
+    public string Answer(EvaluationItem item) => Wrap(AnswerInstruction(item), AnswerLabel);
 
     /// <summary>The question as the user's message (instruction, question, lettered options), without any template.</summary>
     public static string AnswerInstruction(EvaluationItem item)
@@ -38,14 +43,20 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
     }
 
     /// <summary>Asks for a 0–100 confidence that <paramref name="proposedAnswer"/> is correct.</summary>
-    public string VerbalNumeric(EvaluationItem item, string proposedAnswer) => Wrap(
+    public string VerbalNumeric(EvaluationItem item, string proposedAnswer) => Wrap(VerbalNumericInstruction(item, proposedAnswer), VerbalNumericLabel);
+
+    /// <summary>The body of <see cref="VerbalNumeric"/>, without any template.</summary>
+    public static string VerbalNumericInstruction(EvaluationItem item, string proposedAnswer) =>
         $"Question: {item.Question.Trim()}\n{OptionsBlock(item)}Proposed answer: {proposedAnswer.Trim()}\n\n" +
-        "How confident are you that the proposed answer is correct? Reply with a number from 0 to 100 only.\n", "Confidence:");
+        "How confident are you that the proposed answer is correct? Reply with a number from 0 to 100 only.\n";
 
     /// <summary>Asks for one phrase of <see cref="ProbabilityPhrases"/> describing how likely the answer is correct.</summary>
-    public string VerbalLinguistic(EvaluationItem item, string proposedAnswer) => Wrap(
+    public string VerbalLinguistic(EvaluationItem item, string proposedAnswer) => Wrap(VerbalLinguisticInstruction(item, proposedAnswer), VerbalLinguisticLabel);
+
+    /// <summary>The body of <see cref="VerbalLinguistic"/>, without any template.</summary>
+    public static string VerbalLinguisticInstruction(EvaluationItem item, string proposedAnswer) =>
         $"Question: {item.Question.Trim()}\n{OptionsBlock(item)}Proposed answer: {proposedAnswer.Trim()}\n\n" +
-        $"How likely is it that the proposed answer is correct? Reply with exactly one of these phrases: {ProbabilityPhrases.PromptList()}.\n", "Likelihood:");
+        $"How likely is it that the proposed answer is correct? Reply with exactly one of these phrases: {ProbabilityPhrases.PromptList()}.\n";
 
     private static string OptionsBlock(EvaluationItem item)
     {
@@ -56,7 +67,7 @@ public sealed class ItemPrompts(LlamaModel model, bool useChatTemplate = true)
     }
 
     private string Wrap(string body, string label) =>
-        _chat ? ChatTemplate.Format(model, [ChatMessage.User(body.TrimEnd())]) : body + label;
+        _chat ? ChatTemplate.Format(model!, [ChatMessage.User(body.TrimEnd())]) : body + label;
 }
 
 /// <summary>

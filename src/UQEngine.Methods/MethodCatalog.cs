@@ -51,6 +51,13 @@ public sealed record MethodDescriptor
     /// <summary>What must be loaded besides the model, when a statistic is not built in (e.g. a probe file).</summary>
     public string? Needs { get; init; }
 
+    /// <summary>Why the method cannot run over a remote endpoint whatever it reads (a probe: hidden states); null =
+    /// it follows from its statistics (<see cref="Remote"/>).</summary>
+    public string? NotRemote { get; init; }
+
+    /// <summary>Whether and how the method runs over an OpenAI-compatible endpoint (<c>--endpoint</c>).</summary>
+    public RemoteSupport Remote => RemoteSupport.Of(this);
+
     /// <summary>Whether the method has a value for this item.</summary>
     public bool AppliesTo(EvaluationItem item) => !MultipleChoiceOnly || item.Kind == EvaluationItemKind.MultipleChoice;
 
@@ -117,4 +124,44 @@ public sealed class MethodCatalog
     /// <summary>The methods whose every statistic is in <paramref name="available"/> (what a host that fills those can offer).</summary>
     public IReadOnlyList<IUncertaintyMethod> ComputableFrom(IReadOnlySet<string> available) =>
         [.. Methods.Where(m => m.Descriptor.ComputableFrom(available))];
+}
+
+/// <summary>
+/// Whether and how a method runs over an OpenAI-compatible endpoint, which returns text, token log-probabilities
+/// with top_logprobs alternatives, and (<c>uqengine serve</c>) each step's full-distribution entropy. It follows
+/// from the statistics the method reads: <see cref="Filled"/> says how an endpoint gives each one it can,
+/// <see cref="Refused"/> why not for the others.
+/// </summary>
+public sealed record RemoteSupport(bool Runs, string How)
+{
+    /// <summary>The statistics a remote run fills, and how.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Filled = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [StatisticNames.GreedyGeneration] = "greedy answer with logprobs + top_logprobs; entropy is the server's full-distribution value when it sends one (uqengine serve), else a top-k estimate (labelled in the report)",
+        [StatisticNames.VerbalNumericResponse] = "a second greedy request asking for a 0-100 confidence",
+        [StatisticNames.VerbalLinguisticResponse] = "a second greedy request asking for a likelihood phrase",
+        [StatisticNames.StatedConfidenceResponse] = "the greedy answer without the newline stop",
+        [SampleStatisticNames.Samples] = "K samples with n (or K requests of n = 1 where the server ignores n), seeds Seed + i",
+        [SampleStatisticNames.SampleSimilarity] = "similarity of the samples' texts: --similarity rouge-l, jaccard or minilm",
+        [SampleStatisticNames.SampleRelevance] = "token relevance from the returned token pieces with the same text similarity",
+        [SampleStatisticNames.GreedyRelevance] = "token relevance of the greedy answer's returned pieces with the same text similarity",
+    };
+
+    /// <summary>The statistics an endpoint cannot give, and why.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Refused = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [StatisticNames.OptionLogits] = "it reads the option letters' logits at the answer position; an endpoint returns only the top_logprobs alternatives of the tokens it generates",
+        [SampleStatisticNames.InvEntropyWalk] = "its paraphrase prompts are built with the local model's chat template and tokenizer",
+    };
+
+    /// <summary>The answer for <paramref name="method"/>.</summary>
+    public static RemoteSupport Of(MethodDescriptor method)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        if (method.NotRemote is { } why) return new(false, why);
+        foreach (string s in method.Statistics)
+            if (!Filled.ContainsKey(s))
+                return new(false, Refused.TryGetValue(s, out string? reason) ? reason : $"it reads '{s}', which an endpoint's answers do not give");
+        return new(true, string.Join("; ", method.Statistics.Select(s => Filled[s])));
+    }
 }

@@ -18,11 +18,29 @@ public static class PromptScoring
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(settings);
-        var item = new EvaluationItem { Id = "prompt", Question = prompt, Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
-        var context = new StatisticContext(item, generator, new ItemPrompts(generator.Context.Model, settings.UseChatTemplate), settings, registry.Statistics, cancellationToken)
+        var item = Item(prompt);
+        return Score(item, methods, new StatisticContext(item, generator, new ItemPrompts(generator.Context.Model, settings.UseChatTemplate), settings, registry.Statistics, cancellationToken)
         {
             Planned = registry.WithDependencies(methods.SelectMany(m => m.Statistics)),
-        };
+        });
+    }
+
+    /// <summary>As above with no local model: the registry's statistics get their values elsewhere (a remote endpoint's).</summary>
+    public static IReadOnlyList<MethodScore> Score(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> methods, string prompt, StatisticSettings settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(settings);
+        var item = Item(prompt);
+        return Score(item, methods, new StatisticContext(item, new ItemPrompts(null, settings.UseChatTemplate), settings, registry.Statistics, cancellationToken)
+        {
+            Planned = registry.WithDependencies(methods.SelectMany(m => m.Statistics)),
+        });
+    }
+
+    private static EvaluationItem Item(string prompt) => new() { Id = "prompt", Question = prompt, Kind = EvaluationItemKind.OpenAnswer, Answer = "" };
+
+    private static List<MethodScore> Score(EvaluationItem item, IReadOnlyList<IUncertaintyEstimator> methods, StatisticContext context)
+    {
         var scores = new List<MethodScore>();
         foreach (var m in methods)
         {

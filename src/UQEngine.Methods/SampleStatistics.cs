@@ -207,7 +207,8 @@ internal sealed class GreedyRelevanceStatistic(SampleMethods.BackendFactory back
     {
         var greedy = context.Get<GenerationResult>(StatisticNames.GreedyGeneration);
         string prompt = context.Prompts.Answer(context.Item);
-        int[] tokens = context.Generator.TokenizePrompt(prompt, GreedyGenerationStatistic.AnswerOptions(context.Settings.AnswerMaxTokens)); // as the greedy answer was prompted
+        // As the greedy answer was prompted; only the hidden-state backend reads them, and it needs a local model anyway.
+        int[] tokens = context.HasGenerator ? context.Generator.TokenizePrompt(prompt, GreedyGenerationStatistic.AnswerOptions(context.Settings.AnswerMaxTokens)) : [];
         var (answer, _, _) = SampleSet.Trim(greedy);
         return backend.Compute(context, new AnswerSet(prompt, tokens, [answer]), tokens: true);
     }

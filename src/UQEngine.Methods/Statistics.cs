@@ -58,13 +58,29 @@ public sealed class StatisticContext : IStatisticSource
     private readonly Dictionary<string, double> _milliseconds = new(StringComparer.Ordinal);
     private readonly Stack<string> _computing = new();
 
+    private readonly Generator? _generator;
+
     public StatisticContext(EvaluationItem item, Generator generator, ItemPrompts prompts, StatisticSettings settings, IReadOnlyDictionary<string, IItemStatistic> statistics, CancellationToken cancellationToken = default)
+        : this(item, prompts, settings, statistics, cancellationToken) =>
+        _generator = generator ?? throw new ArgumentNullException(nameof(generator));
+
+    /// <summary>
+    /// A context with no local model: every statistic must get its value elsewhere (a remote endpoint's statistics,
+    /// registered under the same names); one that asks for <see cref="Generator"/> fails naming itself.
+    /// </summary>
+    public StatisticContext(EvaluationItem item, ItemPrompts prompts, StatisticSettings settings, IReadOnlyDictionary<string, IItemStatistic> statistics, CancellationToken cancellationToken = default)
     {
-        Item = item; Generator = generator; Prompts = prompts; Settings = settings; _statistics = statistics; CancellationToken = cancellationToken;
+        Item = item; Prompts = prompts; Settings = settings; _statistics = statistics; CancellationToken = cancellationToken;
     }
 
     public EvaluationItem Item { get; }
-    public Generator Generator { get; }
+
+    /// <summary>The local model's generator; throws when the run has none (a remote endpoint).</summary>
+    public Generator Generator => _generator ?? throw new InvalidOperationException(
+        $"statistic '{(_computing.TryPeek(out string? s) ? s : "?")}' needs a local model, and this run has none (it runs over an endpoint)");
+
+    /// <summary>Whether a local model runs this item (false over a remote endpoint).</summary>
+    public bool HasGenerator => _generator is not null;
     public ItemPrompts Prompts { get; }
     public StatisticSettings Settings { get; }
     public CancellationToken CancellationToken { get; }

@@ -27,6 +27,8 @@ public sealed class ArchitectureTests
         "UQEngine.Evaluation.Comparison", "UQEngine.Evaluation.Uait",
         // UQEngine.MiniLM (all-MiniLM-L6-v2: ONNX Runtime embedder, WordPiece, GGUF converter)
         "UQEngine.MiniLM",
+        // UQEngine.Remote (the catalog over an OpenAI-compatible endpoint: above UQEngine.Methods only)
+        "UQEngine.Remote",
         // UQEngine.Demo, UQEngine.Server, UQEngine.Cli
         "UQEngine.Demo", "UQEngine.Server", "UQEngine.Cli", "UQEngine.Cli.Rendering", "UQEngine.Cli.Reports", "UQEngine.Cli.Commands",
     ];
@@ -41,6 +43,7 @@ public sealed class ArchitectureTests
         ["UQEngine.LLamaSharp"] = ["UQEngine.LLamaSharp"],
         ["UQEngine.Evaluation"] = [.. Layers.Where(l => l.StartsWith("UQEngine.Evaluation.", StringComparison.Ordinal))],
         ["UQEngine.MiniLM"] = ["UQEngine.MiniLM"],
+        ["UQEngine.Remote"] = ["UQEngine.Remote"],
         ["UQEngine.Demo"] = ["UQEngine.Demo"],
         ["UQEngine.Server"] = ["UQEngine.Server"],
         ["UQEngine.Cli"] = ["UQEngine.Cli", "UQEngine.Cli.Rendering", "UQEngine.Cli.Reports", "UQEngine.Cli.Commands"],

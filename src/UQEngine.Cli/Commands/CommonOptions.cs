@@ -11,7 +11,7 @@ namespace UQEngine.Cli.Commands;
 /// <summary>Options shared by the commands that load a model, and the one place that turns them into a model and context.</summary>
 internal sealed class ModelOptionsBinder
 {
-    public Option<string?> Model { get; } = new("--model", "-m") { Description = "GGUF model file. Default: the built-in demo model (made on first use)." };
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "GGUF model file. Default: the built-in demo model (made on first use). With --endpoint: the remote model name" };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
     public Option<int> GpuLayers { get; } = new("--gpu-layers") { Description = "Layers to offload on cuda (-1 = all)", DefaultValueFactory = _ => -1 };
     public Option<int> Threads { get; } = new("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
@@ -67,7 +67,7 @@ internal static class CommandRunner
     public static int Run(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (e is CliException or UQEngine.Evaluation.Datasets.DatasetFormatException or GgufFormatException or FileNotFoundException or InferenceException or NativeLibraryException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is CliException or UQEngine.Evaluation.Datasets.DatasetFormatException or GgufFormatException or FileNotFoundException or InferenceException or NativeLibraryException or ArgumentException or InvalidOperationException or UQEngine.Remote.RemoteEndpointException)
         {
             Console.Error.WriteLine($"uqengine: error: {e.Message}");
             return 1;

@@ -7,6 +7,7 @@ using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Inference;
 using UQEngine.Methods;
+using UQEngine.Remote;
 
 namespace UQEngine.Cli.Commands;
 
@@ -39,6 +40,7 @@ internal static class EvalCommand
         var raw = new Option<bool>("--raw") { Description = "Plain-text prompts, without the model's chat template" };
         var promptBatch = new Option<int>("--prompt-batch") { Description = "Option-probability prompts of up to this many items share one llama_decode, one sequence each (1 = one per item; measured slower on the CPU, see docs/EVALUATION.md)", DefaultValueFactory = _ => BatchedPrompts };
         var sampling = new SampleOptionsBinder();
+        var endpoint = new RemoteOptionsBinder();
         var command = new Command("eval", "Evaluate uncertainty methods on a dataset: per-item JSONL, summary JSON, Markdown report and figures")
         {
             dataset, format, methods, limit, seed, output, by, route, onBadLine, maxTokens, bootstrap, raw, promptBatch,
@@ -47,6 +49,7 @@ internal static class EvalCommand
         var extensions = new EvalExtensions();
         extensions.AddTo(command);
         sampling.AddTo(command);
+        endpoint.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             var readOptions = ReadOptions(result.GetValue(onBadLine)!);
@@ -57,20 +60,26 @@ internal static class EvalCommand
             extensions.Prepare(result, registry, methodList);
             var resolved = registry.Resolve(methodList); // fail on a typo before loading anything
             bool sampled = SampleOptionsBinder.Needed(resolved);
-            var samplingSettings = sampling.Settings(result);
-            using var embedder = SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled, threads: result.GetValue(model.Threads));
+            bool remote = endpoint.Given(result);
+            var samplingSettings = remote ? RemoteOptionsBinder.ForEndpoint(sampling.Settings(result), result, sampling) : sampling.Settings(result);
+            if (remote) RemoteOptionsBinder.RequireRemote(resolved, mcRoute);
+            using var client = endpoint.Open(result, model, raw: result.GetValue(raw));
+            using var embedder = client is null
+                ? SampleOptionsBinder.Register(registry, samplingSettings, model.LoadOptions(result), load: sampled, threads: result.GetValue(model.Threads))
+                : sampled ? SampleOptionsBinder.LoadEmbedder(samplingSettings, model.LoadOptions(result), result.GetValue(model.Threads)) : null;
+            if (client is not null) RemoteStatistics.Register(registry, client, samplingSettings, embedder?.Embedder);
             var data = OpenDataset(result.GetValue(dataset)!, datasetFormat, readOptions);
             ReportSkipped(data);
 
             var console = AnsiConsole.Console;
             var loadClock = Stopwatch.StartNew();
-            using var llm = model.LoadModel(result, console);
+            using var llm = client is null ? model.LoadModel(result, console) : null;
             loadClock.Stop();
             if (result.GetValue(promptBatch) is < 1 or > 64) throw new CliException("--prompt-batch must be in 1..64");
             // Sampling methods decode K samples together and read the model's hidden states; a probe needs its layer exposed.
-            var contextOptions = sampled ? samplingSettings.ContextOptionsFor(model.ContextOptions(result), llm.Facts) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
-            using var context = llm.CreateContext(extensions.Configure(contextOptions, llm));
-            using var generator = new Generator(context);
+            var contextOptions = llm is null ? null : sampled ? samplingSettings.ContextOptionsFor(model.ContextOptions(result), llm.Facts) : model.ContextOptions(result, sequences: result.GetValue(promptBatch));
+            using var context = llm?.CreateContext(extensions.Configure(contextOptions!, llm));
+            using var generator = context is null ? null : new Generator(context);
             var options = new EvaluationRunOptions
             {
                 OutputFolder = result.GetValue(output)!,
@@ -104,7 +113,8 @@ internal static class EvalCommand
                         double rate = fresh / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
                         task.Description = $"{p.Completed}/{p.Total} items, {rate:F1}/s" + (resumedAtStart > 0 ? $" ({resumedAtStart} resumed)" : "");
                     });
-                    run = new EvaluationRunner(generator, registry).Run(data, options, progress, loadClock.Elapsed.TotalMilliseconds, cancellation);
+                    var runner = client is null ? new EvaluationRunner(generator!, registry) : new EvaluationRunner(registry, RemoteOptionsBinder.Host(client));
+                    run = runner.Run(data, options, progress, client is null ? loadClock.Elapsed.TotalMilliseconds : null, cancellation);
                 });
             Show(console, run, options.OutputFolder);
             extensions.AfterRun(result, model, data, run, options, console, cancellation);

@@ -29,6 +29,7 @@ internal static class GenerateCommand
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
         var methods = new Option<string?>("--methods") { Description = "Also score the prompt, asked as `uqengine eval` asks a question, with these uncertainty methods (comma-separated; e.g. sar,semantic_entropy)" };
         var sampling = new SampleOptionsBinder();
+        var endpoint = new RemoteOptionsBinder();
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
@@ -36,12 +37,38 @@ internal static class GenerateCommand
         };
         model.AddTo(command);
         sampling.AddTo(command);
+        endpoint.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
             bool asJson = result.GetValue(json);
             var console = asJson ? null : AnsiConsole.Console;
             int n = result.GetValue(samples);
             if (n < 1) throw new CliException("--samples must be at least 1");
+            if (endpoint.Given(result))
+            {
+                if (result.GetValue(probe) is { Length: > 0 }) throw new CliException("--probe reads the model's hidden states, which --endpoint does not return");
+                using var client = endpoint.Open(result, model, raw: result.GetValue(raw))!;
+                var remoteScoring = MethodScoring.PrepareRemote(result.GetValue(methods), RemoteOptionsBinder.ForEndpoint(sampling.Settings(result), result, sampling), model.LoadOptions(result), client);
+                using var remoteEmbedder = remoteScoring?.Embedder;
+                string user = result.GetValue(prompt)!;
+                var request = new Remote.RemoteRequest(
+                    client.Options.Chat ? [.. string.IsNullOrEmpty(result.GetValue(system)) ? Array.Empty<ChatMessage>() : [ChatMessage.System(result.GetValue(system)!)], ChatMessage.User(user)] : null,
+                    client.Options.Chat ? null : user, n, result.GetValue(maxTokens), result.GetValue(temperature), result.GetValue(topP), result.GetValue(topK),
+                    result.GetValue(seed), result.GetValue(stop) ?? [], Math.Clamp(result.GetValue(topLogprobs), 0, 20));
+                var remoteClock = Stopwatch.StartNew();
+                var answers = client.CompleteAsync(request, cancellation).GetAwaiter().GetResult();
+                remoteClock.Stop();
+                var remoteScores = remoteScoring?.Score(user, result.GetValue(maxTokens), result.GetValue(seed), !result.GetValue(raw), cancellation);
+                string where = $"{client.Model} at {client.Options.Describe()}";
+                if (asJson) JsonOutput.Write(new { model = where, endpoint = client.Options.Describe(), prompt = user, elapsed_ms = remoteClock.Elapsed.TotalMilliseconds, results = answers.Select(JsonOutput.Result), methods = remoteScores, notes = client.Notes() });
+                else
+                {
+                    UncertaintyView.Show(AnsiConsole.Console, where, answers, remoteClock.Elapsed, result.GetValue(tokens));
+                    if (remoteScores is not null) MethodScoring.Show(AnsiConsole.Console, remoteScores);
+                    foreach (string note in client.Notes()) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(note)}[/]");
+                }
+                return 0;
+            }
             var scoring = MethodScoring.Prepare(result.GetValue(methods), sampling.Settings(result), model.LoadOptions(result));
             using var embedder = scoring?.Embedder;
             using var llm = model.LoadModel(result, console);
@@ -75,7 +102,7 @@ internal static class GenerateCommand
             });
             else
             {
-                UncertaintyView.Show(AnsiConsole.Console, llm, outputs, clock.Elapsed, result.GetValue(tokens));
+                UncertaintyView.Show(AnsiConsole.Console, llm.Facts.Description, outputs, clock.Elapsed, result.GetValue(tokens));
                 if (scorers is not null) ProbeOutput.Show(AnsiConsole.Console, scorers, outputs);
                 if (scores is not null) MethodScoring.Show(AnsiConsole.Console, scores);
             }

@@ -10,6 +10,7 @@ internal sealed class MethodScoring
 {
     private readonly UncertaintyMethodRegistry _registry;
     private readonly IReadOnlyList<IUncertaintyEstimator> _estimators;
+    private bool _remote;
 
     private MethodScoring(UncertaintyMethodRegistry registry, IReadOnlyList<IUncertaintyEstimator> estimators, SampleSettings settings, TextEmbedderHandle? embedder)
     {
@@ -31,6 +32,27 @@ internal sealed class MethodScoring
         // Resolve again: registering replaced the sampling estimators with ones that carry these settings.
         return new MethodScoring(registry, registry.Resolve(methods), settings, embedder);
     }
+
+    /// <summary>
+    /// As <see cref="Prepare"/> over an endpoint: the methods it cannot run are refused with the catalog's reason,
+    /// and the statistics are the endpoint's (<see cref="Remote.RemoteStatistics"/>).
+    /// </summary>
+    public static MethodScoring? PrepareRemote(string? methods, SampleSettings settings, ModelOptions modelOptions, Remote.OpenAiEndpointClient client)
+    {
+        if (string.IsNullOrWhiteSpace(methods)) return null;
+        var registry = UncertaintyMethodRegistry.CreateDefault();
+        var resolved = registry.Resolve(methods);
+        RemoteOptionsBinder.RequireRemote(resolved);
+        bool sampled = SampleOptionsBinder.Needed(resolved);
+        var embedder = sampled ? SampleOptionsBinder.LoadEmbedder(settings, modelOptions) : null;
+        Remote.RemoteStatistics.Register(registry, client, settings, embedder?.Embedder);
+        return new MethodScoring(registry, registry.Resolve(methods), settings, embedder) { _remote = true };
+    }
+
+    /// <summary>Over an endpoint: each method's estimate on the prompt (<see cref="PromptScoring"/>).</summary>
+    public IReadOnlyList<MethodScore> Score(string prompt, int maxTokens, uint seed, bool chat, CancellationToken cancellationToken) => _remote
+        ? PromptScoring.Score(_registry, _estimators, prompt, new StatisticSettings { AnswerMaxTokens = maxTokens, Seed = seed, UseChatTemplate = chat }, cancellationToken)
+        : throw new InvalidOperationException("these methods were prepared for a local model");
 
     /// <summary>Each method's estimate on the prompt (<see cref="PromptScoring"/>).</summary>
     public IReadOnlyList<MethodScore> Score(Generator generator, string prompt, int maxTokens, uint seed, bool chat, CancellationToken cancellationToken) =>

@@ -21,6 +21,7 @@ internal static class SensitivityCommand
     {
         var model = new ModelOptionsBinder();
         var sampling = new SampleOptionsBinder();
+        var endpoint = new RemoteOptionsBinder();
         var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file or built-in name (as for eval)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Results folder; its cached samples are reused when the sampling settings match", Required = true };
         var limit = new Option<int?>("--limit") { Description = "Only the first N items" };
@@ -38,9 +39,10 @@ internal static class SensitivityCommand
         };
         model.AddTo(command);
         sampling.AddTo(command);
+        endpoint.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
-            var settings = sampling.Settings(result);
+            var settings = endpoint.Given(result) ? RemoteOptionsBinder.ForEndpoint(sampling.Settings(result), result, sampling) : sampling.Settings(result);
             var grid = new SensitivityGrid
             {
                 Thresholds = Numbers(result.GetValue(thresholds)!, "--thresholds"),
@@ -62,15 +64,25 @@ internal static class SensitivityCommand
 
             var console = AnsiConsole.Console;
             using var embedder = SampleOptionsBinder.LoadEmbedder(settings, model.LoadOptions(result), result.GetValue(model.Threads));
-            using var llm = model.LoadModel(result, console);
-            using var context = llm.CreateContext(settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, grid.MaxSampleCount));
-            using var generator = new Generator(context);
-            var identity = new Dictionary<string, string> { ["model"] = Path.GetFullPath(llm.Path), ["dataset"] = data.Source };
+            using var client = endpoint.Open(result, model, raw: result.GetValue(raw));
+            using var llm = client is null ? model.LoadModel(result, console) : null;
+            using var context = llm?.CreateContext(settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, grid.MaxSampleCount));
+            using var generator = context is null ? null : new Generator(context);
+            // Over an endpoint the cache is keyed by the endpoint and model (never the key), as eval's run.json.
+            var identity = client is null
+                ? new Dictionary<string, string> { ["model"] = Path.GetFullPath(llm!.Path), ["dataset"] = data.Source }
+                : new Dictionary<string, string>(RemoteOptionsBinder.Host(client).Settings) { ["dataset"] = data.Source };
+            var sampler = client is null ? new SensitivitySampler(generator!, embedder?.Embedder) : new SensitivitySampler(at =>
+            {
+                var registry = UncertaintyMethodRegistry.CreateDefault();
+                Remote.RemoteStatistics.Register(registry, client, at, embedder?.Embedder);
+                return registry;
+            });
             IReadOnlyList<SensitivityItem> items = [];
             console.Progress().AutoClear(false).Start(ctx =>
             {
                 var task = ctx.AddTask("items", maxValue: Math.Max(1, data.Items.Count));
-                items = new SensitivitySampler(generator, embedder?.Embedder).Collect(data, folder, grid.Temperatures, grid.MaxSampleCount, settings, run, identity,
+                items = sampler.Collect(data, folder, grid.Temperatures, grid.MaxSampleCount, settings, run, identity,
                     new SynchronousProgress(done => task.Value = done), cancellation);
             });
             var report = SensitivityAnalysis.Analyze(items, grid, settings, chosen);

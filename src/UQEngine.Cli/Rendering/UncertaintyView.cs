@@ -13,7 +13,7 @@ internal static class UncertaintyView
         (0.9, "green", "p >= 0.9"), (0.5, "yellow", "0.5-0.9"), (0.2, "darkorange", "0.2-0.5"), (0.0, "red", "p < 0.2"),
     ];
 
-    public static void Show(IAnsiConsole console, LlamaModel model, IReadOnlyList<GenerationResult> results, TimeSpan elapsed, bool tokenTable)
+    public static void Show(IAnsiConsole console, string model, IReadOnlyList<GenerationResult> results, TimeSpan elapsed, bool tokenTable)
     {
         console.MarkupLine("[grey]legend:[/] " + string.Join("  ", Bands.Select(b => $"[{b.Colour}]{Markup.Escape(b.Label)}[/]")));
         int generated = results.Sum(r => r.Tokens.Count);
@@ -26,7 +26,7 @@ internal static class UncertaintyView
             console.Write(ScoreTable(r.Uncertainty, r.FinishReason.ToString(), r.Tokens.Count));
         }
         double rate = generated / Math.Max(elapsed.TotalSeconds, 1e-9);
-        console.MarkupLine($"[grey]{Markup.Escape(model.Facts.Description)} · {generated} tokens in {elapsed.TotalSeconds:F2} s ({rate:F1} tok/s, prompt included)[/]");
+        console.MarkupLine($"[grey]{Markup.Escape(model)} · {generated} tokens in {elapsed.TotalSeconds:F2} s ({rate:F1} tok/s, prompt included)[/]");
     }
 
     public static void ShowScored(IAnsiConsole console, ScoredSequence scored)

@@ -25,9 +25,31 @@ public sealed record EvaluationRunResult(EvaluationRunSummary Summary, IReadOnly
 /// Resuming: ids already in items.jsonl are skipped (a torn last line from an interrupted write is dropped and
 /// recomputed); the summary is always recomputed from every item. Per item, each statistic is computed once and
 /// shared by the methods that need it. Greedy decoding on the CPU makes items.jsonl identical across runs.
+/// Over a remote endpoint (<see cref="EvaluationRunner(UncertaintyMethodRegistry, RemoteHost)"/>) the registry's
+/// statistics call the endpoint, items run <see cref="RemoteHost.Concurrency"/> at a time, and items.jsonl holds
+/// them in the order they finish (each once; the summary is in dataset order).
 /// </summary>
-public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegistry registry)
+public sealed class EvaluationRunner
 {
+    private readonly Generator? _generator;
+    private readonly RemoteHost? _remote;
+    private readonly UncertaintyMethodRegistry registry;
+
+    /// <summary>A run on a local model: the registry's statistics decode with <paramref name="generator"/>.</summary>
+    public EvaluationRunner(Generator generator, UncertaintyMethodRegistry registry)
+    {
+        _generator = generator ?? throw new ArgumentNullException(nameof(generator));
+        this.registry = registry ?? throw new ArgumentNullException(nameof(registry));
+    }
+
+    /// <summary>A run with no local model: every statistic the methods read is registered by the remote host.</summary>
+    public EvaluationRunner(UncertaintyMethodRegistry registry, RemoteHost remote)
+    {
+        this.registry = registry ?? throw new ArgumentNullException(nameof(registry));
+        _remote = remote ?? throw new ArgumentNullException(nameof(remote));
+        if (remote.Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(remote), remote.Concurrency, "concurrency must be at least 1");
+    }
+
     public const string ItemsFile = "items.jsonl";
     public const string SummaryFile = "summary.json";
     public const string ReportFile = "report.md";
@@ -49,7 +71,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         var selected = dataset.Take(options.Limit);
         string folder = options.OutputFolder;
         Directory.CreateDirectory(folder);
-        CheckOrWriteRunFile(folder, dataset, estimators, options);
+        CheckOrWriteRunFile(folder, dataset, estimators, options, _remote?.Settings);
 
         string itemsPath = Path.Combine(folder, ItemsFile);
         var done = ReadExisting(itemsPath);
@@ -57,49 +79,65 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         int resumed = done.Keys.Count(wanted.Contains);
         progress?.Report(new EvaluationProgress(resumed, selected.Items.Count, resumed, null));
 
-        var prompts = new ItemPrompts(generator.Context.Model, options.Statistics.UseChatTemplate);
+        var prompts = new ItemPrompts(_generator?.Context.Model, options.Statistics.UseChatTemplate);
         var timing = new Dictionary<string, (int Items, double Ms)>(StringComparer.Ordinal);
-        var decodeBefore = generator.Context.Counters.Snapshot();
+        var decodeBefore = _generator?.Context.Counters.Snapshot();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var loop = Stopwatch.StartNew();
         int completed = resumed, timed = 0;
         var prefetched = new Dictionary<string, (OptionProbabilities Value, double Ms)>(StringComparer.Ordinal);
         using (var writer = new StreamWriter(itemsPath, append: true, new UTF8Encoding(false)))
         {
-            for (int index = 0; index < selected.Items.Count; index++)
+            if (_remote is not null)
+            {
+                var gate = new Lock();
+                var pending = selected.Items.Select((item, index) => (item, index)).Where(p => !done.ContainsKey(p.item.Id)).ToList();
+                try
+                {
+                    Parallel.ForEach(pending, new ParallelOptions { MaxDegreeOfParallelism = _remote.Concurrency, CancellationToken = cancellationToken }, p =>
+                    {
+                        var context = new StatisticContext(p.item, prompts, options.Statistics, registry.Statistics, cancellationToken)
+                        { Planned = PlannedStatistics(p.item, estimators, options.MultipleChoiceRoute) };
+                        var result = EvaluateOrRecord(p.item, p.index, context, estimators, options.MultipleChoiceRoute);
+                        lock (gate)
+                        {
+                            Append(writer, result);
+                            done[p.item.Id] = result;
+                            AddTiming(timing, context);
+                            timed++;
+                            progress?.Report(new EvaluationProgress(++completed, selected.Items.Count, resumed, p.item.Id));
+                        }
+                    });
+                }
+                catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+                {
+                    // One item's failure (the endpoint gone past its retries) stops the run; finished items stay.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+                }
+            }
+            else for (int index = 0; index < selected.Items.Count; index++)
             {
                 var item = selected.Items[index];
                 if (done.ContainsKey(item.Id)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
                 var planned = PlannedStatistics(item, estimators, options.MultipleChoiceRoute);
+                var generator = _generator!;
                 var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken) { Planned = planned };
                 if (OnlyOptionLogits(item, planned) && generator.Context.MaxSequences > 1)
                 {
                     if (!prefetched.ContainsKey(item.Id)) PrefetchOptionLogits(selected.Items, index, done, estimators, options.MultipleChoiceRoute, generator, prompts, prefetched, cancellationToken);
                     if (prefetched.Remove(item.Id, out var p)) context.Offer(StatisticNames.OptionLogits, p.Value, p.Ms);
                 }
-                ItemResult result;
-                try { result = Evaluate(item, index, context, estimators, options.MultipleChoiceRoute); }
-                catch (InferenceException e)
-                {
-                    // This item cannot be run (its prompt does not fit the context, say): record why and go on.
-                    result = new ItemResult { Id = item.Id, Index = index, Kind = KindName(item), Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Correct = false, Error = e.Message };
-                }
-                writer.Write(JsonSerializer.Serialize(result, LineOptions));
-                writer.Write('\n');
-                writer.Flush(); // a crash loses at most the item in flight
+                var result = EvaluateOrRecord(item, index, context, estimators, options.MultipleChoiceRoute);
+                Append(writer, result);
                 done[item.Id] = result;
-                foreach (var (name, ms) in context.Milliseconds)
-                {
-                    var t = timing.GetValueOrDefault(name);
-                    timing[name] = (t.Items + 1, t.Ms + ms);
-                }
+                AddTiming(timing, context);
                 timed++;
                 progress?.Report(new EvaluationProgress(++completed, selected.Items.Count, resumed, item.Id));
             }
         }
         loop.Stop();
-        var decode = generator.Context.Counters.Snapshot().Since(decodeBefore);
+        var decode = _generator is null ? null : _generator.Context.Counters.Snapshot().Since(decodeBefore!);
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
         var all = selected.Items.Select(i => done[i.Id]).ToList();
@@ -110,8 +148,8 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
             modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
-        var (summary, curves) = Summarize(generator.Context.Model.Path, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
-        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))] };
+        var (summary, curves) = Summarize(_generator?.Context.Model.Path ?? _remote!.Model, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
+        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))], Notes = _remote?.Notes() ?? [] };
 
         var files = new List<string> { ItemsFile, RunFile };
         var figures = options.Figures?.Render(folder, curves) ?? [];
@@ -119,6 +157,32 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
         File.WriteAllText(Path.Combine(folder, ReportFile), MarkdownReport.Render(summary, figures));
         files.AddRange([SummaryFile, ReportFile, .. figures]);
         return new EvaluationRunResult(summary, items, files);
+    }
+
+    /// <summary>The item's result; an item that cannot be run (its prompt does not fit the context, say) is recorded with why.</summary>
+    private static ItemResult EvaluateOrRecord(EvaluationItem item, int index, StatisticContext context, IReadOnlyList<IUncertaintyEstimator> estimators, MultipleChoiceRoute route)
+    {
+        try { return Evaluate(item, index, context, estimators, route); }
+        catch (InferenceException e)
+        {
+            return new ItemResult { Id = item.Id, Index = index, Kind = KindName(item), Category = item.Category, Metadata = item.Metadata, Reference = item.Answer, Correct = false, Error = e.Message };
+        }
+    }
+
+    private static void Append(StreamWriter writer, ItemResult result)
+    {
+        writer.Write(JsonSerializer.Serialize(result, LineOptions));
+        writer.Write('\n');
+        writer.Flush(); // a crash loses at most the items in flight
+    }
+
+    private static void AddTiming(Dictionary<string, (int Items, double Ms)> timing, StatisticContext context)
+    {
+        foreach (var (name, ms) in context.Milliseconds)
+        {
+            var t = timing.GetValueOrDefault(name);
+            timing[name] = (t.Items + 1, t.Ms + ms);
+        }
     }
 
     private static string KindName(EvaluationItem item) => item.Kind == EvaluationItemKind.MultipleChoice ? "multiple_choice" : "open_answer";
@@ -228,7 +292,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
     }
 
     /// <summary>Writes run.json, or checks that an existing one describes the same evaluation (the limit may change).</summary>
-    private static void CheckOrWriteRunFile(string folder, EvaluationDataset dataset, IReadOnlyList<IUncertaintyEstimator> estimators, EvaluationRunOptions options)
+    private static void CheckOrWriteRunFile(string folder, EvaluationDataset dataset, IReadOnlyList<IUncertaintyEstimator> estimators, EvaluationRunOptions options, IReadOnlyDictionary<string, string>? host)
     {
         var settings = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
@@ -242,6 +306,7 @@ public sealed class EvaluationRunner(Generator generator, UncertaintyMethodRegis
             ["chat_template"] = options.Statistics.UseChatTemplate ? "true" : "false",
         };
         foreach (var (key, value) in options.MethodSettings) settings[key] = value;
+        foreach (var (key, value) in host ?? new Dictionary<string, string>()) settings[key] = value;
         string path = Path.Combine(folder, RunFile);
         string json = JsonSerializer.Serialize(settings, new JsonSerializerOptions { WriteIndented = true });
         if (File.Exists(path) && File.Exists(Path.Combine(folder, ItemsFile)))

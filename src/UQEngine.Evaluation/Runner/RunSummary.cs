@@ -69,6 +69,9 @@ public sealed record EvaluationRunSummary(
     /// <summary>Items that could not be run, with why; they are not in <see cref="Count"/> or any metric.</summary>
     public IReadOnlyList<ItemError> ItemErrors { get; init; } = [];
 
+    /// <summary>What the reader must know about how the values were obtained (a remote endpoint's top-k entropy, say).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     public string ToJson() => JsonSerializer.Serialize(this, EvaluationSummary.JsonOptions);
 }
 
@@ -87,6 +90,7 @@ public static class MarkdownReport
         var inv = CultureInfo.InvariantCulture;
         md.AppendLine("# Uncertainty evaluation").AppendLine();
         md.AppendLine(inv, $"- Model: `{s.Model}`");
+        foreach (string note in s.Notes) md.AppendLine(inv, $"- Note: {note}");
         md.AppendLine(inv, $"- Dataset: {s.Dataset.Name} (`{s.Dataset.Source}`): {s.Dataset.ItemsEvaluated} of {s.Dataset.ItemsInDataset} items evaluated");
         if (s.Dataset.SkippedLines > 0)
         {

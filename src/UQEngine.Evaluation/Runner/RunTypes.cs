@@ -90,3 +90,12 @@ public interface IEvaluationFigureRenderer
 {
     IReadOnlyList<string> Render(string folder, IReadOnlyList<MethodCurves> methods);
 }
+
+/// <summary>
+/// A run with no local model (a remote endpoint): its statistics are registered in the run's registry and call the
+/// endpoint themselves. <paramref name="Model"/> is what the summary names (endpoint and model name);
+/// <paramref name="Settings"/> go into run.json (the endpoint and model, never a key), so a resumed run checks
+/// them; <paramref name="Concurrency"/> items run at once; <paramref name="Notes"/>, read after the run, go into
+/// the report (how the entropy was obtained, say).
+/// </summary>
+public sealed record RemoteHost(string Model, IReadOnlyDictionary<string, string> Settings, int Concurrency, Func<IReadOnlyList<string>> Notes);

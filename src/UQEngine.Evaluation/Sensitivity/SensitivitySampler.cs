@@ -15,8 +15,26 @@ namespace UQEngine.Evaluation.Sensitivity;
 /// to <c>samples.jsonl</c> as items finish; a rerun with the same settings (<c>sensitivity-run.json</c>) reuses them,
 /// so a new grid of thresholds or K ≤ K_max costs no generation.
 /// </summary>
-public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embedder = null)
+public sealed class SensitivitySampler
 {
+    private readonly Generator? _generator;
+    private readonly ITextEmbedder? _embedder;
+    private readonly Func<SampleSettings, UncertaintyMethodRegistry>? _registryFor;
+
+    /// <summary>Samples with a local model (the similarity backend's embedder, when it needs one).</summary>
+    public SensitivitySampler(Generator generator, ITextEmbedder? embedder = null)
+    {
+        _generator = generator ?? throw new ArgumentNullException(nameof(generator));
+        _embedder = embedder;
+    }
+
+    /// <summary>
+    /// Samples with no local model (a remote endpoint): <paramref name="registryFor"/> gives, for the settings of
+    /// one temperature, a registry whose greedy answer, samples and similarity need no generator.
+    /// </summary>
+    public SensitivitySampler(Func<SampleSettings, UncertaintyMethodRegistry> registryFor) =>
+        _registryFor = registryFor ?? throw new ArgumentNullException(nameof(registryFor));
+
     public const string SamplesFile = "samples.jsonl";
     public const string RunFile = "sensitivity-run.json";
 
@@ -54,7 +72,7 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
         }
         else File.WriteAllText(runPath, keyJson);
 
-        var prompts = new ItemPrompts(generator.Context.Model, run.UseChatTemplate);
+        var prompts = new ItemPrompts(_generator?.Context.Model, run.UseChatTemplate);
         var result = new List<SensitivityItem>();
         using var writer = new StreamWriter(samplesPath, append: true, new UTF8Encoding(false));
         foreach (var item in dataset.Items)
@@ -75,8 +93,11 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
 
     private SensitivityItem Sample(EvaluationItem item, ItemPrompts prompts, IReadOnlyList<double> temperatures, int maxSamples, SampleSettings settings, StatisticSettings run, CancellationToken cancellationToken)
     {
-        var registry = UncertaintyMethodRegistry.CreateDefault();
-        var greedyContext = new StatisticContext(item, generator, prompts, run, registry.Statistics, cancellationToken);
+        var registry = _registryFor?.Invoke(settings) ?? UncertaintyMethodRegistry.CreateDefault();
+        StatisticContext Context() => _generator is null
+            ? new StatisticContext(item, prompts, run, registry.Statistics, cancellationToken)
+            : new StatisticContext(item, _generator, prompts, run, registry.Statistics, cancellationToken);
+        var greedyContext = Context();
         string response = greedyContext.Get<GenerationResult>(StatisticNames.GreedyGeneration).Text;
         bool correct = item.Kind == EvaluationItemKind.MultipleChoice
             ? ChoiceLetterExtractor.Extract(response, item.Options.Count, item.Options)?.ToString() == item.Answer
@@ -86,8 +107,10 @@ public sealed class SensitivitySampler(Generator generator, ITextEmbedder? embed
         foreach (double t in temperatures.Order())
         {
             // The statistics take their settings at registration: register them anew for each temperature.
-            SampleMethods.Register(registry, settings with { Samples = maxSamples, Temperature = (float)t }, embedder);
-            var context = new StatisticContext(item, generator, prompts, run, registry.Statistics, cancellationToken);
+            var at = settings with { Samples = maxSamples, Temperature = (float)t };
+            if (_registryFor is null) SampleMethods.Register(registry, at, _embedder);
+            else registry = _registryFor(at);
+            var context = Context();
             var set = context.Get<SampleSet>(SampleStatisticNames.Samples);
             var matrix = context.Get<SentenceSimilarityResult>(SampleStatisticNames.SampleSimilarity).Matrix;
             var rows = new double[matrix.Size][];

@@ -52,6 +52,7 @@ public sealed class ProbeMethod : IUncertaintyMethod
         Description = "Hidden-state probe (--probe FILE): calibrated P(correct) from the answer's hidden states, read while decoding",
         Statistics = [ProbedGenerationStatistic.StatisticName],
         Needs = "a probe file (--probe FILE; train one with `uqengine probe train`)",
+        NotRemote = "it reads the answer's hidden states inside the decoding loop; an endpoint returns text and log-probabilities only",
     };
 
     public UncertaintyEstimate Estimate(IStatisticSource statistics, SampleSettings settings)
