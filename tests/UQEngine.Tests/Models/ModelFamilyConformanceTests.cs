@@ -173,6 +173,47 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         return Tested;
     }
 
+    internal static string Serve(ModelFamily family)
+    {
+        if (!family.IsGenerative)
+        {
+            // The server's decoding context needs logits: an embedding model is refused when it starts.
+            var error = Assert.ThrowsAny<Exception>(() => UQEngine.Tests.Server.LoopbackServer.StartAsync(o => o with { ModelPath = FileOf(family) }).GetAwaiter().GetResult());
+            Assert.Contains("embedding model", error.Message);
+            return "refused at start (clear error)";
+        }
+
+        return ServeAsync(family).GetAwaiter().GetResult();
+    }
+
+    private static async Task<string> ServeAsync(ModelFamily family)
+    {
+        await using var server = await UQEngine.Tests.Server.LoopbackServer.StartAsync(o => o with { ModelPath = FileOf(family) });
+        bool refusesSystem = Golden(family.Name).WithSystem is null;
+        object Messages(IEnumerable<InferenceChatMessage> m) => m.Select(x => new { role = x.Role, content = x.Content }).ToArray();
+        var (status, body) = await server.PostJsonAsync("/v1/chat/completions", new
+        {
+            model = UQEngine.Tests.Server.LoopbackServer.ModelId, messages = Messages(Conversation), max_tokens = 4, temperature = 0, logprobs = true, top_logprobs = 3,
+        });
+        if (refusesSystem)
+        {
+            Assert.Equal(400, status);
+            Assert.Equal("chat_template_refused", body.GetProperty("error").GetProperty("code").GetString());
+            (status, body) = await server.PostJsonAsync("/v1/chat/completions", new
+            {
+                model = UQEngine.Tests.Server.LoopbackServer.ModelId, messages = Messages(Conversation[1..]), max_tokens = 4, temperature = 0, logprobs = true, top_logprobs = 3,
+            });
+        }
+
+        Assert.Equal(200, status);
+        var choice = body.GetProperty("choices")[0];
+        var content = choice.GetProperty("logprobs").GetProperty("content");
+        Assert.InRange(content.GetArrayLength(), 1, 4);
+        Assert.All(content.EnumerateArray(), t => Assert.Equal(3, t.GetProperty("top_logprobs").GetArrayLength()));
+        Assert.True(double.IsFinite(choice.GetProperty("uncertainty").GetProperty("sequence_logprob").GetDouble()));
+        return refusesSystem ? "tested (system message: 400)" : Tested;
+    }
+
     internal static string HiddenStates(ModelFamily family)
     {
         using var model = LlamaModel.Load(FileOf(family));
@@ -298,6 +339,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         ("generate (raw)", RawGeneration),
         ("chat format (3 turns + system)", ChatFormat),
         ("chat generate", ChatGeneration),
+        ("serve round trip", Serve),
         ("hidden states, every layer", HiddenStates),
         ("early-exit self-check", EarlyExit),
         ("SAR", Sar),
@@ -326,6 +368,10 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
     [Theory]
     [MemberData(nameof(Generative))]
     public void Answers_a_chat_with_uncertainty(string family) => ChatGeneration(ModelFamilies.Get(family));
+
+    [Theory]
+    [MemberData(nameof(Every))]
+    public void Serves_a_chat_round_trip(string family) => Serve(ModelFamilies.Get(family));
 
     [Theory]
     [MemberData(nameof(Every))]
