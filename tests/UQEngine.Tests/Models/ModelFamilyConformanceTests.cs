@@ -116,7 +116,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         {
             var error = Assert.Throws<InferenceException>(() => model.CreateContext(new ContextOptions { ContextSize = 256 }));
             Assert.Contains("embedding model", error.Message);
-            return "refused: an embedding model has no next-token logits (clear error)";
+            return "refused: no logits ³";
         }
 
         using var context = model.CreateContext(new ContextOptions { ContextSize = 512, Threads = 1 });
@@ -137,7 +137,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
 
     internal static string ChatFormat(ModelFamily family)
     {
-        if (!family.IsGenerative) return "n/a: no chat template";
+        if (!family.IsGenerative) return "n/a";
         using var model = LlamaModel.Load(FileOf(family));
         var (withSystem, withoutSystem) = Golden(family.Name);
         if (withSystem is not null)
@@ -156,7 +156,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         int bos = model.Vocabulary.BeginningOfSequence;
         Assert.Equal(AddsBos[family.Name], tokens[0] == bos);
         Assert.NotEqual(bos, tokens[1]);
-        return withSystem is null ? "tested (the template refuses system messages: clear error)" : Tested;
+        return withSystem is null ? "tested; system refused ²" : Tested;
     }
 
     internal static string ChatGeneration(ModelFamily family)
@@ -180,7 +180,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
             // The server's decoding context needs logits: an embedding model is refused when it starts.
             var error = Assert.ThrowsAny<Exception>(() => UQEngine.Tests.Server.LoopbackServer.StartAsync(o => o with { ModelPath = FileOf(family) }).GetAwaiter().GetResult());
             Assert.Contains("embedding model", error.Message);
-            return "refused at start (clear error)";
+            return "refused at start ³";
         }
 
         return ServeAsync(family).GetAwaiter().GetResult();
@@ -211,7 +211,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         Assert.InRange(content.GetArrayLength(), 1, 4);
         Assert.All(content.EnumerateArray(), t => Assert.Equal(3, t.GetProperty("top_logprobs").GetArrayLength()));
         Assert.True(double.IsFinite(choice.GetProperty("uncertainty").GetProperty("sequence_logprob").GetDouble()));
-        return refusesSystem ? "tested (system message: 400)" : Tested;
+        return refusesSystem ? "tested; system → 400 ²" : Tested;
     }
 
     internal static string HiddenStates(ModelFamily family)
@@ -222,7 +222,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         {
             var error = Assert.ThrowsAny<Exception>(() => model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [0] }));
             Assert.Contains(family.Architecture, error.Message);
-            if (!family.IsGenerative) return "final state only (layer inputs: clear error)";
+            if (!family.IsGenerative) return "n/a (layer inputs: clear error)";
             // The final hidden state is there for every architecture.
             using var final = model.CreateContext(new ContextOptions { ContextSize = 256, FinalHiddenState = true });
             var t = model.Vocabulary.Tokenize("Hello world", addSpecial: true);
@@ -232,7 +232,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
             var h = final.GetFinalHiddenState(t.Length - 1);
             Assert.Equal(256, h.Length);
             foreach (float v in h) Assert.True(float.IsFinite(v));
-            return "final state only (llama.cpp v0.5.0 records no layer inputs: clear error)";
+            return "final state only ¹";
         }
 
         using var context = model.CreateContext(new ContextOptions { ContextSize = 256, HiddenLayers = [.. Enumerable.Range(0, layers)] });
@@ -262,7 +262,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
 
     internal static string EarlyExit(ModelFamily family)
     {
-        if (!LlamaContext.ExposesLayerInputs(family.Architecture)) return "n/a: needs layer inputs";
+        if (!LlamaContext.ExposesLayerInputs(family.Architecture)) return "n/a ¹";
         using var model = LlamaModel.Load(FileOf(family));
         int layer = model.Facts.LayerCount / 2;
         using var context = model.CreateContext(new ContextOptions { ContextSize = 512, HiddenLayers = [layer], MaxSequences = 8, EarlyExit = true });
@@ -293,7 +293,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
             new EvaluationRunOptions { OutputFolder = dir.Path, Methods = ["sar"], Seed = 3, BootstrapResamples = 10, Statistics = new StatisticSettings { AnswerMaxTokens = 4 } });
         var item = Assert.Single(run.Items);
         Assert.True(double.IsFinite(item.Methods["sar"].Uncertainty), $"sar = {item.Methods["sar"].Uncertainty}");
-        return LlamaContext.ExposesLayerInputs(family.Architecture) ? Tested : "tested (final hidden state)";
+        return LlamaContext.ExposesLayerInputs(family.Architecture) ? Tested : "tested (final state) ¹";
     }
 
     internal static string Embeddings(ModelFamily family)
@@ -336,16 +336,16 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
     [
         ("load", Load),
         ("info", Info),
-        ("generate (raw)", RawGeneration),
-        ("chat format (3 turns + system)", ChatFormat),
+        ("generate", RawGeneration),
+        ("chat format", ChatFormat),
         ("chat generate", ChatGeneration),
-        ("serve round trip", Serve),
-        ("hidden states, every layer", HiddenStates),
-        ("early-exit self-check", EarlyExit),
+        ("serve", Serve),
+        ("hidden states (every layer)", HiddenStates),
+        ("early exit", EarlyExit),
         ("SAR", Sar),
         ("embeddings", f => f.IsGenerative ? "n/a" : Embeddings(f)),
-        ("Q8_0 + reload", f => Quantized(f, QuantizationType.Q8_0)),
-        ("Q4_K_M + reload", f => Quantized(f, QuantizationType.Q4_K_M)),
+        ("Q8_0", f => Quantized(f, QuantizationType.Q8_0)),
+        ("Q4_K_M", f => Quantized(f, QuantizationType.Q4_K_M)),
     ];
 
     [Theory]
