@@ -40,7 +40,7 @@ public sealed class SentencePieceVocabulary
     /// <summary>
     /// Builds the vocabulary: <paramref name="specials"/> (text and llama.cpp token type, in id order), the byte
     /// tokens, then every single character of <paramref name="words"/> and the words themselves with and without a
-    /// leading "▁", and their two- and three-letter prefixes, so common words are one piece and any text tokenizes
+    /// leading "▁", and all their shorter substrings, so common words are one piece and any text tokenizes
     /// (characters outside the pieces fall back to bytes). Scores fall with the id, so longer, earlier pieces win.
     /// </summary>
     /// <exception cref="ArgumentException">A special token repeats.</exception>
@@ -69,8 +69,16 @@ public sealed class SentencePieceVocabulary
         string[] list = [.. words ?? SmallEnglishWords];
         // Whole words first (highest scores), then prefixes, then single characters: llama.cpp's SPM merges by score.
         foreach (string w in list) { Add(SpaceMark + w, NormalTokenType); Add(w, NormalTokenType); }
-        foreach (string w in list)
-            for (int n = Math.Min(3, w.Length - 1); n >= 2; n--) { Add(SpaceMark + w[..n], NormalTokenType); Add(w[..n], NormalTokenType); }
+        // Every substring of every word (and every "▁"-prefixed prefix): llama.cpp's SPM merges adjacent pieces only
+        // while the joined piece is in the vocabulary, so whichever pair merges first, the word is still reachable
+        // (a trained SentencePiece vocabulary has these intermediate pieces; with only a few, "▁world" stopped at "▁wor").
+        for (int length = list.Max(w => w.Length) - 1; length >= 2; length--)
+            foreach (string w in list)
+            {
+                if (w.Length <= length) continue;
+                Add(SpaceMark + w[..length], NormalTokenType);
+                for (int start = 0; start + length <= w.Length; start++) Add(w.Substring(start, length), NormalTokenType);
+            }
         Add(SpaceMark.ToString(), NormalTokenType);
         foreach (char c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,:;!?'\"-()[]{}<>/|=+*_#@&%$~`\\^")
         {

@@ -365,6 +365,24 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
     [MemberData(nameof(Generative))]
     public void Formats_the_three_turn_conversation_as_the_family_documents_it(string family) => ChatFormat(ModelFamilies.Get(family));
 
+    /// <summary>
+    /// llama.cpp's tokenizer over the project's vocabularies: common words are one piece each, the space goes with the
+    /// following word ("Ġ" in byte-level BPE, "▁" in SentencePiece), and SentencePiece families that add a space prefix
+    /// (Phi-3, Mistral; not Gemma) put one before the first word too.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Generative))]
+    public void Tokenizes_words_into_the_family_s_pieces(string family)
+    {
+        using var model = LlamaModel.Load(FileOf(ModelFamilies.Get(family)));
+        int[] tokens = model.Vocabulary.Tokenize("Hello world", addSpecial: false);
+        string[] expected = family is "phi3" or "mistral" ? [" Hello", " world"] : ["Hello", " world"];
+        Assert.Equal(expected, tokens.Select(model.Vocabulary.TokenText).ToArray());
+        // A character outside every piece still tokenizes (SentencePiece byte fallback, byte-level BPE bytes) and round-trips.
+        int[] rare = model.Vocabulary.Tokenize("Zß€", addSpecial: false);
+        Assert.Equal("Zß€", model.Vocabulary.Detokenize(rare).Trim());
+    }
+
     [Theory]
     [MemberData(nameof(Generative))]
     public void Answers_a_chat_with_uncertainty(string family) => ChatGeneration(ModelFamilies.Get(family));
