@@ -128,7 +128,10 @@ public sealed class ByteLevelBpeVocabulary
     /// A small English vocabulary (a few dozen merges, so "Hello world" becomes the two tokens "Hello" and
     /// "Ġworld") with the special tokens &lt;|endoftext|&gt;, &lt;|im_start|&gt; and &lt;|im_end|&gt;.
     /// </summary>
-    public static ByteLevelBpeVocabulary CreateSmallEnglish() => Create(SmallEnglishMerges, [EndOfText, ImStart, ImEnd]);
+    public static ByteLevelBpeVocabulary CreateSmallEnglish() => CreateSmallEnglish([EndOfText, ImStart, ImEnd]);
+
+    /// <summary>The small English merges with another family's control tokens (Llama 3's headers, Qwen's ChatML markers, ...).</summary>
+    public static ByteLevelBpeVocabulary CreateSmallEnglish(IEnumerable<string> specialTokens) => Create(SmallEnglishMerges, specialTokens);
 
     /// <summary>
     /// The small English vocabulary grown to <paramref name="vocabularySize"/> tokens with generated merges

@@ -44,7 +44,7 @@ public sealed record SyntheticLlamaOptions
 
 /// <summary>
 /// Writes a small llama-architecture GGUF with seeded random weights and a byte-level BPE vocabulary
-/// (<see cref="ByteLevelBpeVocabulary.CreateSmallEnglish"/>, ChatML chat template), for tests and demos
+/// (<see cref="ByteLevelBpeVocabulary.CreateSmallEnglish()"/>, ChatML chat template), for tests and demos
 /// that need a real model llama.cpp can load without downloading one. Its output is noise, not language.
 /// </summary>
 public static class SyntheticLlamaModel
@@ -97,7 +97,7 @@ public static class SyntheticLlamaModel
     }
 
     // FNV-1a over the UTF-8 name: stable across runs and .NET versions, unlike string.GetHashCode.
-    private static ulong StableHash(string text)
+    internal static ulong StableHash(string text)
     {
         ulong hash = 14695981039346656037UL;
         foreach (byte b in Encoding.UTF8.GetBytes(text))

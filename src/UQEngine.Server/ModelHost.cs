@@ -68,8 +68,13 @@ internal sealed class ModelHost : IAsyncDisposable
     /// Chat messages → prompt tokens with the model's template (models without one get a plain transcript); control-token
     /// text inside contents stays text unless <paramref name="parseSpecialInContent"/>.
     /// </summary>
-    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages, bool parseSpecialInContent) =>
-        ChatTemplate.TokenizeOrTranscript(_model, messages, parseSpecialInContent);
+    /// <exception cref="ApiErrorException">400 when the template refuses the conversation (a system message to Gemma 2 or Mistral v0.2).</exception>
+    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages, bool parseSpecialInContent)
+    {
+        // What the template refuses is the request's doing, so it is the client's error (400), not the server's.
+        try { return ChatTemplate.TokenizeOrTranscript(_model, messages, parseSpecialInContent); }
+        catch (InferenceException e) { throw ApiErrorException.Invalid(e.Message, "messages", "chat_template_refused"); }
+    }
 
     /// <summary>Tokenization reads only the vocabulary, so it runs on the request thread beside decoding.</summary>
     public int[] Tokenize(string prompt, bool parseSpecial) => _model.Vocabulary.Tokenize(prompt, addSpecial: true, parseSpecial);

@@ -42,6 +42,11 @@ internal static class InfoCommand
             Row("embedding", facts.EmbeddingLength);
             Row("feed-forward", facts.FeedForwardLength);
             Row("heads (kv)", facts.HeadCount is null ? null : $"{facts.HeadCount} ({facts.HeadCountKv})");
+            Row("head width", facts.HeadDimension);
+            Row("rope base", facts.RopeFreqBase);
+            Row("sliding window", facts.SlidingWindow);
+            Row("logit soft-cap", facts.FinalLogitSoftcapping);
+            Row("output", facts.TiedEmbeddings ? "tied to the token embedding" : null);
             Row("context length", facts.ContextLength);
             Row("vocabulary", facts.VocabularySize is null ? null : $"{facts.VocabularySize} ({facts.TokenizerModel}/{facts.TokenizerPre}, {facts.MergeCount} merges)");
             Row("chat template", facts.HasChatTemplate ? "yes" : "no");

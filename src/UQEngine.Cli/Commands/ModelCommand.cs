@@ -21,6 +21,7 @@ internal static class ModelCommand
         command.Add(Info());
         command.Add(Eval());
         command.Add(ConvertMiniLm());
+        command.Add(Synth());
         return command;
     }
 
@@ -177,6 +178,30 @@ internal static class ModelCommand
             if (path is null) path = UQEngine.MiniLM.MiniLmGgufConverter.Ensure(half);
             else UQEngine.MiniLM.MiniLmGgufConverter.Convert(path, half);
             AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.GetFullPath(path))}[/] ({new FileInfo(path).Length / 1048576.0:F1} MiB); use it with --similarity embedding --embedding-model {Markup.Escape(path)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Synth()
+    {
+        var family = new Option<string>("--family", "-f") { Description = "Model family: " + string.Join(", ", UQEngine.Models.ModelFamilies.All.Select(f => f.Name)), Required = true };
+        var size = new Option<string>("--size") { Description = "Size: " + string.Join(", ", UQEngine.Models.ModelFamilies.Sizes), DefaultValueFactory = _ => "tiny" };
+        var output = new Option<string>("--output", "-o") { Description = "GGUF file to write", Required = true };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the random weights (same seed, same bytes)", DefaultValueFactory = _ => 1UL };
+        var command = new Command("synth", "Write a model with random weights in a family's real llama.cpp structure (tensors, metadata, tokenizer type, chat template): for conformance tests, not for answers") { family, size, output, seed };
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            UQEngine.Models.ModelFamily f;
+            try { f = UQEngine.Models.ModelFamilies.Get(result.GetValue(family)!); }
+            catch (ArgumentException e) { throw new CliException(e.Message); }
+            string path = result.GetValue(output)!;
+            string sizeName = result.GetValue(size)!;
+            if (!UQEngine.Models.ModelFamilies.Sizes.Contains(sizeName))
+                throw new CliException($"unknown size '{sizeName}'; the sizes are {string.Join(", ", UQEngine.Models.ModelFamilies.Sizes)}");
+            var file = UQEngine.Models.ModelFamilies.Write(f, path, sizeName, result.GetValue(seed));
+            AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.GetFullPath(path))}[/]: {Markup.Escape(f.Name)} ({Markup.Escape(f.Architecture)}), {file.Tensors.Length} tensors, {new FileInfo(path).Length / 1048576.0:F1} MiB");
+            AnsiConsole.MarkupLine(Markup.Escape(f.Description));
             return 0;
         }));
         return command;

@@ -35,6 +35,13 @@ public sealed class GgufModelFacts
         RopeDimensionCount = ReadCount(metadata, prefix + "rope.dimension_count");
         RopeFreqBase = metadata.TryGetNumber(prefix + "rope.freq_base", out double freqBase) ? freqBase : null;
         RmsNormEpsilon = metadata.TryGetNumber(prefix + "attention.layer_norm_rms_epsilon", out double eps) ? eps : null;
+        // llama.cpp takes the head width from key_length when given (Qwen3, Gemma: wider than embedding / heads).
+        HeadDimension = ReadCount(metadata, prefix + "attention.key_length")
+            ?? (EmbeddingLength is { } width && HeadCount is > 0 ? width / HeadCount.Value : null);
+        SlidingWindow = ReadCount(metadata, prefix + "attention.sliding_window");
+        FinalLogitSoftcapping = metadata.TryGetNumber(prefix + "final_logit_softcapping", out double cap) ? cap : null;
+        // Without output.weight llama.cpp reuses the token embedding as the output projection.
+        TiedEmbeddings = file.TryGetTensor("token_embd.weight", out _) && !file.TryGetTensor("output.weight", out _);
         ExpertCount = ReadCount(metadata, prefix + "expert_count");
         ExpertUsedCount = ReadCount(metadata, prefix + "expert_used_count");
 
@@ -98,6 +105,18 @@ public sealed class GgufModelFacts
 
     /// <summary>Key/value heads (equals <see cref="HeadCount"/> when the file does not say; smaller under grouped-query attention).</summary>
     public ulong? HeadCountKv { get; }
+
+    /// <summary>Width of one attention head ("{arch}.attention.key_length", else embedding / heads).</summary>
+    public ulong? HeadDimension { get; }
+
+    /// <summary>Sliding-window attention span ("{arch}.attention.sliding_window"), when declared.</summary>
+    public ulong? SlidingWindow { get; }
+
+    /// <summary>Final logit soft-capping ("{arch}.final_logit_softcapping", Gemma 2), when declared.</summary>
+    public double? FinalLogitSoftcapping { get; }
+
+    /// <summary>True when the file has a token embedding but no output.weight: the output projection is the embedding.</summary>
+    public bool TiedEmbeddings { get; }
 
     public ulong? RopeDimensionCount { get; }
     public double? RopeFreqBase { get; }

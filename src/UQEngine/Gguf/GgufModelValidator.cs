@@ -151,6 +151,36 @@ public static class GgufModelValidator
         }
 
         CheckHeads(file, prefix, problems);
+        CheckHeadWidths(file, arch, prefix, problems);
+    }
+
+    /// <summary>
+    /// Architectures whose llama.cpp graph asserts that keys and values have the same head width (src/models/ARCH.cpp:
+    /// GGML_ASSERT(n_embd_head == n_embd_head_k)), and whether it also asserts that RoPE rotates the whole head
+    /// (GGML_ASSERT(n_embd_head == n_rot)). A file breaking them aborts the process when the first context is made.
+    /// </summary>
+    private static readonly Dictionary<string, bool> HeadWidthAsserts = new(StringComparer.Ordinal)
+    {
+        ["llama"] = true, ["qwen2"] = true, ["qwen3"] = true, ["phi3"] = false,
+    };
+
+    private static void CheckHeadWidths(GgufFile file, string arch, string prefix, List<string> problems)
+    {
+        if (!HeadWidthAsserts.TryGetValue(arch, out bool ropeWholeHead)) return;
+        var metadata = file.Metadata;
+        if (!metadata.TryGetInteger(prefix + "attention.head_count", out long heads) || heads <= 0) return;
+        long? derived = metadata.TryGetInteger(prefix + "embedding_length", out long embedding) && embedding % heads == 0 ? embedding / heads : null;
+        long? Width(string key) => metadata.TryGetInteger(prefix + key, out long v) ? v : derived;
+        long? keyWidth = Width("attention.key_length"), valueWidth = Width("attention.value_length");
+        if (keyWidth is { } k && valueWidth is { } v && k != v)
+        {
+            problems.Add($"'{prefix}attention.key_length' ({k}) and '{prefix}attention.value_length' ({v}) differ; llama.cpp's {arch} graph asserts equal key and value head widths");
+        }
+
+        if (ropeWholeHead && keyWidth is { } head && metadata.TryGetInteger(prefix + "rope.dimension_count", out long rot) && rot != head)
+        {
+            problems.Add($"'{prefix}rope.dimension_count' is {rot} but the head width is {head}; llama.cpp's {arch} graph asserts that RoPE rotates the whole head");
+        }
     }
 
     private static void CheckLayerTensors(GgufFile file, string blockKey, long layerCount, List<string> problems)

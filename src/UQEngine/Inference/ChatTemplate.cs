@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using UQEngine.Native;
 
 namespace UQEngine.Inference;
@@ -11,7 +12,7 @@ public sealed record ChatMessage(string Role, string Content)
 }
 
 /// <summary>Formats chat messages with a model's template through llama.cpp's built-in template engine.</summary>
-public static class ChatTemplate
+public static partial class ChatTemplate
 {
     /// <summary>
     /// Formats with the model's template when it has one; otherwise a plain "role: content" transcript ending in
@@ -33,11 +34,34 @@ public static class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(messages);
         template ??= model.ChatTemplate ?? throw new InferenceException($"'{model.Path}' has no chat template (tokenizer.chat_template); pass a raw prompt instead.");
+        // llama.cpp's built-in engine matches a template by its markers and formats every role; a template that raises
+        // for system messages (Gemma 2, Mistral v0.1/v0.2) would get a prompt its model never saw: refuse instead.
+        if (messages.Any(m => m.Role == "system") && SystemRefusal(template) is { } refusal)
+            throw new InferenceException($"the chat template of '{model.Path}' refuses system messages (it raises '{refusal}'); put the instructions in the first user message instead.");
         var native = new (string Role, string Content)[messages.Count];
         for (int i = 0; i < native.Length; i++) native[i] = (messages[i].Role, messages[i].Content);
         return LlamaChatTemplate.Apply(template, native, addAssistantPrefix)
             ?? throw new InferenceException($"llama.cpp does not support the chat template of '{model.Path}'; pass a raw prompt or a supported template.");
     }
+
+    /// <summary>
+    /// The message of a raise_exception in <paramref name="template"/> that refuses the system role ("System role not
+    /// supported", "Only user and assistant roles are supported!"), or null when the template accepts it.
+    /// </summary>
+    public static string? SystemRefusal(string template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        foreach (Match m in RaiseException().Matches(template))
+        {
+            string message = m.Groups["message"].Value;
+            if (message.Contains("system", StringComparison.OrdinalIgnoreCase) || message.Contains("only user and assistant", StringComparison.OrdinalIgnoreCase))
+                return message;
+        }
+        return null;
+    }
+
+    [GeneratedRegex("""raise_exception\(\s*(['"])(?<message>.*?)\1\s*\)""", RegexOptions.CultureInvariant)]
+    private static partial Regex RaiseException();
 
     /// <summary>
     /// The prompt tokens of a conversation (<see cref="FormatOrTranscript"/>), with message contents read as data:

@@ -21,6 +21,8 @@ public sealed class Generator : IDisposable
 
     public Generator(LlamaContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Model.ThrowIfNoLogits("generate text");
         _context = context;
         _batch = new LlamaBatchBuffer(Math.Max(context.BatchSize, context.MaxSequences));
     }

@@ -40,6 +40,8 @@ public sealed class LlamaContext : IDisposable
         if (options.HiddenLayers.Count > 0 && !LayerInputArchitectures.Contains(facts.Architecture))
             throw new InferenceException($"per-layer hidden states are not available for architecture '{facts.Architecture}' in llama.cpp v0.5.0; the final hidden state is (ContextOptions.FinalHiddenState).");
 
+        // A context asking for neither pooled nor per-token states gives only logits, which an embedding model lacks.
+        if (options.Pooling is null && !options.FinalHiddenState && options.HiddenLayers.Count == 0) model.ThrowIfNoLogits("give next-token logits");
         if (options.Pooling is not null && options.FinalHiddenState)
             throw new ArgumentException("ContextOptions.Pooling and FinalHiddenState exclude each other: llama.cpp keeps either pooled or per-token outputs", nameof(options));
         // llama.cpp v0.5.0 reserves the pooling graph with BatchSize / MaxSequences tokens per sequence and aborts the

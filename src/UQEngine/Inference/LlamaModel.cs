@@ -34,6 +34,22 @@ public sealed class LlamaModel : IDisposable
         Vocabulary = new Vocabulary(this, handle.GetVocab());
         Facts = ReadFacts();
         ChatTemplate = handle.ChatTemplate();
+        // llama.cpp reads "{arch}.attention.causal" (default true): an encoder such as BERT attends both ways and its
+        // graph ends in hidden states, with no language-model head; its "logits" are an untouched buffer.
+        IsEmbeddingModel = Metadata(Facts.Architecture + ".attention.causal") is { } causal && causal.Trim().Equals("false", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// True for an embedding model (non-causal attention, e.g. the bert architecture): it gives hidden states and
+    /// pooled embeddings but no next-token logits, so it cannot generate or score text.
+    /// </summary>
+    public bool IsEmbeddingModel { get; }
+
+    /// <summary>Throws when this model has no next-token logits (<see cref="IsEmbeddingModel"/>), naming what to use it for instead.</summary>
+    internal void ThrowIfNoLogits(string what)
+    {
+        if (IsEmbeddingModel)
+            throw new InferenceException($"'{Path}' is an embedding model ({Facts.Architecture}, non-causal attention): it has no next-token logits, so it cannot {what}; use it for embeddings (--embedding-model, GgufTextEmbedder).");
     }
 
     public string Path { get; }

@@ -183,6 +183,22 @@ public sealed class GgufModelValidatorTests : IDisposable
     }
 
     [Theory]
+    [InlineData("llama.rope.dimension_count", 2u, "'llama.rope.dimension_count' is 2 but the head width is 4")]
+    [InlineData("llama.attention.key_length", 8u, "'llama.attention.key_length' (8) and 'llama.attention.value_length' (4) differ")]
+    public void Head_widths_llama_cpp_asserts_on_are_refused(string key, uint value, string fragment)
+    {
+        string path = Mutate("head-width.gguf", m => Set(m, key, GgufValue.FromUInt32(value)));
+        ExpectRefused(path, fragment);
+    }
+
+    [Fact]
+    public void Every_synthesized_family_passes()
+    {
+        foreach (var family in ModelFamilies.All)
+            Assert.Empty(GgufModelValidator.FindProblems(ModelFamilies.Write(family, _temp.File(family.Name + ".gguf"))));
+    }
+
+    [Theory]
     [InlineData("llama.attention.head_count_kv", 3u, "'llama.attention.head_count_kv' is 3; it must be at least 1 and divide 'llama.attention.head_count' (4)")]
     [InlineData("llama.attention.head_count_kv", 0u, "'llama.attention.head_count_kv' is 0")]
     [InlineData("llama.attention.head_count", 0u, "'llama.attention.head_count' is 0; a model with attention needs at least one head")]
