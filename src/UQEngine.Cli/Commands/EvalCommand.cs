@@ -51,7 +51,7 @@ internal static class EvalCommand
         shards.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
-            var shard = shards.Resolve(result, AnsiConsole.Console);
+            var shard = shards.Resolve(result, Console.Out);
             var readOptions = ReadOptions(result.GetValue(onBadLine)!);
             var datasetFormat = ParseFormat(result.GetValue(format)!);
             var mcRoute = ParseRoute(result.GetValue(route)!);

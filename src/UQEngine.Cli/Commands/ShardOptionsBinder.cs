@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Spectre.Console;
 using UQEngine.Evaluation.Runner;
 
 namespace UQEngine.Cli.Commands;
@@ -15,8 +14,11 @@ internal sealed class ShardOptionsBinder
 
     public void AddTo(Command command) { command.Add(_shard); command.Add(_count); }
 
-    /// <summary>The shard to run (null: all items, unsharded), saying on the console where it came from.</summary>
-    public EvaluationShard? Resolve(ParseResult result, IAnsiConsole console, Func<string, string?>? environment = null)
+    /// <summary>
+    /// The shard to run (null: all items, unsharded), saying where it came from on one plain line of
+    /// <paramref name="log"/> (not wrapped, so a job's log can be searched for it).
+    /// </summary>
+    public EvaluationShard? Resolve(ParseResult result, TextWriter log, Func<string, string?>? environment = null)
     {
         int? count = result.GetValue(_count);
         if (count is < 1) throw new CliException($"--shard-count must be at least 1, not {count}");
@@ -27,7 +29,7 @@ internal sealed class ShardOptionsBinder
             catch (ArgumentException e) { throw new CliException($"--shard: {e.Message}"); }
             if (count is { } n && n != shard.Count) throw new CliException($"--shard {text} counts {shard.Count} shards but --shard-count says {n}");
             if (shard.Count == 1) return null; // 0/1 is the whole run: no shard recorded, no merge needed
-            console.MarkupLine($"[grey]Shard {shard} (from --shard)[/]");
+            log.WriteLine($"Shard {shard} (from --shard)");
             return shard;
         }
         (EvaluationShard Shard, string Description)? found;
@@ -38,7 +40,7 @@ internal sealed class ShardOptionsBinder
             if (count is not null) throw new CliException("--shard-count needs JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID in the environment, or use --shard I/N");
             return null;
         }
-        console.MarkupLine($"[grey]Shard {found.Value.Shard} (from the {Markup.Escape(found.Value.Description)})[/]");
+        log.WriteLine($"Shard {found.Value.Shard} (from the {found.Value.Description})");
         return found.Value.Shard.Count == 1 ? null : found.Value.Shard;
     }
 }
