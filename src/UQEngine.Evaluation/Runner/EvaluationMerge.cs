@@ -142,7 +142,7 @@ public static class EvaluationMerge
             throw new InvalidOperationException($"'{folder}' has no summary.json: the shard did not finish; run its eval command again to resume it");
 
         JsonElement summary;
-        try { summary = JsonDocument.Parse(File.ReadAllText(summaryPath)).RootElement.Clone(); }
+        try { using var document = JsonDocument.Parse(File.ReadAllText(summaryPath)); summary = document.RootElement.Clone(); }
         catch (JsonException e) { throw new InvalidOperationException($"'{summaryPath}' is not readable JSON ({e.Message})"); }
         ShardCoverage? coverage = summary.TryGetProperty("shard", out var c) ? c.Deserialize<ShardCoverage>(EvaluationSummary.JsonOptions) : null;
         if (coverage is null || coverage.Index != spec.Index || coverage.Count != spec.Count)

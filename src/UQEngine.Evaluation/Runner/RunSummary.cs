@@ -21,6 +21,8 @@ public sealed record DatasetCoverage(string Name, string Source, int ItemsInData
 }
 
 /// <summary>The shard a results folder holds: its items are the positions p &lt; <paramref name="SelectedItems"/> with p mod <paramref name="Count"/> = <paramref name="Index"/>.</summary>
+/// <param name="Index">This shard, from 0.</param>
+/// <param name="Count">The run's number of shards.</param>
 /// <param name="SelectedItems">Items of the whole run before sharding (the dataset after <c>--limit</c>).</param>
 public sealed record ShardCoverage(int Index, int Count, int SelectedItems);
 
