@@ -7,7 +7,7 @@ internal static class UqengineProcess
 {
     public static (int ExitCode, string Stdout, string Stderr) Run(TimeSpan timeout, params string[] args) => Run(timeout, null, args);
 
-    /// <param name="environment">Variables to set (a null value removes the variable).</param>
+    /// <summary>As <see cref="Run(TimeSpan, string[])"/>, with these environment variables set (null value: removed).</summary>
     public static (int ExitCode, string Stdout, string Stderr) Run(TimeSpan timeout, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
