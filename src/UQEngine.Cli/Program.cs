@@ -7,6 +7,7 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     GenerateCommand.Create(),
     ScoreCommand.Create(),
     EvalCommand.Create(),
+    MergeCommand.Create(),
     CompareCommand.Create(),
     SensitivityCommand.Create(),
     ServeCommand.Create(),

@@ -50,8 +50,11 @@ internal static class EvalCommand
         extensions.AddTo(command);
         sampling.AddTo(command);
         endpoint.AddTo(command);
+        var shards = new ShardOptionsBinder();
+        shards.AddTo(command);
         command.SetAction((result, cancellation) => Task.FromResult(CommandRunner.Run(() =>
         {
+            var shard = shards.Resolve(result, Console.Out);
             var readOptions = ReadOptions(result.GetValue(onBadLine)!);
             var datasetFormat = ParseFormat(result.GetValue(format)!);
             var mcRoute = ParseRoute(result.GetValue(route)!);
@@ -92,6 +95,8 @@ internal static class EvalCommand
                 BootstrapResamples = result.GetValue(bootstrap),
                 Figures = new ScottPlotFigureRenderer(),
                 MethodSettings = sampled ? samplingSettings.Describe() : new Dictionary<string, string>(),
+                Shard = shard,
+                ModelSha256 = llm is null ? null : UQEngine.Gguf.ModelFiles.Sha256(llm.Path),
             };
             if (options.Limit is < 1) throw new CliException("--limit must be at least 1");
             if (options.BootstrapResamples < 0) throw new CliException("--bootstrap must be >= 0");
@@ -107,7 +112,7 @@ internal static class EvalCommand
                     int resumedAtStart = 0;
                     var progress = new SynchronousProgress<EvaluationProgress>(p =>
                     {
-                        if (p.LastItemId is null) { resumedAtStart = p.Resumed; task.Value = p.Completed; }
+                        if (p.LastItemId is null) { resumedAtStart = p.Resumed; task.MaxValue = Math.Max(1, p.Total); task.Value = p.Completed; }
                         else task.Value = p.Completed;
                         int fresh = p.Completed - resumedAtStart;
                         double rate = fresh / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
@@ -166,7 +171,7 @@ internal static class EvalCommand
         var other => throw new CliException($"--mc-route must be generated or option-prob, not '{other}'"),
     };
 
-    private static void Show(IAnsiConsole console, EvaluationRunResult run, string folder)
+    internal static void Show(IAnsiConsole console, EvaluationRunResult run, string folder)
     {
         var s = run.Summary;
         console.MarkupLine($"Accuracy [bold]{Markup.Escape(s.Accuracy.ToString("F3"))}[/] ({s.CorrectCount}/{s.Count})" + (s.Dataset.SkippedLines > 0 ? $" [yellow](incomplete: {s.Dataset.SkippedLines} dataset line(s) skipped)[/]" : ""));

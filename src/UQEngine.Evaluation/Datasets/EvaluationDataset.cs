@@ -19,6 +19,21 @@ public sealed record EvaluationDataset(string Name, string Source, IReadOnlyList
 
     /// <summary>The first <paramref name="limit"/> items (all when null), keeping the record of skipped lines.</summary>
     public EvaluationDataset Take(int? limit) => limit is null || limit >= Items.Count ? this : this with { Items = [.. Items.Take(Math.Max(0, limit.Value))] };
+
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the items as JSON lines, in order: the same items give the same hash wherever and
+    /// however they were read (a file on any machine, a built-in name), so run.json can pin what shards evaluated.
+    /// </summary>
+    public string ItemsSha256()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var item in Items)
+        {
+            hash.AppendData(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(item));
+            hash.AppendData("\n"u8);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
 }
 
 /// <summary>What a reader does with a malformed line or record.</summary>

@@ -55,7 +55,11 @@ public sealed class EvaluationRunner
     public const string ReportFile = "report.md";
     public const string RunFile = "run.json";
 
-    private static readonly JsonSerializerOptions LineOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = false };
+    /// <summary>run.json keys: the dataset's <see cref="EvaluationDataset.ItemsSha256"/>, the model file's SHA-256, and the shard ("I/N", only when sharded).</summary>
+    public const string DatasetHashKey = "dataset_sha256", ModelHashKey = "model_sha256", ShardKey = "shard";
+
+    internal static readonly JsonSerializerOptions LineOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = false };
+    internal static readonly JsonSerializerOptions RunFileOptions = new() { WriteIndented = true };
 
     /// <param name="dataset">The items; <see cref="EvaluationRunOptions.Limit"/> takes the first N.</param>
     /// <param name="options">Settings.</param>
@@ -69,15 +73,18 @@ public sealed class EvaluationRunner
         if (options.Limit is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Limit, "--limit must be at least 1");
         var estimators = registry.Resolve(options.Methods);
         var selected = dataset.Take(options.Limit);
+        // A shard runs its share of the selected items; each keeps its position in the dataset as its index.
+        int[] positions = [.. Enumerable.Range(0, selected.Items.Count).Where(p => options.Shard?.Contains(p) ?? true)];
+        var runItems = positions.Select(p => selected.Items[p]).ToList();
         string folder = options.OutputFolder;
         Directory.CreateDirectory(folder);
         CheckOrWriteRunFile(folder, dataset, estimators, options, _remote?.Settings);
 
         string itemsPath = Path.Combine(folder, ItemsFile);
         var done = ReadExisting(itemsPath);
-        var wanted = selected.Items.Select(i => i.Id).ToHashSet(StringComparer.Ordinal);
+        var wanted = runItems.Select(i => i.Id).ToHashSet(StringComparer.Ordinal);
         int resumed = done.Keys.Count(wanted.Contains);
-        progress?.Report(new EvaluationProgress(resumed, selected.Items.Count, resumed, null));
+        progress?.Report(new EvaluationProgress(resumed, runItems.Count, resumed, null));
 
         var prompts = new ItemPrompts(_generator?.Context.Model, options.Statistics.UseChatTemplate);
         var timing = new Dictionary<string, (int Items, double Ms)>(StringComparer.Ordinal);
@@ -91,7 +98,7 @@ public sealed class EvaluationRunner
             if (_remote is not null)
             {
                 var gate = new Lock();
-                var pending = selected.Items.Select((item, index) => (item, index)).Where(p => !done.ContainsKey(p.item.Id)).ToList();
+                var pending = runItems.Select((item, k) => (item, index: positions[k])).Where(p => !done.ContainsKey(p.item.Id)).ToList();
                 try
                 {
                     Parallel.ForEach(pending, new ParallelOptions { MaxDegreeOfParallelism = _remote.Concurrency, CancellationToken = cancellationToken }, p =>
@@ -105,7 +112,7 @@ public sealed class EvaluationRunner
                             done[p.item.Id] = result;
                             AddTiming(timing, context);
                             timed++;
-                            progress?.Report(new EvaluationProgress(++completed, selected.Items.Count, resumed, p.item.Id));
+                            progress?.Report(new EvaluationProgress(++completed, runItems.Count, resumed, p.item.Id));
                         }
                     });
                 }
@@ -115,9 +122,10 @@ public sealed class EvaluationRunner
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
                 }
             }
-            else for (int index = 0; index < selected.Items.Count; index++)
+            else for (int k = 0; k < runItems.Count; k++)
             {
-                var item = selected.Items[index];
+                var item = runItems[k];
+                int index = positions[k];
                 if (done.ContainsKey(item.Id)) continue;
                 cancellationToken.ThrowIfCancellationRequested();
                 var planned = PlannedStatistics(item, estimators, options.MultipleChoiceRoute);
@@ -125,7 +133,7 @@ public sealed class EvaluationRunner
                 var context = new StatisticContext(item, generator, prompts, options.Statistics, registry.Statistics, cancellationToken) { Planned = planned };
                 if (OnlyOptionLogits(item, planned) && generator.Context.MaxSequences > 1)
                 {
-                    if (!prefetched.ContainsKey(item.Id)) PrefetchOptionLogits(selected.Items, index, done, estimators, options.MultipleChoiceRoute, generator, prompts, prefetched, cancellationToken);
+                    if (!prefetched.ContainsKey(item.Id)) PrefetchOptionLogits(runItems, k, done, estimators, options.MultipleChoiceRoute, generator, prompts, prefetched, cancellationToken);
                     if (prefetched.Remove(item.Id, out var p)) context.Offer(StatisticNames.OptionLogits, p.Value, p.Ms);
                 }
                 var result = EvaluateOrRecord(item, index, context, estimators, options.MultipleChoiceRoute);
@@ -133,23 +141,34 @@ public sealed class EvaluationRunner
                 done[item.Id] = result;
                 AddTiming(timing, context);
                 timed++;
-                progress?.Report(new EvaluationProgress(++completed, selected.Items.Count, resumed, item.Id));
+                progress?.Report(new EvaluationProgress(++completed, runItems.Count, resumed, item.Id));
             }
         }
         loop.Stop();
         var decode = _generator is null ? null : _generator.Context.Counters.Snapshot().Since(decodeBefore!);
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
-        var all = selected.Items.Select(i => done[i.Id]).ToList();
-        var items = all.Where(i => i.Error is null).ToList();
-        if (items.Count == 0 && all.Count > 0)
-            throw new InferenceException($"no item of '{dataset.Name}' could be run; the first: '{all[0].Id}': {all[0].Error}");
+        var all = runItems.Select(i => done[i.Id]).ToList();
         var timingSummary = new TimingSummary(timed,
             timing.ToDictionary(t => t.Key, t => new StatisticTiming(t.Value.Items, t.Value.Ms, t.Value.Ms / t.Value.Items)),
             modelLoadMilliseconds, loop.Elapsed.TotalSeconds, decode, cpuSeconds);
-        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, selected.Items.Count, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
-        var (summary, curves) = Summarize(_generator?.Context.Model.Path ?? _remote!.Model, coverage, items, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary);
-        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))], Notes = _remote?.Notes() ?? [] };
+        var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, runItems.Count, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
+        var shard = options.Shard is { } s ? new ShardCoverage(s.Index, s.Count, selected.Items.Count) : null;
+        return WriteResults(folder, _generator?.Context.Model.Path ?? _remote!.Model, coverage, shard, all, estimators.Select(e => e.Name).ToList(), options, resumed, timingSummary, _remote?.Notes() ?? []);
+    }
+
+    /// <summary>
+    /// Writes summary.json, report.md and the figures of a results folder from its items (dataset order, errors
+    /// included); <see cref="EvaluationMerge"/> writes a merged folder through here too, so both read the same.
+    /// </summary>
+    internal static EvaluationRunResult WriteResults(string folder, string model, DatasetCoverage coverage, ShardCoverage? shard, IReadOnlyList<ItemResult> all,
+        IReadOnlyList<string> methods, EvaluationRunOptions options, int resumed, TimingSummary timing, IReadOnlyList<string> notes)
+    {
+        var items = all.Where(i => i.Error is null).ToList();
+        if (items.Count == 0 && all.Count > 0)
+            throw new InferenceException($"no item of '{coverage.Name}' could be run; the first: '{all[0].Id}': {all[0].Error}");
+        var (summary, curves) = Summarize(model, coverage, items, methods, options, resumed, timing);
+        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))], Shard = shard, Notes = notes };
 
         var files = new List<string> { ItemsFile, RunFile };
         var figures = options.Figures?.Render(folder, curves) ?? [];
@@ -298,6 +317,7 @@ public sealed class EvaluationRunner
         {
             ["dataset"] = dataset.Name,
             ["dataset_source"] = Path.GetFullPath(dataset.Source) is var full && File.Exists(full) ? full : dataset.Source,
+            [DatasetHashKey] = dataset.ItemsSha256(),
             ["methods"] = string.Join(",", estimators.Select(e => e.Name)),
             ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
             ["multiple_choice_route"] = options.MultipleChoiceRoute.ToString(),
@@ -307,8 +327,10 @@ public sealed class EvaluationRunner
         };
         foreach (var (key, value) in options.MethodSettings) settings[key] = value;
         foreach (var (key, value) in host ?? new Dictionary<string, string>()) settings[key] = value;
+        if (options.ModelSha256 is { } modelHash) settings[ModelHashKey] = modelHash;
+        if (options.Shard is { } shard) settings[ShardKey] = shard.ToString();
         string path = Path.Combine(folder, RunFile);
-        string json = JsonSerializer.Serialize(settings, new JsonSerializerOptions { WriteIndented = true });
+        string json = JsonSerializer.Serialize(settings, RunFileOptions);
         if (File.Exists(path) && File.Exists(Path.Combine(folder, ItemsFile)))
         {
             SortedDictionary<string, string> previous;

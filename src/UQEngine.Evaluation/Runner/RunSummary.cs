@@ -20,6 +20,12 @@ public sealed record DatasetCoverage(string Name, string Source, int ItemsInData
     public bool Complete => SkippedLines == 0 && ItemsEvaluated == ItemsInDataset;
 }
 
+/// <summary>The shard a results folder holds: its items are the positions p &lt; <paramref name="SelectedItems"/> with p mod <paramref name="Count"/> = <paramref name="Index"/>.</summary>
+/// <param name="Index">This shard, from 0.</param>
+/// <param name="Count">The run's number of shards.</param>
+/// <param name="SelectedItems">Items of the whole run before sharding (the dataset after <c>--limit</c>).</param>
+public sealed record ShardCoverage(int Index, int Count, int SelectedItems);
+
 /// <summary>One method over the items it applies to.</summary>
 /// <param name="Count">Items with a value for this method.</param>
 /// <param name="FallbackCount">Items where the method used its fallback (unparseable verbal reply).</param>
@@ -71,6 +77,9 @@ public sealed record EvaluationRunSummary(
 
     /// <summary>What the reader must know about how the values were obtained (a remote endpoint's top-k entropy, say).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+    /// <summary>Set when this folder holds one shard of a run (absent from an unsharded or merged summary).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ShardCoverage? Shard { get; init; }
 
     public string ToJson() => JsonSerializer.Serialize(this, EvaluationSummary.JsonOptions);
 }
@@ -98,7 +107,12 @@ public static class MarkdownReport
             foreach (var line in s.Dataset.Skipped.Take(MaxSkippedListed)) md.AppendLine(inv, $"  - line {line.LineNumber}: {line.Reason}");
             if (s.Dataset.Skipped.Count > MaxSkippedListed) md.AppendLine(inv, $"  - … and {s.Dataset.Skipped.Count - MaxSkippedListed} more (summary.json lists them all)");
         }
-        else if (!s.Dataset.Complete)
+        if (s.Shard is { } shard)
+        {
+            md.AppendLine(inv, $"- **Shard {shard.Index}/{shard.Count}:** the items at positions p with p mod {shard.Count} = {shard.Index} of the first {shard.SelectedItems}; combine the shards with `uqengine merge`");
+            if (s.Dataset.SkippedLines == 0 && shard.SelectedItems < s.Dataset.ItemsInDataset) md.AppendLine("- Partial: limited to the first items of the dataset");
+        }
+        else if (s.Dataset.SkippedLines == 0 && !s.Dataset.Complete)
             md.AppendLine("- Partial: limited to the first items of the dataset");
         if (s.ItemErrors.Count > 0)
         {

@@ -43,6 +43,12 @@ public sealed record EvaluationRunOptions
     /// <summary>Method hyperparameters (e.g. the sampling methods' K and threshold), recorded in run.json so a resumed run checks them too.</summary>
     public IReadOnlyDictionary<string, string> MethodSettings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Evaluate only this shard's items (<see cref="EvaluationShard"/> has the rule); recorded in run.json.</summary>
+    public EvaluationShard? Shard { get; init; }
+
+    /// <summary>The model file's SHA-256, recorded in run.json when given, so a resumed run and <c>uqengine merge</c> check the model too.</summary>
+    public string? ModelSha256 { get; init; }
+
     /// <summary>Draws the reliability and risk–coverage figures; none are drawn when null.</summary>
     public IEvaluationFigureRenderer? Figures { get; init; }
 }

@@ -161,6 +161,31 @@ public sealed class EvaluationRunnerTests
     }
 
     [Fact]
+    public void A_shard_runs_its_positions_keeps_their_indexes_and_resumes_only_the_same_shard_dataset_and_model()
+    {
+        using var dir = new TempDirectory();
+        var run = RunOnce(Options(dir.Path, ["msp"]) with { Shard = new EvaluationShard(1, 4), ModelSha256 = "a1" });
+        Assert.Equal([("m2", 1), ("o3", 5)], run.Items.Select(i => (i.Id, i.Index)));
+        Assert.Equal(new ShardCoverage(1, 4, 6), run.Summary.Shard);
+        Assert.Equal(2, run.Summary.Dataset.ItemsEvaluated);
+        Assert.Contains("**Shard 1/4:** the items at positions p with p mod 4 = 1 of the first 6", File.ReadAllText(dir.File("report.md")));
+        using (var json = JsonDocument.Parse(File.ReadAllText(dir.File("run.json"))))
+        {
+            Assert.Equal("1/4", json.RootElement.GetProperty("shard").GetString());
+            Assert.Equal("a1", json.RootElement.GetProperty("model_sha256").GetString());
+            Assert.Equal(Dataset().ItemsSha256(), json.RootElement.GetProperty("dataset_sha256").GetString());
+        }
+
+        var e = Assert.Throws<InvalidOperationException>(() => RunOnce(Options(dir.Path, ["msp"]) with { Shard = new EvaluationShard(2, 4), ModelSha256 = "a1" }));
+        Assert.Contains("shard was '1/4', now '2/4'", e.Message);
+        e = Assert.Throws<InvalidOperationException>(() => RunOnce(Options(dir.Path, ["msp"]) with { Shard = new EvaluationShard(1, 4), ModelSha256 = "b2" }));
+        Assert.Contains("model_sha256 was 'a1', now 'b2'", e.Message);
+        var other = JsonlDatasetReader.Parse(new StringReader(Items.Replace("Capital of France?", "Capital of Italy?")), "tiny.jsonl", "tiny");
+        e = Assert.Throws<InvalidOperationException>(() => RunOnce(Options(dir.Path, ["msp"]) with { Shard = new EvaluationShard(1, 4), ModelSha256 = "a1" }, other));
+        Assert.Contains("dataset_sha256 was", e.Message);
+    }
+
+    [Fact]
     public void A_truncated_run_record_is_a_clear_error()
     {
         using var dir = new TempDirectory();
