@@ -162,13 +162,13 @@ public sealed class EvaluationRunner
     /// included); <see cref="EvaluationMerge"/> writes a merged folder through here too, so both read the same.
     /// </summary>
     internal static EvaluationRunResult WriteResults(string folder, string model, DatasetCoverage coverage, ShardCoverage? shard, IReadOnlyList<ItemResult> all,
-        IReadOnlyList<string> methods, EvaluationRunOptions options, int resumed, TimingSummary timing, IReadOnlyList<string> notes)
+        IReadOnlyList<string> methods, EvaluationRunOptions options, int resumed, TimingSummary timing, IReadOnlyList<string>? notes = null)
     {
         var items = all.Where(i => i.Error is null).ToList();
         if (items.Count == 0 && all.Count > 0)
             throw new InferenceException($"no item of '{coverage.Name}' could be run; the first: '{all[0].Id}': {all[0].Error}");
         var (summary, curves) = Summarize(model, coverage, items, methods, options, resumed, timing);
-        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))], Shard = shard, Notes = notes };
+        summary = summary with { ItemErrors = [.. all.Where(i => i.Error is not null).Select(i => new ItemError(i.Id, i.Error!))], Shard = shard, Notes = notes ?? [] };
 
         var files = new List<string> { ItemsFile, RunFile };
         var figures = options.Figures?.Render(folder, curves) ?? [];
