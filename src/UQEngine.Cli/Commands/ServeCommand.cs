@@ -5,6 +5,7 @@ using Spectre.Console;
 using UQEngine.Server;
 
 using UQEngine.Inference;
+using UQEngine.Demo;
 
 namespace UQEngine.Cli.Commands;
 
@@ -22,11 +23,12 @@ internal static class ServeCommand
         var allowedHost = new Option<string[]>("--allowed-host") { Description = "Also answer requests whose Host header is NAME (repeatable; default: localhost, 127.0.0.1, [::1] and the --host address; \"*\" = any). Others get 400 (DNS rebinding)", AllowMultipleArgumentsPerToken = false };
         var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
         var similarity = new Option<string>("--similarity") { Description = "How the consistency methods compare a request's n choices: rouge-l (word overlap) or minilm (all-MiniLM-L6-v2 sentence embeddings, cosine)", DefaultValueFactory = _ => "rouge-l" };
+        var checkModel = new Option<string>("--check-model") { Description = "Before serving, load the model and decode one token in a child process, so a file that makes llama.cpp abort is a clear error, not a dead server: isolated, off, or auto (isolated unless the model is the built-in demo or synthetic one; about 1 s for small models)", DefaultValueFactory = _ => "auto" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity,
+            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity, checkModel,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -42,10 +44,11 @@ internal static class ServeCommand
                     "minilm" => new MiniLM.MiniLmEmbedder(threads: result.GetValue(model.Threads) > 0 ? result.GetValue(model.Threads) : ContextOptions.DefaultThreads),
                     var other => throw new CliException($"--similarity must be rouge-l or minilm for serve, not '{other}'"),
                 };
+                string modelPath = model.ResolveModelPath(result, AnsiConsole.Console);
                 var options = new ServerOptions
                 {
-                    ModelPath = model.ResolveModelPath(result, AnsiConsole.Console),
-                    Loading = model.LoadOptions(result),
+                    ModelPath = modelPath,
+                    Loading = model.LoadOptions(result) with { IsolatedCheck = IsolatedCheckWanted(result.GetValue(checkModel)!, modelPath) },
                     Host = result.GetValue(host)!,
                     Port = result.GetValue(port),
                     ApiKey = result.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("UQENGINE_API_KEY")),
@@ -81,6 +84,18 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// --check-model: auto checks every file but the ones this program ships or writes itself (the demo and the
+    /// synthetic model), whose load is known to be safe; a file of unknown origin costs one extra load at start-up.
+    /// </summary>
+    internal static bool IsolatedCheckWanted(string mode, string modelPath) => mode.Trim().ToLowerInvariant() switch
+    {
+        "isolated" or "on" => true,
+        "off" or "none" => false,
+        "auto" => !BuiltInModels.IsBuiltIn(modelPath),
+        var other => throw new CliException($"--check-model must be auto, isolated or off, not '{other}'"),
+    };
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }
