@@ -324,7 +324,58 @@ public sealed class GgufMutator
         }
     }
 
-    private static GgufValue HostileNumber(Random rng) => rng.Next(14) switch
+    // ------------------------------------------------------------------ sweep
+
+    private const int HostileNumberCount = 14;
+
+    private List<string> SweepKeys() =>
+        [.. ArchKeys.Select(k => _arch + "." + k).Union(_source.Metadata.Where(kv => !kv.Value.IsArray && kv.Value.Type != GgufValueType.String).Select(kv => kv.Key)).Order(StringComparer.Ordinal)];
+
+    private List<string> SweepTensors() =>
+        [.. new[] { "token_embd.weight", "output.weight", "output_norm.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.ffn_down.weight" }
+            .Where(n => _source.TryGetTensor(n, out _))];
+
+    /// <summary>Mutants of the systematic sweep: every hyperparameter key x every hostile value, every tensor role x every type.</summary>
+    public int SweepCount => SweepKeys().Count * HostileNumberCount + SweepTensors().Count * Enum.GetValues<GgmlType>().Length;
+
+    /// <summary>Sweep mutant <paramref name="index"/> (0 to <see cref="SweepCount"/> - 1) written to <paramref name="path"/>.</summary>
+    public string WriteSweep(int index, string path)
+    {
+        var keys = SweepKeys();
+        var model = new MutableModel(_source);
+        string done;
+        if (index < keys.Count * HostileNumberCount)
+        {
+            string key = keys[index / HostileNumberCount];
+            var value = HostileNumber(index % HostileNumberCount);
+            model.Set(key, value);
+            done = $"{key} = {value.ToDisplayString(40)} ({value.Type})";
+        }
+        else
+        {
+            int rest = index - keys.Count * HostileNumberCount;
+            var types = Enum.GetValues<GgmlType>();
+            var tensor = model.Tensors.First(t => t.Name == SweepTensors()[rest / types.Length]);
+            var type = types[rest % types.Length];
+            if (GgufTensorInfo.TryMeasure(tensor.Dims, type, out _, out _) is { } problem)
+            {
+                // Rows too short for the type's blocks: the reader's refusal is the outcome.
+                File.WriteAllBytes(path, []);
+                return $"tensor {tensor.Name} type {type} (not writable: {problem})";
+            }
+
+            tensor.Type = type;
+            tensor.Fill = Fill.Random;
+            done = $"tensor {tensor.Name} type {type}";
+        }
+
+        model.Write(path, _source, _bytes, new Random(index));
+        return done;
+    }
+
+    private static GgufValue HostileNumber(Random rng) => HostileNumber(rng.Next(HostileNumberCount), rng);
+
+    private static GgufValue HostileNumber(int which, Random? rng = null) => which switch
     {
         0 => GgufValue.FromUInt32(0),
         1 => GgufValue.FromUInt32(uint.MaxValue),
@@ -336,10 +387,10 @@ public sealed class GgufMutator
         7 => GgufValue.FromFloat32(-1e-5f),
         8 => GgufValue.FromFloat32(1e30f),
         9 => GgufValue.FromFloat64(-1),
-        10 => GgufValue.FromUInt32((uint)rng.Next(1, 100_000)),
+        10 => GgufValue.FromUInt32((uint)(rng?.Next(1, 100_000) ?? 65_537)),
         11 => GgufValue.FromString("12"),
         12 => GgufValue.FromUInt32(1),
-        _ => GgufValue.FromUInt32((uint)rng.Next(0, 64)),
+        _ => GgufValue.FromUInt32((uint)(rng?.Next(0, 64) ?? 3)),
     };
 
     private static GgufValue Resize(GgufValue array, int length, Random rng)

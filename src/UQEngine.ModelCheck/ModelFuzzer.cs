@@ -32,6 +32,9 @@ public sealed record FuzzOptions
     /// <summary>Run the GGUF reader and validator first (the product's path). Off: every mutant goes straight to llama.cpp, to measure what validation prevents.</summary>
     public bool Validate { get; init; } = true;
 
+    /// <summary>Run the systematic sweep (<see cref="GgufMutator.WriteSweep"/>) instead of random mutants; Count and Start are ignored.</summary>
+    public bool Sweep { get; init; }
+
     /// <summary>Progress lines (every finding, and a count every 500 mutants).</summary>
     public Action<string>? Log { get; init; }
 }
@@ -111,9 +114,10 @@ public static class ModelFuzzer
             var mutator = new GgufMutator(model);
             var counts = report.Counts[model] = [];
             string mutantPath = Path.Combine(options.WorkDirectory, "mutant-" + Path.GetFileName(model));
-            for (long i = options.Start; i < options.Start + options.Count; i++)
+            long first = options.Sweep ? 0 : options.Start, end = options.Sweep ? mutator.SweepCount : options.Start + options.Count;
+            for (long i = first; i < end; i++)
             {
-                string mutation = mutator.Write(options.Seed, i, mutantPath);
+                string mutation = options.Sweep ? mutator.WriteSweep((int)i, mutantPath) : mutator.Write(options.Seed, i, mutantPath);
                 var result = CheckMutant(mutantPath, checker, options.Validate);
                 counts[result.Outcome] = counts.GetValueOrDefault(result.Outcome) + 1;
                 if (result.NonFiniteLogits) report.NonFiniteDecodes++;
@@ -123,10 +127,10 @@ public static class ModelFuzzer
                     report.Findings.Add(finding);
                     options.Log?.Invoke($"{result.Outcome}: {Path.GetFileName(model)} #{i} ({mutation}): {result.Message}");
                     if (options.KeepDirectory is { } k)
-                        File.Copy(mutantPath, Path.Combine(k, $"{Path.GetFileNameWithoutExtension(model)}-s{options.Seed}-{i}.gguf"), overwrite: true);
+                        File.Copy(mutantPath, Path.Combine(k, $"{Path.GetFileNameWithoutExtension(model)}-{(options.Sweep ? "sweep" : "s" + options.Seed)}-{i}.gguf"), overwrite: true);
                 }
 
-                if ((i - options.Start + 1) % 500 == 0) options.Log?.Invoke($"{Path.GetFileName(model)}: {i - options.Start + 1} mutants, {clock.Elapsed.TotalSeconds:F0} s");
+                if ((i - first + 1) % 500 == 0) options.Log?.Invoke($"{Path.GetFileName(model)}: {i - first + 1} mutants, {clock.Elapsed.TotalSeconds:F0} s");
             }
         }
 

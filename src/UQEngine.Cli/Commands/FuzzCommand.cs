@@ -20,9 +20,10 @@ internal static class FuzzCommand
         var start = new Option<long>("--start") { Description = "Index of the first mutant (rerun one with --start i --count 1)" };
         var timeout = new Option<double>("--timeout") { Description = "Seconds a load + one-token decode may take before it counts as a hang", DefaultValueFactory = _ => 30 };
         var keep = new Option<string?>("--keep") { Description = "Copy every mutant that crashed, hung or faulted into this folder" };
+        var sweep = new Option<bool>("--sweep") { Description = "Instead of random mutants: every hyperparameter key x every hostile value, every tensor role x every ggml type (about 1,000 per model)" };
         var noValidate = new Option<bool>("--no-validate") { Description = "Skip the GGUF reader and validator: measure what llama.cpp alone does with the mutants" };
         var command = new Command("fuzz", "Seeded GGUF mutation fuzzer: load + decode mutants in a child process, count outcomes") { Hidden = true };
-        foreach (var o in new Option[] { models, seed, count, start, timeout, keep, noValidate }) command.Add(o);
+        foreach (var o in new Option[] { models, seed, count, start, timeout, keep, sweep, noValidate }) command.Add(o);
         command.SetAction(result => CommandRunner.Run(() =>
         {
             int n = result.GetValue(count);
@@ -39,7 +40,7 @@ internal static class FuzzCommand
                 var report = ModelFuzzer.Run(new FuzzOptions
                 {
                     Models = paths, Seed = result.GetValue(seed), Count = n, Start = result.GetValue(start), WorkDirectory = work,
-                    KeepDirectory = result.GetValue(keep), Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)), Validate = !result.GetValue(noValidate),
+                    KeepDirectory = result.GetValue(keep), Timeout = TimeSpan.FromSeconds(result.GetValue(timeout)), Validate = !result.GetValue(noValidate), Sweep = result.GetValue(sweep),
                     Log = line => Console.Error.WriteLine(line),
                 });
                 Console.Write(report.Render());

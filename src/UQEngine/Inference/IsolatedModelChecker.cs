@@ -212,6 +212,15 @@ public sealed class IsolatedModelChecker : IDisposable
         {
             info.FileName = DotnetHost();
             info.ArgumentList.Add("exec");
+            // A project reference brings the checker's runtimeconfig along; a package reference may not: then the
+            // app's own (same runtime, a superset of frameworks) serves.
+            if (!File.Exists(Path.ChangeExtension(_checker, ".runtimeconfig.json")) &&
+                System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name is { } app &&
+                Path.Combine(AppContext.BaseDirectory, app + ".runtimeconfig.json") is var config && File.Exists(config))
+            {
+                info.ArgumentList.Add("--runtimeconfig");
+                info.ArgumentList.Add(config);
+            }
         }
         else
         {
