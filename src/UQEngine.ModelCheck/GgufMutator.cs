@@ -126,6 +126,8 @@ public sealed class GgufMutator
     {
         switch (rng.Next(17))
         {
+            case 0 or 1 or 2 or 3 when m.Tensors.Count == 0:
+                return "tensors (none left)";
             case 0:
             case 1:
             {
@@ -200,7 +202,7 @@ public sealed class GgufMutator
             case 7:
             {
                 var tokens = m.Tokens();
-                if (tokens is null) return "tokens (absent)";
+                if (tokens is not { Length: > 0 }) return "tokens (absent or empty)";
                 int i = rng.Next(tokens.Length), j = rng.Next(tokens.Length);
                 int op = rng.Next(4);
                 string what;
@@ -254,7 +256,7 @@ public sealed class GgufMutator
             {
                 // Parallel arrays: scores, token types (values and lengths), merges.
                 int op = rng.Next(4);
-                if (op == 0 && m.Get("tokenizer.ggml.token_type") is { IsArray: true } types && types.ElementType == GgufValueType.Int32)
+                if (op == 0 && m.Get("tokenizer.ggml.token_type") is { IsArray: true, Count: > 0 } types && types.ElementType == GgufValueType.Int32)
                 {
                     int[] values = types.GetArray<int>().ToArray();
                     int n = rng.Next(1, 6);
@@ -263,7 +265,7 @@ public sealed class GgufMutator
                     return $"{n} token type(s) changed";
                 }
 
-                if (op == 1 && m.Get("tokenizer.ggml.merges") is { IsArray: true } merges && merges.ElementType == GgufValueType.String)
+                if (op == 1 && m.Get("tokenizer.ggml.merges") is { IsArray: true, Count: > 0 } merges && merges.ElementType == GgufValueType.String)
                 {
                     string[] values = merges.GetArray<string>().ToArray();
                     int at = rng.Next(values.Length);

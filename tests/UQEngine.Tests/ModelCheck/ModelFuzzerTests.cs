@@ -71,4 +71,24 @@ public sealed class ModelFuzzerTests : IDisposable
         mutator.Write(5, 101, c);
         Assert.NotEqual(File.ReadAllBytes(a), File.ReadAllBytes(c));
     }
+
+    [Fact]
+    public void The_sweep_tries_every_ggml_type_on_each_tensor_role_and_is_deterministic()
+    {
+        var mutator = new GgufMutator(TestModels.SyntheticPath);
+        int types = Enum.GetValues<GgmlType>().Length;
+        Assert.True(mutator.SweepCount > 7 * types);
+        string a = _temp.File("a.gguf"), b = _temp.File("b.gguf");
+        var seen = new HashSet<string>();
+        for (int i = mutator.SweepCount - types; i < mutator.SweepCount; i++)
+        {
+            string done = mutator.WriteSweep(i, a);
+            Assert.Equal(done, mutator.WriteSweep(i, b));
+            Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+            seen.Add(done.Split(' ')[3]);
+        }
+
+        // The last block of the sweep is one tensor role with each type once.
+        Assert.Equal(types, seen.Count);
+    }
 }
