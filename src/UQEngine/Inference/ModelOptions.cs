@@ -21,7 +21,7 @@ public sealed record ModelOptions
     /// For files of unknown origin: before loading here, load the file and decode one token in a child process
     /// (<see cref="IsolatedModelChecker"/>), so a file that makes llama.cpp abort or crash is an
     /// <see cref="InferenceException"/> naming the assertion instead of the end of this process. Costs one extra
-    /// load (about a second for small models). Default off.
+    /// load in a new process. Default off.
     /// </summary>
     public bool IsolatedCheck { get; init; }
 }
