@@ -34,7 +34,7 @@ Task("Pack")
     .Does(() =>
 {
     // Each library layer is a package of its own (docs/ARCHITECTURE.md), so an app takes only what it needs.
-    foreach (var project in new[] { "UQEngine", "UQEngine.Methods", "UQEngine.Evaluation", "UQEngine.Chat", "UQEngine.MiniLM", "UQEngine.Remote", "UQEngine.LLamaSharp", "UQEngine.Models", "UQEngine.Demo", "UQEngine.Cli" }.Select(p => $"src/{p}/{p}.csproj"))
+    foreach (var project in new[] { "UQEngine", "UQEngine.Methods", "UQEngine.Evaluation", "UQEngine.Chat", "UQEngine.MiniLM", "UQEngine.Remote", "UQEngine.LLamaSharp", "UQEngine.Models", "UQEngine.Demo", "UQEngine.ModelCheck", "UQEngine.Cli" }.Select(p => $"src/{p}/{p}.csproj"))
         DotNetPack(project, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = "artifacts/packages" });
 });
 

@@ -17,5 +17,6 @@ var root = new RootCommand("uqengine: run GGUF models locally through llama.cpp 
     ProbeCommand.Create(),
     UaitCommand.Create(),
     ParityCommand.Create(), // hidden: the device diagnostics bench/gpu/gpu-check.sh runs
+    FuzzCommand.Create(), // hidden: the GGUF mutation fuzzer (docs/ROBUSTNESS.md)
 };
 return await root.Parse(args).InvokeAsync();

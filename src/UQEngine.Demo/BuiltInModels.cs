@@ -27,6 +27,13 @@ public static class BuiltInModels
         return SyntheticModelPath(log);
     }
 
+    /// <summary>True for the files this program ships or writes itself (the demo model, the cached synthetic model).</summary>
+    public static bool IsBuiltIn(string path)
+    {
+        string full = Path.GetFullPath(path);
+        return (DemoModels.FindModel() is { } demo && full == Path.GetFullPath(demo)) || full == Path.GetFullPath(Path.Combine(CacheDirectory, SyntheticFileName));
+    }
+
     /// <summary>The synthetic random model in the user cache, written on first use.</summary>
     public static string SyntheticModelPath(Action<string>? log = null)
     {

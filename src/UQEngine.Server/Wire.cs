@@ -39,7 +39,11 @@ public sealed record TokenLogprob(string Token, double Logprob, IReadOnlyList<in
 
 public sealed record TopLogprob(string Token, double Logprob, IReadOnlyList<int> Bytes);
 
-/// <summary>Sequence-level scores of one choice (from <see cref="TokenProbabilityScores"/>). Null where undefined (no tokens).</summary>
+/// <summary>
+/// Sequence-level scores of one choice (from <see cref="TokenProbabilityScores"/>). Null where undefined (no tokens).
+/// <paramref name="NonFiniteSteps"/> (absent when 0): steps whose logits held NaN or ±∞, i.e. a broken model; the
+/// other numbers then describe no real distribution (a NaN step reads as uniform) and must not be trusted.
+/// </summary>
 public sealed record SequenceUncertainty(
     int TokenCount,
     double SequenceProbability,
@@ -49,7 +53,8 @@ public sealed record SequenceUncertainty(
     double? MeanEntropy,
     double? MaxEntropy,
     double MinTokenProbability,
-    double? ProbeConfidence = null);
+    double? ProbeConfidence = null,
+    int? NonFiniteSteps = null);
 
 /// <summary>
 /// Response-level uncertainty over the request's n choices. <see cref="Methods"/> holds every asked method by its
@@ -120,7 +125,8 @@ internal static class Wire
         scores.TokenCount == 0 ? null : Finite(scores.MeanEntropy),
         scores.TokenCount == 0 ? null : Finite(scores.MaxEntropy),
         Finite(scores.MinTokenProbability) ?? 0.0,
-        probeConfidence);
+        probeConfidence,
+        scores.NonFiniteStepCount > 0 ? scores.NonFiniteStepCount : null);
 
     public static TokenLogprob ChatEntry(GeneratedToken token, double? probe = null) => new(
         token.Text,

@@ -15,6 +15,8 @@ public sealed class ArchitectureTests
     [
         // UQEngine (core)
         "UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Training",
+        // UQEngine.ModelCheck (the isolated checker's child process and the GGUF fuzzer: core only)
+        "UQEngine.ModelCheck",
         // UQEngine.Models, UQEngine.Chat
         "UQEngine.Models", "UQEngine.Chat",
         // UQEngine.Methods
@@ -37,6 +39,7 @@ public sealed class ArchitectureTests
     public static readonly IReadOnlyDictionary<string, string[]> Assemblies = new Dictionary<string, string[]>
     {
         ["UQEngine"] = ["UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Training"],
+        ["UQEngine.ModelCheck"] = ["UQEngine.ModelCheck"],
         ["UQEngine.Models"] = ["UQEngine.Models"],
         ["UQEngine.Chat"] = ["UQEngine.Chat"],
         ["UQEngine.Methods"] = ["UQEngine.Methods", "UQEngine.Methods.Samples", "UQEngine.Methods.Samples.LinearAlgebra", "UQEngine.Methods.Samples.Similarity", "UQEngine.Methods.Probes"],

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using UQEngine.Cli.Rendering;
 using UQEngine.Gguf;
+using UQEngine.Inference;
 
 namespace UQEngine.Cli.Commands;
 
@@ -14,11 +15,13 @@ internal static class InfoCommand
         var metadata = new Option<bool>("--metadata") { Description = "List every metadata key (long arrays summarized)" };
         var tensors = new Option<bool>("--tensors") { Description = "List every tensor" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
-        var command = new Command("info", "Show a GGUF model's architecture, sizes, vocabulary and quantization (reads no weights)") { path, metadata, tensors, json };
+        var check = new Option<bool>("--check") { Description = "Also check that the file is safe and sound: llama.cpp's limits (GGUF validator), NaN/infinite weights (reads every F32/F16/BF16 tensor and quantization scale), and a load + one-token decode in a child process (a crash there is reported, not suffered); exit 1 on any problem" };
+        var command = new Command("info", "Show a GGUF model's architecture, sizes, vocabulary and quantization (reads no weights unless --check)") { path, metadata, tensors, json, check };
         command.SetAction(result => CommandRunner.Run(() =>
         {
             var file = GgufFile.Read(result.GetValue(path)!);
             var facts = GgufModelFacts.From(file);
+            var report = result.GetValue(check) ? ModelCheckReport.Run(file) : null;
             if (result.GetValue(json))
             {
                 JsonOutput.Write(new
@@ -28,8 +31,14 @@ internal static class InfoCommand
                     context_length = facts.ContextLength, vocabulary = facts.VocabularySize, tokenizer = facts.TokenizerModel, tokenizer_pre = facts.TokenizerPre,
                     file_type = facts.FileTypeName, parameters = facts.ParameterCount, bits_per_weight = facts.BitsPerWeight, has_chat_template = facts.HasChatTemplate,
                     tensor_types = facts.TypeUsage.Select(u => new { type = u.Type.ToString(), tensors = u.TensorCount, bytes = u.ByteCount }),
+                    check = report is null ? null : new
+                    {
+                        ok = report.Ok, problems = report.Problems,
+                        non_finite_tensors = report.NonFinite.Select(t => new { name = t.Name, type = t.Type.ToString(), non_finite = t.NonFiniteCount, scanned = t.ScannedCount, scales_only = t.ScalesOnly }),
+                        isolated = report.Isolated is { } r ? new { outcome = r.Outcome.ToString(), message = r.Message, signal = r.Signal, assertion = r.Assertion, non_finite_logits = r.NonFiniteLogits } : null,
+                    },
                 });
-                return 0;
+                return report is { Ok: false } ? 1 : 0;
             }
             var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(Path.GetFileName(facts.FilePath))).AddColumn("").AddColumn("");
             void Row(string k, object? v) { if (v is not null) table.AddRow(k, Markup.Escape(v.ToString()!)); }
@@ -69,10 +78,40 @@ internal static class InfoCommand
                 foreach (var t in file.Tensors) list.AddRow(Markup.Escape(t.Name), t.Type.ToString(), string.Join(" x ", t.Dimensions), $"{t.ByteSize:N0}");
                 AnsiConsole.Write(list);
             }
+            if (report is not null)
+            {
+                foreach (string line in report.Lines()) Console.WriteLine(line);
+                return report.Ok ? 0 : 1;
+            }
             return 0;
         }));
         return command;
     }
 
     private static string Summarize(string s) => s.Length <= 120 ? s : s[..117] + "...";
+}
+
+/// <summary>`info --check`: the validator's problems, the weight scan and the isolated load + decode, one line per finding.</summary>
+internal sealed record ModelCheckReport(IReadOnlyList<string> Problems, IReadOnlyList<NonFiniteTensor> NonFinite, ModelCheckResult? Isolated)
+{
+    public bool Ok => Problems.Count == 0 && NonFinite.Count == 0 && Isolated is { Passed: true, NonFiniteLogits: false };
+
+    public static ModelCheckReport Run(GgufFile file)
+    {
+        var problems = GgufModelValidator.FindProblems(file);
+        var nonFinite = GgufWeightScan.FindNonFinite(file);
+        // Only a file the validator accepts is worth loading: the product would refuse the others before llama.cpp.
+        var isolated = problems.Count == 0 ? IsolatedModelChecker.CheckOnce(file.Path) : null;
+        return new ModelCheckReport(problems, nonFinite, isolated);
+    }
+
+    public IEnumerable<string> Lines()
+    {
+        foreach (string p in Problems) yield return "check: problem: " + p;
+        foreach (var t in NonFinite) yield return "check: non-finite: " + t;
+        if (Isolated is null) yield return "check: load: skipped (the validator refuses the file, so UQEngine never hands it to llama.cpp)";
+        else if (Isolated.Passed) yield return "check: load: " + (Isolated.NonFiniteLogits ? "loaded and decoded one token, but its logits were NaN or infinite" : "loaded and decoded one token in a child process");
+        else yield return $"check: load: {Isolated.Outcome}: {Isolated.Message}";
+        yield return Ok ? "check: ok" : "check: FAILED";
+    }
 }

@@ -5,6 +5,7 @@ using Spectre.Console;
 using UQEngine.Server;
 
 using UQEngine.Inference;
+using UQEngine.Demo;
 
 namespace UQEngine.Cli.Commands;
 
@@ -25,11 +26,12 @@ internal static class ServeCommand
         var embeddingModel = new Option<string?>("--embedding-model") { Description = "GGUF model for /v1/embeddings (a file, or minilm: all-MiniLM-L6-v2 converted once); default: the served model's last layer, mean-pooled" };
         var otlpEndpoint = new Option<string?>("--otlp-endpoint") { Description = "Push metrics and traces over OTLP to URL (e.g. http://localhost:4317); default: OTEL_EXPORTER_OTLP_ENDPOINT, else none (/metrics always answers)" };
         var otlpProtocol = new Option<string?>("--otlp-protocol") { Description = "grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)" };
+        var checkModel = new Option<string>("--check-model") { Description = "Before serving, load the model and decode one token in a child process, so a file that makes llama.cpp abort is a clear error, not a dead server: isolated, off, or auto (isolated unless the model is the built-in demo or synthetic one; costs one extra load at start-up)", DefaultValueFactory = _ => "auto" };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for the decoder before new ones get 429", DefaultValueFactory = _ => 16 };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity, embeddingModel, otlpEndpoint, otlpProtocol,
+            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity, embeddingModel, otlpEndpoint, otlpProtocol, checkModel,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -45,10 +47,11 @@ internal static class ServeCommand
                     "minilm" => new MiniLM.MiniLmEmbedder(threads: result.GetValue(model.Threads) > 0 ? result.GetValue(model.Threads) : ContextOptions.DefaultThreads),
                     var other => throw new CliException($"--similarity must be rouge-l or minilm for serve, not '{other}'"),
                 };
+                string modelPath = model.ResolveModelPath(result, AnsiConsole.Console);
                 var options = new ServerOptions
                 {
-                    ModelPath = model.ResolveModelPath(result, AnsiConsole.Console),
-                    Loading = model.LoadOptions(result),
+                    ModelPath = modelPath,
+                    Loading = model.LoadOptions(result) with { IsolatedCheck = IsolatedCheckWanted(result.GetValue(checkModel)!, modelPath) },
                     Host = result.GetValue(host)!,
                     Port = result.GetValue(port),
                     ApiKey = result.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("UQENGINE_API_KEY")),
@@ -90,6 +93,18 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// --check-model: auto checks every file but the ones this program ships or writes itself (the demo and the
+    /// synthetic model), whose load is known to be safe; a file of unknown origin costs one extra load at start-up.
+    /// </summary>
+    internal static bool IsolatedCheckWanted(string mode, string modelPath) => mode.Trim().ToLowerInvariant() switch
+    {
+        "isolated" or "on" => true,
+        "off" or "none" => false,
+        "auto" => !BuiltInModels.IsBuiltIn(modelPath),
+        var other => throw new CliException($"--check-model must be auto, isolated or off, not '{other}'"),
+    };
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -25,6 +25,9 @@ public static class GgufModelValidator
     /// <summary>Tokenizer names llama.cpp knows (src/llama-vocab.cpp, llama_vocab::impl::load); any other throws there.</summary>
     public static readonly ImmutableArray<string> KnownTokenizerModels = ["llama", "gpt2", "bert", "t5", "rwkv", "plamo2", "no_vocab", "none"];
 
+    /// <summary>LLAMA_ROPE_SCALING_TYPES (src/llama-model.cpp): load_hparams asserts the name is one of them.</summary>
+    public static readonly ImmutableArray<string> KnownRopeScalingTypes = ["none", "linear", "yarn", "longrope"];
+
     private static readonly string[] SpecialTokenKeys =
     [
         "bos_token_id", "eos_token_id", "unknown_token_id", "padding_token_id", "seperator_token_id", "cls_token_id",
@@ -77,22 +80,41 @@ public static class GgufModelValidator
 
     private static bool IsIntegerOrF64(GgmlType type) => type is GgmlType.I8 or GgmlType.I16 or GgmlType.I32 or GgmlType.I64 or GgmlType.F64;
 
+    // Q8_1 and Q8_K are the types ggml-cpu quantizes activations to: its type_traits_cpu give them no vec_dot and
+    // ggml's type_traits no to_float, so as a weight a matmul or get_rows calls a null function (SIGSEGV).
+    private static bool IsActivationOnly(GgmlType type) => type is GgmlType.Q8_1 or GgmlType.Q8_K;
+
     private static void CheckTensorTypes(GgufFile file, List<string> problems)
     {
-        // ggml's CPU kernels have no matmul, get_rows or norm multiply for integer (or F64) weights: such a tensor
-        // reads out of bounds (SIGSEGV) or hits GGML_ASSERT/GGML_ABORT in ggml-cpu.
         foreach (var tensor in file.Tensors)
         {
-            if (!tensor.Name.EndsWith(".weight", StringComparison.Ordinal) || !IsIntegerOrF64(tensor.Type))
+            if (!tensor.Name.EndsWith(".weight", StringComparison.Ordinal) && !tensor.Name.EndsWith(".bias", StringComparison.Ordinal))
             {
                 continue;
             }
 
             string role = tensor.Name == "token_embd.weight" ? "the token embedding"
                 : tensor.Name.EndsWith("norm.weight", StringComparison.Ordinal) ? "a norm weight"
+                : tensor.Name.EndsWith(".bias", StringComparison.Ordinal) ? "a bias"
                 : tensor.Dimensions.Length >= 2 ? "a matmul weight"
                 : "a weight";
-            problems.Add($"tensor '{tensor.Name}' has type {tensor.Type}; {role} must be a float (F32, F16, BF16) or quantized type");
+            if (IsIntegerOrF64(tensor.Type))
+            {
+                // ggml's CPU kernels have no matmul, get_rows or norm multiply for integer (or F64) weights: such a
+                // tensor reads out of bounds (SIGSEGV) or hits GGML_ASSERT/GGML_ABORT in ggml-cpu.
+                problems.Add($"tensor '{tensor.Name}' has type {tensor.Type}; {role} must be a float (F32, F16, BF16) or quantized type");
+            }
+            else if (IsActivationOnly(tensor.Type))
+            {
+                problems.Add($"tensor '{tensor.Name}' has type {tensor.Type}; ggml uses {tensor.Type} for activations only (no dot product or dequantization), so {role} cannot have it");
+            }
+            else if (tensor.Dimensions.Length == 1 && tensor.Type != GgmlType.F32)
+            {
+                // A 1-D weight (norm, bias, rope factors) is applied to F32 activations with ggml_mul/ggml_add, and
+                // ggml-cpu's binary ops (binary-ops.cpp) take only an F32 second operand there: anything else aborts
+                // with "binary_op: unsupported types". llama.cpp's converters and quantizer keep them F32.
+                problems.Add($"tensor '{tensor.Name}' has type {tensor.Type}; {role} with one dimension must be F32");
+            }
         }
     }
 
@@ -148,6 +170,13 @@ public static class GgufModelValidator
                     problems.Add($"'{epsilonKey}' is {Format(epsilon)}; a norm epsilon must be finite and not negative");
                 }
             }
+        }
+
+        // load_hparams: GGML_ASSERT(hparams.rope_scaling_type_train != LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED), i.e. an
+        // unknown name aborts. (A value that is not a string is a clean get_key error.)
+        if (metadata.TryGetString(prefix + "rope.scaling.type", out string? scaling) && !KnownRopeScalingTypes.Contains(scaling))
+        {
+            problems.Add($"'{prefix}rope.scaling.type' is {Quote(scaling)}; llama.cpp knows {string.Join(", ", KnownRopeScalingTypes.Select(m => "'" + m + "'"))}");
         }
 
         CheckHeads(file, prefix, problems);

@@ -66,6 +66,18 @@ public sealed class LlamaModel : IDisposable
     {
         options ??= new ModelOptions();
         ModelFileValidator.Validate(path);
+        if (options.IsolatedCheck)
+        {
+            var check = IsolatedModelChecker.CheckOnce(path, new IsolatedCheckOptions { Model = options with { IsolatedCheck = false } });
+            if (!check.Passed) throw new InferenceException(check.Message);
+        }
+
+        return LoadValidated(path, options);
+    }
+
+    /// <summary>Loads without the managed checks: for files already validated, and for the isolated checker's crash tests.</summary>
+    internal static LlamaModel LoadValidated(string path, ModelOptions options)
+    {
         NativeLibraryLoader.UseBackend(options.Device);
         NativeLibraryLoader.EnsureLoaded();
 

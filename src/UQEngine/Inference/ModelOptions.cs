@@ -16,6 +16,14 @@ public sealed record ModelOptions
 
     /// <summary>Reports load progress in [0, 1].</summary>
     public IProgress<float>? Progress { get; init; }
+
+    /// <summary>
+    /// For files of unknown origin: before loading here, load the file and decode one token in a child process
+    /// (<see cref="IsolatedModelChecker"/>), so a file that makes llama.cpp abort or crash is an
+    /// <see cref="InferenceException"/> naming the assertion instead of the end of this process. Costs one extra
+    /// load in a new process. Default off.
+    /// </summary>
+    public bool IsolatedCheck { get; init; }
 }
 
 /// <summary>How to create a decoding context on a loaded model.</summary>

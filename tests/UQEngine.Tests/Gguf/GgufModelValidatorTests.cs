@@ -29,13 +29,20 @@ public sealed class GgufModelValidatorTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
+    /// <summary>A 256-wide variant: rows long enough for the 256-element blocks of the K quant types.</summary>
+    private GgufFile Wide() => SyntheticLlamaModel.Write(new SyntheticLlamaOptions
+    {
+        OutputPath = _temp.File("wide.gguf"), EmbeddingLength = 256, HeadCount = 4, HeadCountKv = 2, FeedForwardLength = 256, LayerCount = 2,
+    });
+
     /// <summary>
     /// Rewrites the synthetic model: <paramref name="editMetadata"/> changes the (ordered) metadata, <paramref name="retype"/>
     /// gives tensors a new type (their data becomes zeros of the new size). Returns the new file's path.
     /// </summary>
-    private string Mutate(string name, Action<List<KeyValuePair<string, GgufValue>>>? editMetadata = null, Func<GgufTensorInfo, GgmlType?>? retype = null)
+    private string Mutate(string name, Action<List<KeyValuePair<string, GgufValue>>>? editMetadata = null, Func<GgufTensorInfo, GgmlType?>? retype = null, GgufFile? from = null)
     {
-        var metadata = _source.Metadata.Where(kv => kv.Key != "general.alignment").ToList();
+        var source = from ?? _source;
+        var metadata = source.Metadata.Where(kv => kv.Key != "general.alignment").ToList();
         editMetadata?.Invoke(metadata);
         string path = _temp.File(name);
         using var writer = new GgufWriter(path);
@@ -44,20 +51,20 @@ public sealed class GgufModelValidatorTests : IDisposable
             writer.AddMetadata(kv.Key, kv.Value);
         }
 
-        var types = _source.Tensors.Select(t => retype?.Invoke(t) ?? t.Type).ToList();
-        for (int i = 0; i < _source.Tensors.Length; i++)
+        var types = source.Tensors.Select(t => retype?.Invoke(t) ?? t.Type).ToList();
+        for (int i = 0; i < source.Tensors.Length; i++)
         {
-            writer.AddTensor(_source.Tensors[i].Name, types[i], _source.Tensors[i].Dimensions.AsSpan());
+            writer.AddTensor(source.Tensors[i].Name, types[i], source.Tensors[i].Dimensions.AsSpan());
         }
 
-        for (int i = 0; i < _source.Tensors.Length; i++)
+        for (int i = 0; i < source.Tensors.Length; i++)
         {
-            var tensor = _source.Tensors[i];
+            var tensor = source.Tensors[i];
             byte[] bytes;
             if (types[i] == tensor.Type)
             {
                 bytes = new byte[tensor.ByteSize];
-                _source.ReadTensorBytes(tensor, bytes);
+                source.ReadTensorBytes(tensor, bytes);
             }
             else
             {
@@ -129,6 +136,29 @@ public sealed class GgufModelValidatorTests : IDisposable
     {
         string path = Mutate("int-weight.gguf", retype: t => t.Name == tensor ? type : null);
         ExpectRefused(path, $"tensor '{tensor}' has type {type}; {role} must be a float");
+    }
+
+    [Theory]
+    [InlineData("blk.0.attn_norm.weight", GgmlType.F16)]
+    [InlineData("blk.1.ffn_norm.weight", GgmlType.BF16)]
+    [InlineData("output_norm.weight", GgmlType.Q8_0)]
+    [InlineData("blk.0.ffn_norm.weight", GgmlType.Q4_K)]
+    public void OneDimensionalWeightThatIsNotF32IsRefused(string tensor, GgmlType type)
+    {
+        // Found by the fuzzer: ggml-cpu's binary ops abort with "binary_op: unsupported types ... src1: q4_K".
+        string path = Mutate("norm-type.gguf", retype: t => t.Name == tensor ? type : null, from: Wide());
+        ExpectRefused(path, $"tensor '{tensor}' has type {type}; a norm weight with one dimension must be F32");
+    }
+
+    [Theory]
+    [InlineData("blk.0.attn_q.weight", GgmlType.Q8_K, "a matmul weight")]
+    [InlineData("blk.1.ffn_up.weight", GgmlType.Q8_1, "a matmul weight")]
+    [InlineData("token_embd.weight", GgmlType.Q8_K, "the token embedding")]
+    public void ActivationOnlyQuantTypeAsAWeightIsRefused(string tensor, GgmlType type, string role)
+    {
+        // Found by the fuzzer: Q8_K/Q8_1 have no vec_dot or to_float in ggml, so a matmul calls a null function (SIGSEGV).
+        string path = Mutate("q8k.gguf", retype: t => t.Name == tensor ? type : null, from: Wide());
+        ExpectRefused(path, $"tensor '{tensor}' has type {type}; ggml uses {type} for activations only", $"so {role} cannot have it");
     }
 
     [Theory]
@@ -207,6 +237,24 @@ public sealed class GgufModelValidatorTests : IDisposable
     {
         string path = Mutate("heads.gguf", m => Set(m, key, GgufValue.FromUInt32(value)));
         ExpectRefused(path, fragment);
+    }
+
+    [Theory]
+    [InlineData("12")]
+    [InlineData("")]
+    [InlineData("dynamic")]
+    public void UnknownRopeScalingTypeIsRefused(string name)
+    {
+        // Found by the fuzzer: llama-model.cpp asserts rope_scaling_type_train != LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED.
+        string path = Mutate("rope-scaling.gguf", m => Set(m, "llama.rope.scaling.type", GgufValue.FromString(name)));
+        ExpectRefused(path, $"'llama.rope.scaling.type' is \"{name}\"; llama.cpp knows 'none', 'linear', 'yarn', 'longrope'");
+    }
+
+    [Fact]
+    public void KnownRopeScalingTypePasses()
+    {
+        string path = Mutate("rope-yarn.gguf", m => Set(m, "llama.rope.scaling.type", GgufValue.FromString("yarn")));
+        Assert.Empty(GgufModelValidator.FindProblems(GgufFile.Read(path)));
     }
 
     [Theory]
