@@ -58,7 +58,7 @@ internal sealed class DecodingSequence : IDisposable
         {
             if (Sampler is not null && !float.IsFinite(TensorPrimitives.Max(logits)))
                 throw new InferenceException($"the model produced non-finite logits (sequence {Index}, step {Tokens.Count}); cannot sample from them.");
-            constrained = _grammar.Mask(logits, Index, Tokens.Count);
+            constrained = _grammar.Mask(logits, Index, Tokens.Count, _options.Sampling.Temperature);
             token = Sampler is null ? constrained.BestAllowed : _grammar.Sample(Sampler);
             _grammar.Accept(token);
         }

@@ -97,7 +97,10 @@ public sealed record GeneratedToken(
     /// </summary>
     public float AllowedLogMass { get; init; } = float.NaN;
 
-    /// <summary>Tokens the grammar allowed at this step; 0 without a grammar.</summary>
+    /// <summary>
+    /// Tokens the grammar allowed at this step among those it checked: the tokens within 30 nats of the top logit
+    /// (all of the vocabulary when it allowed none of those); 0 without a grammar.
+    /// </summary>
     public int AllowedTokenCount { get; init; }
 }
 
