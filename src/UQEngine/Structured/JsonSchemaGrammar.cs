@@ -26,7 +26,7 @@ public sealed class UnsupportedSchemaException(string keyword, string pointer, s
 /// or "#/definitions/…" (recursion too), and the boolean schema true. Annotations (title, description, default,
 /// examples, $schema, $id, $comment, deprecated, readOnly, writeOnly) are ignored; any other keyword is an
 /// <see cref="UnsupportedSchemaException"/>. Required properties are generated first, in schema order, then the
-/// optional ones in order. Whitespace between tokens is limited to one space or a newline and 20 indents.
+/// optional ones in order. Whitespace between tokens is at most one space.
 /// </summary>
 public sealed class JsonSchemaGrammar
 {
@@ -51,7 +51,9 @@ public sealed class JsonSchemaGrammar
     // Primitive rules: name -> body. Added on first use.
     private static readonly Dictionary<string, string> Primitives = new(StringComparer.Ordinal)
     {
-        [SpaceRule] = "| \" \" | \"\\n\" [ \\t]{0,20}",
+        // At most one space between tokens: a model that does not know JSON well cannot spend its budget on
+        // indentation, and no token is ever spent on whitespace it did not choose over a value.
+        [SpaceRule] = "\" \"?",
         // Unicode scalar values other than '"', '\\', controls and DEL (no surrogates, nothing above U+10FFFF), or an escape.
         ["char"] = "[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E\\x80-\\uD7FF\\uE000-\\U0010FFFF] | [\\\\] ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})",
         ["string"] = "\"\\\"\" char* \"\\\"\" space",
