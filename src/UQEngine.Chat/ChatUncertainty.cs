@@ -1,5 +1,6 @@
 using Microsoft.Extensions.AI;
 using UQEngine.Inference;
+using UQEngine.Structured;
 using UQEngine.Uncertainty;
 
 namespace UQEngine.Chat;
@@ -25,6 +26,21 @@ public sealed record ChatUncertainty(TokenProbabilityScores Scores, IReadOnlyLis
 
     /// <summary>Smallest probability of a chosen token.</summary>
     public double MinTokenProbability => Scores.MinTokenProbability;
+
+    /// <summary>
+    /// With a JSON <see cref="ChatOptions.ResponseFormat"/>: one entry per leaf value of the answer (JSON pointer, raw and
+    /// constrained log-probs, entropy, the raw mass on grammar-allowed tokens); null for free text.
+    /// </summary>
+    public IReadOnlyList<JsonFieldUncertainty>? Fields { get; init; }
+
+    /// <summary>With a JSON response format: <see cref="Scores"/> over the constrained (renormalised) probabilities; <see cref="Scores"/> stays raw.</summary>
+    public TokenProbabilityScores? ConstrainedScores { get; init; }
+
+    internal static ChatUncertainty Of(GenerationResult result, bool structured) => new(result.Uncertainty, result.Tokens, result.FinishReason)
+    {
+        Fields = structured ? JsonFields.Analyze(result) : null,
+        ConstrainedScores = result.ConstrainedUncertainty,
+    };
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using UQEngine.Inference;
+using UQEngine.Structured;
 using TemplateMessage = UQEngine.Inference.ChatMessage;
 
 namespace UQEngine.Chat;
@@ -70,7 +71,7 @@ public sealed class UqEngineChatClient : IChatClient
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
             var result = await Start(() => _generator.Generate(call.PromptTokens, 1, call.Generation, null, stop.Token)[0]).ConfigureAwait(false);
-            var uncertainty = new ChatUncertainty(result.Uncertainty, result.Tokens, result.FinishReason);
+            var uncertainty = ChatUncertainty.Of(result, call.Generation.Grammar is not null);
             var properties = UncertaintyProperties(uncertainty);
             var message = new Microsoft.Extensions.AI.ChatMessage(ChatRole.Assistant, result.Text) { MessageId = call.Id, AdditionalProperties = properties };
             return new ChatResponse(message)
@@ -111,7 +112,7 @@ public sealed class UqEngineChatClient : IChatClient
                 cancellationToken.ThrowIfCancellationRequested(); // buffered tokens are read without looking at the token
             }
             var result = await producer.ConfigureAwait(false);
-            var uncertainty = new ChatUncertainty(result.Uncertainty, result.Tokens, result.FinishReason);
+            var uncertainty = ChatUncertainty.Of(result, call.Generation.Grammar is not null);
             var last = Update(call, filter.Finish(result.Text), UncertaintyProperties(uncertainty));
             last.FinishReason = FinishReasonOf(result.FinishReason);
             last.Contents.Add(new UsageContent(Usage(call.PromptTokens.Length, result.Tokens.Count)));
@@ -205,7 +206,6 @@ public sealed class UqEngineChatClient : IChatClient
         if (options.ModelId is { } id && id != ModelId)
             throw new ArgumentException($"ChatOptions.ModelId is '{id}', but this client runs '{ModelId}'.", nameof(options));
         if (options.Tools is { Count: > 0 }) throw new NotSupportedException("ChatOptions.Tools: this client does not call tools.");
-        if (options.ResponseFormat is ChatResponseFormatJson) throw new NotSupportedException("ChatOptions.ResponseFormat: this client answers in free text only (no JSON mode).");
         if (options.FrequencyPenalty is { } f && f != 0) throw new NotSupportedException("ChatOptions.FrequencyPenalty is not supported.");
         if (options.PresencePenalty is { } p && p != 0) throw new NotSupportedException("ChatOptions.PresencePenalty is not supported.");
         if (options.MaxOutputTokens is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxOutputTokens, "ChatOptions.MaxOutputTokens must be at least 1.");
@@ -225,8 +225,17 @@ public sealed class UqEngineChatClient : IChatClient
             },
             Stop = options.StopSequences is { Count: > 0 } stops ? [.. stops.Where(x => !string.IsNullOrEmpty(x))] : [],
             TopAlternatives = _options.TopAlternatives,
+            Grammar = GrammarOf(options.ResponseFormat),
         };
     }
+
+    /// <summary>ChatResponseFormat.Json: any JSON object; ForJsonSchema: JSON valid against the schema (its unsupported keywords are an ArgumentException naming them).</summary>
+    private static GenerationGrammar? GrammarOf(ChatResponseFormat? format) => format switch
+    {
+        ChatResponseFormatJson { Schema: { } schema } => JsonSchemaGrammar.FromSchema(schema),
+        ChatResponseFormatJson => JsonSchemaGrammar.AnyJsonObject,
+        _ => null,
+    };
 
     private ChatResponseUpdate Update(Call call, string text, AdditionalPropertiesDictionary properties) => new(ChatRole.Assistant, text.Length > 0 ? [new TextContent(text)] : [])
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using UQEngine.Inference;
+using UQEngine.Structured;
 
 namespace UQEngine.Server;
 
@@ -28,6 +29,8 @@ internal sealed record CompletionRequest
     public bool ParseSpecialTokens { get; init; }
     /// <summary>Methods named in the "uncertainty" field (see <see cref="UncertaintyMethods"/>); token probabilities are always on.</summary>
     public IReadOnlySet<string> Methods { get; init; } = new HashSet<string>();
+    /// <summary>Chat's response_format json_object / json_schema as a grammar; null = free text.</summary>
+    public GenerationGrammar? Grammar { get; init; }
 }
 
 /// <summary>
@@ -53,7 +56,39 @@ internal static class CompletionRequestParser
             Logprobs = logprobs,
             TopLogprobs = top,
             MaxTokens = OptionalInt(root, "max_completion_tokens", 1, int.MaxValue) ?? OptionalInt(root, "max_tokens", 1, int.MaxValue),
+            Grammar = ParseResponseFormat(root),
         };
+    }
+
+    /// <summary>
+    /// response_format: {"type":"text"} (free text), {"type":"json_object"} (any JSON object), or
+    /// {"type":"json_schema","json_schema":{"name","schema","strict","description"}} (JSON valid against the schema).
+    /// A schema keyword the grammar converter cannot honour is a 400 naming it; strict is accepted either way (the
+    /// output always follows the schema).
+    /// </summary>
+    private static GenerationGrammar? ParseResponseFormat(JsonElement root)
+    {
+        const string param = "response_format";
+        if (!root.TryGetProperty(param, out var format) || format.ValueKind == JsonValueKind.Null) return null;
+        if (format.ValueKind != JsonValueKind.Object || !format.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+            throw ApiErrorException.Invalid("'response_format' must be an object with a string 'type' (text, json_object or json_schema)", param, "invalid_type");
+        switch (type.GetString())
+        {
+            case "text": return null;
+            case "json_object": return JsonSchemaGrammar.AnyJsonObject;
+            case "json_schema":
+                if (!format.TryGetProperty("json_schema", out var spec) || spec.ValueKind != JsonValueKind.Object)
+                    throw ApiErrorException.Invalid("response_format.json_schema is required for type json_schema and must be an object", $"{param}.json_schema", "missing_required_parameter");
+                if (spec.TryGetProperty("name", out var name) && name.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                    throw ApiErrorException.Invalid("response_format.json_schema.name must be a string", $"{param}.json_schema.name", "invalid_type");
+                OptionalBool(spec, "strict", $"{param}.json_schema.strict");
+                if (!spec.TryGetProperty("schema", out var schema) || schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
+                    throw ApiErrorException.Invalid("response_format.json_schema.schema is required and must be a JSON Schema object", $"{param}.json_schema.schema", "missing_required_parameter");
+                try { return JsonSchemaGrammar.FromSchema(schema); }
+                catch (UnsupportedSchemaException e) { throw ApiErrorException.Invalid(e.Message, $"{param}.json_schema.schema", "unsupported_schema"); }
+            case var other:
+                throw ApiErrorException.Invalid($"response_format type '{Truncate(other ?? "")}' is not one of text, json_object, json_schema", $"{param}.type");
+        }
     }
 
     public static CompletionRequest ParseCompletion(JsonElement root, int maxSequences, bool probeLoaded = false)
@@ -72,6 +107,8 @@ internal static class CompletionRequestParser
         // Completions' logprobs is a count of alternatives (0 still returns the chosen token's logprob).
         int? logprobs = OptionalInt(root, "logprobs", 0, MaxTopLogprobs);
         if (OptionalBool(root, "echo") == true) throw ApiErrorException.Invalid("echo is not supported", "echo", "unsupported_parameter");
+        if (root.TryGetProperty("response_format", out var format) && format.ValueKind != JsonValueKind.Null)
+            throw ApiErrorException.Invalid("'response_format' is supported on /v1/chat/completions, not on /v1/completions", "response_format", "unsupported_parameter");
         return Common(root, maxSequences, probeLoaded) with
         {
             IsChat = false,
@@ -93,7 +130,6 @@ internal static class CompletionRequestParser
         ("functions", "this server does not call functions"),
         ("function_call", "this server does not call functions"),
         ("parallel_tool_calls", "this server does not call tools"),
-        ("response_format", "this server answers in free text only (no JSON mode)"),
         ("logit_bias", "logit_bias is not supported"),
         ("frequency_penalty", "penalties are not supported"),
         ("presence_penalty", "penalties are not supported"),
@@ -111,14 +147,12 @@ internal static class CompletionRequestParser
         }
     }
 
-    /// <summary>The values that ask for nothing: null, no tools, "none", a text response, an empty bias, a neutral penalty, best_of 1.</summary>
+    /// <summary>The values that ask for nothing: null, no tools, "none", an empty bias, a neutral penalty, best_of 1.</summary>
     private static bool IsOff(string name, JsonElement value) => value.ValueKind == JsonValueKind.Null || name switch
     {
         "tools" or "functions" => value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == 0,
         "tool_choice" or "function_call" => value.ValueKind == JsonValueKind.String && value.ValueEquals("none"),
         "parallel_tool_calls" => value.ValueKind is JsonValueKind.False or JsonValueKind.True,
-        "response_format" => value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type)
-            && type.ValueKind == JsonValueKind.String && type.ValueEquals("text") && value.EnumerateObject().Count() == 1,
         "logit_bias" => value.ValueKind == JsonValueKind.Object && !value.EnumerateObject().Any(),
         "frequency_penalty" or "presence_penalty" => value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && d == 0,
         "repetition_penalty" or "best_of" => value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double r) && r == 1,

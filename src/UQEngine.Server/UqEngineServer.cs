@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using UQEngine.Inference;
 using UQEngine.Methods.Probes;
+using UQEngine.Structured;
 
 namespace UQEngine.Server;
 
@@ -176,6 +177,7 @@ public static class UqEngineServer
             Sampling = request.Sampling,
             Stop = request.Stop,
             TopAlternatives = request.Logprobs ? request.TopLogprobs : 0,
+            Grammar = request.Grammar,
             OnStep = stepHook is null && probes is null ? null : (in DecodeStep step) =>
             {
                 probes?.Observe(step);
@@ -195,11 +197,12 @@ public static class UqEngineServer
             var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
             var set = UncertaintyMethods.ComputeSet(request.Methods, results, host.ChoiceSimilarity);
             var readings = results.Select(r => probes?.Result(r.Sequence)).ToArray();
+            var fields = request.Grammar is null ? null : JsonFields.Analyze(results);
             object body = chat
                 ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select((r, i) => new ChatChoice(
                     r.Sequence, new AssistantMessage("assistant", r.Text),
                     request.Logprobs ? new ChatLogprobs([.. r.Tokens.Select(t => Wire.ChatEntry(t, readings[i]?.TokenConfidences[t.Index]))]) : null,
-                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence)))], usage, set)
+                    Wire.FinishReasonName(r.FinishReason), Wire.Structured(Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence), r, fields?[i])))], usage, set)
                 : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [.. results.Select((r, i) => new TextChoice(
                     r.Sequence, r.Text, request.Logprobs ? Wire.TextEntries(r.Tokens, readings[i] is { } p ? [.. r.Tokens.Select(t => p.TokenConfidences[t.Index])] : null) : null,
                     Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence)))], usage, set);
@@ -253,11 +256,12 @@ public static class UqEngineServer
         }
         int completionTokens = results.Sum(r => r.Tokens.Count);
         metrics.RecordTokens(promptTokens.Length, completionTokens);
+        var fields = request.Grammar is null ? null : JsonFields.Analyze(results);
         foreach (var r in results)
         {
             string rest = gates[r.Sequence].Finish(r.Text);
             string finish = Wire.FinishReasonName(r.FinishReason);
-            var uncertainty = Wire.Uncertainty(r.Uncertainty, probes?.Result(r.Sequence).Confidence);
+            var uncertainty = Wire.Structured(Wire.Uncertainty(r.Uncertainty, probes?.Result(r.Sequence).Confidence), r, fields?[r.Sequence]);
             object chunk = chat
                 ? ChatChunk(meta, new ChatChunkChoice(r.Sequence, new ChatDelta(null, rest.Length > 0 ? rest : null), null, finish, uncertainty))
                 : TextChunk(meta, new TextChoice(r.Sequence, rest, null, finish, uncertainty));

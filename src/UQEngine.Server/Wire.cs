@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using UQEngine.Inference;
+using UQEngine.Structured;
 using UQEngine.Uncertainty;
 
 namespace UQEngine.Server;
@@ -54,7 +55,34 @@ public sealed record SequenceUncertainty(
     double? MaxEntropy,
     double MinTokenProbability,
     double? ProbeConfidence = null,
-    int? NonFiniteSteps = null);
+    int? NonFiniteSteps = null)
+{
+    /// <summary>Under response_format json_*: the sequence log-prob over the constrained (renormalised) token probabilities; the fields above stay raw.</summary>
+    public double? ConstrainedSequenceLogprob { get; init; }
+    /// <summary>Under response_format json_*: one entry per leaf value of the answer, in text order.</summary>
+    public IReadOnlyList<FieldUncertainty>? Fields { get; init; }
+}
+
+/// <summary>
+/// One JSON field of a structured answer (see UQEngine.Structured.JsonFieldUncertainty): its pointer, value, the
+/// raw and constrained log-probabilities of the tokens that wrote it, their mean entropy, the raw probability mass
+/// the model put on grammar-allowed tokens, and with n &gt; 1 the fraction of choices agreeing on it.
+/// </summary>
+public sealed record FieldUncertainty(
+    string Pointer,
+    string Value,
+    int TokenCount,
+    double Probability,
+    double? Logprob,
+    double? MinLogprob,
+    double? MeanLogprob,
+    double? ConstrainedLogprob,
+    double? ConstrainedMinLogprob,
+    double? ConstrainedMeanLogprob,
+    double? MeanEntropy,
+    double? AllowedMass,
+    double? MinAllowedMass,
+    double? Agreement);
 
 /// <summary>
 /// Response-level uncertainty over the request's n choices. <see cref="Methods"/> holds every asked method by its
@@ -127,6 +155,17 @@ internal static class Wire
         Finite(scores.MinTokenProbability) ?? 0.0,
         probeConfidence,
         scores.NonFiniteStepCount > 0 ? scores.NonFiniteStepCount : null);
+
+    /// <summary>Adds the structured-output parts (constrained score, fields) when the choice was generated under a grammar.</summary>
+    public static SequenceUncertainty Structured(SequenceUncertainty uncertainty, GenerationResult result, IReadOnlyList<JsonFieldUncertainty>? fields) =>
+        fields is null ? uncertainty : uncertainty with
+        {
+            ConstrainedSequenceLogprob = result.ConstrainedUncertainty is { TokenCount: > 0 } c ? Finite(c.SequenceLogProbability) : null,
+            Fields = [.. fields.Select(f => new FieldUncertainty(f.Pointer, f.Value, f.TokenCount, Finite(f.Probability) ?? 0.0,
+                Finite(f.LogProbability), Finite(f.MinLogProbability), Finite(f.MeanLogProbability),
+                Finite(f.ConstrainedLogProbability), Finite(f.ConstrainedMinLogProbability), Finite(f.ConstrainedMeanLogProbability),
+                Finite(f.MeanEntropy), Finite(f.MeanAllowedMass), Finite(f.MinAllowedMass), f.Agreement))],
+        };
 
     public static TokenLogprob ChatEntry(GeneratedToken token, double? probe = null) => new(
         token.Text,

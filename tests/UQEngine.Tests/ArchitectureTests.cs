@@ -14,7 +14,7 @@ public sealed class ArchitectureTests
     public static readonly IReadOnlyList<string> Layers =
     [
         // UQEngine (core)
-        "UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Training",
+        "UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Structured", "UQEngine.Training",
         // UQEngine.ModelCheck (the isolated checker's child process and the GGUF fuzzer: core only)
         "UQEngine.ModelCheck",
         // UQEngine.Models, UQEngine.Chat
@@ -38,7 +38,7 @@ public sealed class ArchitectureTests
     /// <summary>The product's assemblies, each with the namespaces it holds.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Assemblies = new Dictionary<string, string[]>
     {
-        ["UQEngine"] = ["UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Training"],
+        ["UQEngine"] = ["UQEngine.Native", "UQEngine.Gguf", "UQEngine.Kernels", "UQEngine.Uncertainty", "UQEngine.Inference", "UQEngine.Structured", "UQEngine.Training"],
         ["UQEngine.ModelCheck"] = ["UQEngine.ModelCheck"],
         ["UQEngine.Models"] = ["UQEngine.Models"],
         ["UQEngine.Chat"] = ["UQEngine.Chat"],

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Spectre.Console;
 using UQEngine.Cli.Rendering;
 using UQEngine.Inference;
+using UQEngine.Structured;
 
 namespace UQEngine.Cli.Commands;
 
@@ -28,12 +29,14 @@ internal static class GenerateCommand
         var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
         var methods = new Option<string?>("--methods") { Description = "Also score the prompt, asked as `uqengine eval` asks a question, with these uncertainty methods (comma-separated; e.g. sar,semantic_entropy)" };
+        var jsonSchema = new Option<FileInfo?>("--json-schema") { Description = "Constrain the answer to JSON valid against this JSON Schema file (llama.cpp grammar) and show per-field uncertainty" };
+        var jsonObject = new Option<bool>("--json-object") { Description = "Constrain the answer to any JSON object (OpenAI's json_object mode) and show per-field uncertainty" };
         var sampling = new SampleOptionsBinder();
         var endpoint = new RemoteOptionsBinder();
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
-            prompt, system, raw, parseSpecial, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods,
+            prompt, system, raw, parseSpecial, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods, jsonSchema, jsonObject,
         };
         model.AddTo(command);
         sampling.AddTo(command);
@@ -84,6 +87,7 @@ internal static class GenerateCommand
                 Sampling = new SamplingOptions { Temperature = result.GetValue(temperature), TopK = result.GetValue(topK), TopP = result.GetValue(topP), Seed = result.GetValue(seed) },
                 Stop = result.GetValue(stop) ?? [],
                 TopAlternatives = result.GetValue(topLogprobs),
+                Grammar = Grammar(result.GetValue(jsonSchema), result.GetValue(jsonObject)),
             };
             var scorers = probeFile is null ? null : new UQEngine.Methods.Probes.ProbeScorerSet(probeFile, n);
             if (scorers is not null) options = options with { OnStep = scorers.Observe };
@@ -94,21 +98,33 @@ internal static class GenerateCommand
             var clock = Stopwatch.StartNew();
             var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
             clock.Stop();
+            var fields = options.Grammar is null ? null : JsonFields.Analyze(outputs);
             var scores = scoring?.Score(generator, result.GetValue(prompt)!, result.GetValue(maxTokens), result.GetValue(seed), !result.GetValue(raw), cancellation);
             if (asJson) JsonOutput.Write(new
             {
                 model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result),
                 probe = scorers is null ? null : ProbeOutput.Json(scorers, outputs), methods = scores,
+                fields = fields?.Select(FieldView.Json),
             });
             else
             {
                 UncertaintyView.Show(AnsiConsole.Console, llm.Facts.Description, outputs, clock.Elapsed, result.GetValue(tokens));
+                if (fields is not null) FieldView.Show(AnsiConsole.Console, fields);
                 if (scorers is not null) ProbeOutput.Show(AnsiConsole.Console, scorers, outputs);
                 if (scores is not null) MethodScoring.Show(AnsiConsole.Console, scores);
             }
             return 0;
         })));
         return command;
+    }
+
+    private static GenerationGrammar? Grammar(FileInfo? schemaFile, bool anyObject)
+    {
+        if (schemaFile is not null && anyObject) throw new CliException("--json-schema and --json-object exclude each other");
+        if (anyObject) return JsonSchemaGrammar.AnyJsonObject;
+        if (schemaFile is null) return null;
+        if (!schemaFile.Exists) throw new CliException($"--json-schema: no file {schemaFile.FullName}");
+        return JsonSchemaGrammar.FromSchema(File.ReadAllText(schemaFile.FullName));
     }
 }
 

@@ -34,6 +34,7 @@ internal static class ParityCommand
         command.Add(CreateCompare());
         command.Add(CreateDecodeBench());
         command.Add(CreateBenchModel());
+        command.Add(GrammarBench.Create());
         return command;
     }
 

@@ -16,6 +16,8 @@ internal sealed class DecodingSequence : IDisposable
     private readonly Vocabulary _vocab;
     private readonly GenerationOptions _options;
     private TokenProbabilityAccumulator _scores;
+    private TokenProbabilityAccumulator _constrainedScores;
+    private readonly GrammarConstraint? _grammar;
 
     // index: the sample's index within its request (reported in results, offsets the sampler's seed);
     // slot: the llama.cpp sequence id whose KV cells hold this sample.
@@ -29,6 +31,7 @@ internal sealed class DecodingSequence : IDisposable
         Position = position;
         BatchIndex = batchIndex;
         Text = new TokenTextDecoder(vocab);
+        _grammar = options.Grammar is null ? null : new GrammarConstraint(options.Grammar, vocab);
     }
 
     public int Index { get; }
@@ -50,7 +53,16 @@ internal sealed class DecodingSequence : IDisposable
     {
         ReadOnlySpan<float> logits = context.GetLogits(BatchIndex);
         int token;
-        if (Sampler is null)
+        ConstrainedStep constrained = default;
+        if (_grammar is not null)
+        {
+            if (Sampler is not null && !float.IsFinite(TensorPrimitives.Max(logits)))
+                throw new InferenceException($"the model produced non-finite logits (sequence {Index}, step {Tokens.Count}); cannot sample from them.");
+            constrained = _grammar.Mask(logits, Index, Tokens.Count, _options.Sampling.Temperature);
+            token = Sampler is null ? constrained.BestAllowed : _grammar.Sample(Sampler);
+            _grammar.Accept(token);
+        }
+        else if (Sampler is null)
         {
             // The kernel's NaN rule: NaN is never picked, and all-NaN logits leave nothing to pick.
             token = TokenStatisticsKernel.GreedyToken(logits);
@@ -72,6 +84,7 @@ internal sealed class DecodingSequence : IDisposable
         {
             stats = TokenStatisticsKernel.Compute(logits, token, top);
             _scores.Add(stats);
+            if (_grammar is not null) _constrainedScores.Add(stats.ChosenLogProbability - (constrained.LogSumExpAllowed - stats.LogSumExp), constrained.Entropy);
         }
         _options.OnStep?.Invoke(new DecodeStep(context, BatchIndex, Index, Tokens.Count, token, logits, stats));
         if (_options.CaptureHiddenStates) HiddenStates.Add(_options.CapturedState(context, BatchIndex).ToArray());
@@ -80,6 +93,18 @@ internal sealed class DecodingSequence : IDisposable
 
         string piece = Text.Append(token);
         var record = MakeToken(Index, Tokens.Count, token, piece, _options.TokenStatistics, stats, top, _vocab);
+        if (_grammar is not null && _options.TokenStatistics)
+        {
+            float allowedLogMass = constrained.LogSumExpAllowed - stats.LogSumExp;
+            record = record with
+            {
+                AllowedLogMass = allowedLogMass,
+                ConstrainedLogProbability = stats.ChosenLogProbability - allowedLogMass,
+                ConstrainedEntropy = constrained.Entropy,
+                AllowedTokenCount = constrained.AllowedCount,
+            };
+        }
+        else if (_grammar is not null) record = record with { AllowedTokenCount = constrained.AllowedCount };
         Tokens.Add(record);
         Builder.Append(piece);
         onToken?.Invoke(record);
@@ -123,7 +148,10 @@ internal sealed class DecodingSequence : IDisposable
     {
         Builder.Append(Text.Flush());
         var states = HiddenStates is { Count: > 0 } ? HiddenStates : null;
-        var result = new GenerationResult(Index, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, _scores.Result, promptTokens, states);
+        var result = new GenerationResult(Index, Builder.ToString(), Tokens, Finished ?? FinishReason.Length, _scores.Result, promptTokens, states)
+        {
+            ConstrainedUncertainty = _grammar is not null && _options.TokenStatistics ? _constrainedScores.Result : null,
+        };
         if (leftInCache is null || prompt is null) return result;
         // Position counts the cells written: the prompt, then every token fed back (not the last one sampled).
         int[] decoded = [.. Tokens.Take(Math.Max(0, Position - promptTokens)).Select(t => t.TokenId)];
@@ -134,5 +162,9 @@ internal sealed class DecodingSequence : IDisposable
         };
     }
 
-    public void Dispose() => Sampler?.Dispose();
+    public void Dispose()
+    {
+        Sampler?.Dispose();
+        _grammar?.Dispose();
+    }
 }

@@ -27,6 +27,12 @@ public sealed record GenerationOptions
     public bool ParseSpecialTokens { get; init; } = true;
     /// <summary>Called at every step of every sequence with zero-copy views of the logits and hidden state.</summary>
     public DecodeStepObserver? OnStep { get; init; }
+    /// <summary>
+    /// Constrains the text to a grammar (greedy: the most likely allowed token; sampled: the chain draws among the
+    /// allowed). Token statistics stay on the raw logits; each token also gets its constrained probability and the
+    /// raw mass on the allowed tokens (<see cref="GeneratedToken.ConstrainedLogProbability"/>).
+    /// </summary>
+    public GenerationGrammar? Grammar { get; init; }
 
     public const int MaxTopAlternatives = 20;
 
@@ -40,6 +46,7 @@ public sealed record GenerationOptions
     /// <summary>Throws when <see cref="CaptureHiddenStates"/> asks for a state the context does not expose.</summary>
     internal void ValidateFor(LlamaContext context)
     {
+        Grammar?.Validate(context.Model.Vocabulary); // a grammar that does not parse is the caller's ArgumentException
         if (!CaptureHiddenStates || context.ExposesHiddenState(HiddenStateLayer)) return;
         throw new InvalidOperationException(HiddenStateLayer is int layer
             ? $"CaptureHiddenStates reads layer {layer}, which the context does not expose (ContextOptions.HiddenLayers)"
@@ -74,6 +81,27 @@ public sealed record GeneratedToken(
     bool HasNonFiniteLogits = false)
 {
     public double Probability => Math.Exp(LogProbability);
+
+    /// <summary>
+    /// Under a grammar: log p(token) renormalised over the tokens the grammar allowed at this step (temperature 1),
+    /// i.e. <see cref="LogProbability"/> − <see cref="AllowedLogMass"/>. NaN without a grammar or statistics.
+    /// </summary>
+    public float ConstrainedLogProbability { get; init; } = float.NaN;
+
+    /// <summary>Under a grammar: entropy (nats) of the raw distribution renormalised over the allowed tokens.</summary>
+    public float ConstrainedEntropy { get; init; } = float.NaN;
+
+    /// <summary>
+    /// Under a grammar: ln of the raw probability mass the model put on the allowed tokens (0 = the grammar removed
+    /// nothing the model wanted; very negative = the grammar overrode the model). NaN without a grammar.
+    /// </summary>
+    public float AllowedLogMass { get; init; } = float.NaN;
+
+    /// <summary>
+    /// Tokens the grammar allowed at this step among those it checked: the tokens within 30 nats of the top logit
+    /// (all of the vocabulary when it allowed none of those); 0 without a grammar.
+    /// </summary>
+    public int AllowedTokenCount { get; init; }
 }
 
 /// <summary>A finished sequence.</summary>
@@ -91,6 +119,12 @@ public sealed record GenerationResult(
     /// <see cref="AnswerEncoder"/> reuse its cells and captured states instead of decoding it again.
     /// </summary>
     public CachedSequence? Cache { get; init; }
+
+    /// <summary>
+    /// Under a grammar: the same scores over the constrained (renormalised) token probabilities and entropies.
+    /// <see cref="Uncertainty"/> always uses the raw probabilities. Null without a grammar.
+    /// </summary>
+    public TokenProbabilityScores? ConstrainedUncertainty { get; init; }
 }
 
 /// <summary>A generated sequence left in its context's KV cache. Usable while <see cref="IsCurrent"/>.</summary>

@@ -57,6 +57,20 @@ public sealed class TokenSampler : IDisposable
         return _chain.Sample(context.Handle, batchIndex);
     }
 
+    /// <summary>
+    /// Samples from candidates the caller prepared (a grammar's masked logits) and accepts the token, as
+    /// <see cref="Sample"/> does for a context's logits. The chain may reorder or shrink the array.
+    /// </summary>
+    internal unsafe int SampleFrom(ref LlamaTokenDataArray candidates)
+    {
+        _chain.Apply(ref candidates);
+        if (candidates.Selected < 0 || (ulong)candidates.Selected >= candidates.Size)
+            throw new InferenceException("the sampler chain selected no token");
+        int token = candidates.Data[candidates.Selected].Id;
+        _chain.Accept(token);
+        return token;
+    }
+
     public void Reset() => _chain.Reset();
 
     public void Dispose() => _chain.Dispose();

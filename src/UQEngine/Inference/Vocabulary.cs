@@ -21,6 +21,9 @@ public sealed class Vocabulary
         _pieces = new byte[Count][];
     }
 
+    /// <summary>The llama.cpp vocabulary, for samplers that read it; checks the model is alive.</summary>
+    internal LlamaVocab Native { get { _model.ThrowIfDisposed(); return _vocab; } }
+
     public int Count { get; }
     public int BeginningOfSequence { get; }
     public int EndOfSequence { get; }

@@ -101,5 +101,8 @@ internal static unsafe partial class LlamaNative
     [LibraryImport(Llama, EntryPoint = "llama_sampler_sample")] internal static partial int llama_sampler_sample(SafeLlamaSamplerHandle sampler, SafeLlamaContextHandle context, int index);
     [LibraryImport(Llama, EntryPoint = "llama_sampler_accept")] internal static partial void llama_sampler_accept(SafeLlamaSamplerHandle sampler, int token);
     [LibraryImport(Llama, EntryPoint = "llama_sampler_reset")] internal static partial void llama_sampler_reset(SafeLlamaSamplerHandle sampler);
+    /// <summary>A grammar (GBNF) sampler; null when the grammar does not parse (llama.cpp logs why).</summary>
+    [LibraryImport(Llama, EntryPoint = "llama_sampler_init_grammar")] internal static partial nint llama_sampler_init_grammar(nint vocab, byte* grammar, byte* root);
+    [LibraryImport(Llama, EntryPoint = "llama_sampler_apply")] internal static partial void llama_sampler_apply(SafeLlamaSamplerHandle sampler, LlamaTokenDataArray* candidates);
     [LibraryImport(Llama, EntryPoint = "llama_sampler_free")] internal static partial void llama_sampler_free(nint sampler);
 }

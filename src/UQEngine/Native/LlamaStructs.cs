@@ -93,6 +93,25 @@ public struct LlamaSamplerChainParams
     public byte NoPerf;
 }
 
+/// <summary>llama_token_data: one candidate token of a sampling step.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct LlamaTokenData
+{
+    public int Id;
+    public float Logit;
+    public float P;
+}
+
+/// <summary>llama_token_data_array: the candidates a sampler filters; Selected is an index into Data, not a token id.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct LlamaTokenDataArray
+{
+    public LlamaTokenData* Data;
+    public nuint Size;
+    public long Selected;
+    public byte Sorted;
+}
+
 /// <summary>llama_chat_message.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct LlamaChatMessage

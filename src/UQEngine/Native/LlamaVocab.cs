@@ -9,6 +9,9 @@ internal readonly unsafe struct LlamaVocab(nint vocab)
 {
     private readonly nint _vocab = vocab;
 
+    /// <summary>The raw llama_vocab*, for samplers that read the vocabulary (the grammar sampler).</summary>
+    internal nint Pointer => _vocab;
+
     public int TokenCount => LlamaNative.llama_vocab_n_tokens(_vocab);
     public int BeginningOfSequence => LlamaNative.llama_vocab_bos(_vocab);
     public int EndOfSequence => LlamaNative.llama_vocab_eos(_vocab);

@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace UQEngine.Native;
 
 /// <summary>Owns a llama_sampler* (a chain; the chain frees the samplers added to it).</summary>
-public sealed class SafeLlamaSamplerHandle : SafeHandle
+public sealed unsafe class SafeLlamaSamplerHandle : SafeHandle
 {
     public SafeLlamaSamplerHandle() : base(IntPtr.Zero, ownsHandle: true) { }
     internal SafeLlamaSamplerHandle(nint handle) : this() => SetHandle(handle);
@@ -32,6 +33,28 @@ public sealed class SafeLlamaSamplerHandle : SafeHandle
     /// </summary>
     internal int Sample(SafeLlamaContextHandle context, int batchIndex) => LlamaNative.llama_sampler_sample(this, context, batchIndex);
 
+    /// <summary>
+    /// A grammar sampler (llama_sampler_init_grammar) for GBNF text with the given root rule; null when llama.cpp
+    /// cannot parse it (it logs the reason). Not part of a chain: the caller applies it to candidates itself.
+    /// </summary>
+    internal static SafeLlamaSamplerHandle? CreateGrammar(LlamaVocab vocab, string grammar, string root)
+    {
+        byte[] g = Encoding.UTF8.GetBytes(grammar + "\0");
+        byte[] r = Encoding.UTF8.GetBytes(root + "\0");
+        nint sampler;
+        fixed (byte* gp = g)
+        fixed (byte* rp = r)
+            sampler = LlamaNative.llama_sampler_init_grammar(vocab.Pointer, gp, rp);
+        return sampler == 0 ? null : new SafeLlamaSamplerHandle(sampler);
+    }
+
+    /// <summary>llama_sampler_apply: filters or rescales the candidates in place (a grammar sets rejected logits to -inf).</summary>
+    internal void Apply(ref LlamaTokenDataArray candidates)
+    {
+        fixed (LlamaTokenDataArray* c = &candidates) LlamaNative.llama_sampler_apply(this, c);
+    }
+
+    /// <summary>llama_sampler_accept: advances the sampler's state past a chosen token.</summary>
     internal void Accept(int token) => LlamaNative.llama_sampler_accept(this, token);
 
     internal void Reset() => LlamaNative.llama_sampler_reset(this);

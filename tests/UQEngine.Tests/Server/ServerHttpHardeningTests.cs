@@ -120,7 +120,6 @@ public sealed class ServerHttpHardeningTests
     [InlineData("tool_choice", "\"auto\"")]
     [InlineData("functions", """[{"name":"f"}]""")]
     [InlineData("function_call", "\"auto\"")]
-    [InlineData("response_format", """{"type":"json_object"}""")]
     [InlineData("logit_bias", """{"50256":-100}""")]
     [InlineData("frequency_penalty", "0.5")]
     [InlineData("presence_penalty", "-1")]
