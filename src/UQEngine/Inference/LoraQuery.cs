@@ -114,8 +114,22 @@ public sealed class LoraQuery : IDisposable
             position = tokens.Length;
             generator.Prefill(tokens, cancellationToken);
         }
+        var reading = AskAt(context, position, cancellationToken);
+        return reading with { ReusedCache = reused, Milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+    }
+
+    /// <summary>
+    /// The query after the cells at positions 0..<paramref name="position"/>−1 of sequence 0 (question + answer,
+    /// computed by the base model): decodes the query turn with the adapter on, reads the margin, then unsets the
+    /// adapter and removes the query's cells (also on failure), so sequence 0 holds what it held before.
+    /// </summary>
+    public LoraQueryReading AskAt(LlamaContext context, int position, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (position < 1) throw new ArgumentOutOfRangeException(nameof(position), position, "the query follows at least one cached token");
         if (position + SuffixTokens.Count > context.ContextSize)
             throw new InferenceException($"the query needs {position + SuffixTokens.Count} positions but the context holds {context.ContextSize}");
+        long start = Stopwatch.GetTimestamp();
         double logit;
         context.SetAdapter(Adapter);
         try
@@ -132,7 +146,7 @@ public sealed class LoraQuery : IDisposable
             context.RemoveTokens(0, position);
         }
         double confidence = 1 / (1 + Math.Exp(-(PlattA * logit + PlattB)));
-        return new LoraQueryReading(confidence, logit, SuffixTokens.Count, reused, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        return new LoraQueryReading(confidence, logit, SuffixTokens.Count, ReusedCache: true, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
     }
 
     public void Dispose() => Adapter.Dispose();
