@@ -11,7 +11,7 @@ public sealed class LoraQueryTests
     private const string Question = "Hello world, the";
 
     /// <summary>A random adapter for the synthetic model carrying the query metadata (base SHA-256 as given).</summary>
-    private static string WriteQueryAdapter(LlamaModel model, string name, string? baseSha256 = null)
+    internal static string WriteQueryAdapter(LlamaModel model, string name, string? baseSha256 = null)
     {
         string suffix = LoraQuery.QuerySuffix(model, "Is it right?");
         int[] invocation = model.Vocabulary.Tokenize(suffix, addSpecial: false, parseSpecial: true);
