@@ -13,7 +13,7 @@ public enum MethodFamily
     Verbal,
     /// <summary>Agreement and relevance over K sampled answers.</summary>
     SampleConsistency,
-    /// <summary>A classifier trained on the model's hidden states.</summary>
+    /// <summary>Trained on the model's graded answers: a classifier on its hidden states, or a LoRA query adapter.</summary>
     Probe,
 }
 

@@ -18,6 +18,11 @@ using static TorchSharp.torch;
 //       trains on the demo corpus (same world, tokenizer and packing as `uqengine model build`) for exactly N epochs
 //       (default: the recipe's), so a fact on rung k is seen k times per epoch; exports F32 + F16, and F32 checkpoints
 //       after the listed epochs.
+//   lora-query-train [--model models/demo/uqengine-demo-f16.gguf] [--out models/cache/lora-query.gguf] [--rank 8] [--alpha 16]
+//          [--targets attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down] [--steps 300] [--batch 16] [--lr 2e-3]
+//          [--holdout 0.2] [--max-examples N] [--eval-every 20] [--patience 5] [--seed 1]
+//       the "LoRA + prompt" uncertainty query (LoraQueryTrainer): a LoRA on the frozen model that answers "Is the
+//       proposed answer correct?" after its own graded answers; GGUF adapter for `uqengine eval --lora-query FILE`.
 //   finetune --from models/cache/torch/trained-f32.gguf --data uait.jsonl [--epochs 3] [--lr 3e-4] [--replay 1] [--out ...]
 //       UaIT: continues training a trained model on instruction chats (`uqengine uait export`: the question, then the
 //       answer and "Confidence: N%"), each epoch mixed with `replay` corpus documents per chat so it keeps its facts.
@@ -47,6 +52,8 @@ Console.WriteLine($"vocabulary {vocabulary.Count}; {h.LayerCount} layers x {h.Em
 void Export(TorchLlama model, string path, GgmlType type) =>
     LlamaGgufExporter.Write(path, export32 with { MatrixType = type }, model.CopyWeight);
 
+if (command == "lora-query-train") return LoraQueryTrainer.Run(Opt, h, threads);
+
 if (command == "check")
 {
     TorchLlama.NeoxRopeForTesting = args.Contains("--neox");
@@ -62,7 +69,7 @@ if (command == "check")
     return worst < 1e-2 ? 0 : 1;
 }
 
-if (command is not ("train" or "finetune")) { Console.Error.WriteLine("usage: check | train | finetune"); return 2; }
+if (command is not ("train" or "finetune")) { Console.Error.WriteLine("usage: check | train | finetune | lora-query-train"); return 2; }
 bool finetune = command == "finetune";
 
 int epochs = int.Parse(Opt("epochs", settings.Epochs.ToString(culture)), culture);

@@ -47,6 +47,25 @@ public sealed class TorchLlama : IDisposable
 
     private Tensor W(LlamaTensorRole role, int layer = -1) => _weights[LlamaGgufLayout.TensorName(role, layer)];
 
+    /// <summary>
+    /// A LoRA (or any additive) hook on the block matrices: given the GGUF tensor name and the input, it returns the
+    /// term to add to W x, or null to leave that matrix alone. Token embedding and output are never hooked.
+    /// </summary>
+    public Func<string, Tensor, Tensor?>? MatrixHook { get; set; }
+
+    private Tensor Linear(Tensor x, LlamaTensorRole role, int layer)
+    {
+        string name = LlamaGgufLayout.TensorName(role, layer);
+        var y = nn.functional.linear(x, _weights[name]);
+        return MatrixHook?.Invoke(name, x) is { } delta ? y + delta : y;
+    }
+
+    /// <summary>Stops gradients to every base weight (LoRA training keeps the model frozen).</summary>
+    public void Freeze()
+    {
+        foreach (var w in _weights.Values) w.requires_grad = false;
+    }
+
     private Tensor RmsNorm(Tensor x, Tensor weight) =>
         x * rsqrt(x.pow(2).mean([-1], keepdim: true) + _h.RmsNormEpsilon) * weight;
 
@@ -90,9 +109,9 @@ public sealed class TorchLlama : IDisposable
         for (int l = 0; l < _h.LayerCount; l++)
         {
             var h = RmsNorm(x, W(LlamaTensorRole.AttentionNorm, l));
-            var q = nn.functional.linear(h, W(LlamaTensorRole.AttentionQuery, l)).view(B, T, nh, d).transpose(1, 2);
-            var k = nn.functional.linear(h, W(LlamaTensorRole.AttentionKey, l)).view(B, T, nkv, d).transpose(1, 2);
-            var v = nn.functional.linear(h, W(LlamaTensorRole.AttentionValue, l)).view(B, T, nkv, d).transpose(1, 2);
+            var q = Linear(h, LlamaTensorRole.AttentionQuery, l).view(B, T, nh, d).transpose(1, 2);
+            var k = Linear(h, LlamaTensorRole.AttentionKey, l).view(B, T, nkv, d).transpose(1, 2);
+            var v = Linear(h, LlamaTensorRole.AttentionValue, l).view(B, T, nkv, d).transpose(1, 2);
             q = ApplyRope(q, cos, sin);
             k = ApplyRope(k, cos, sin);
             if (kvCacheF16)
@@ -111,11 +130,11 @@ public sealed class TorchLlama : IDisposable
             var att = matmul(q, k.transpose(-2, -1)) * scale;
             att = att.masked_fill(mask, double.NegativeInfinity).softmax(-1);
             var o = matmul(att, v).transpose(1, 2).reshape(B, T, nh * d);
-            x = x + nn.functional.linear(o, W(LlamaTensorRole.AttentionOutput, l));
+            x = x + Linear(o, LlamaTensorRole.AttentionOutput, l);
             h = RmsNorm(x, W(LlamaTensorRole.FeedForwardNorm, l));
-            var g = nn.functional.linear(h, W(LlamaTensorRole.FeedForwardGate, l));
-            var u = nn.functional.linear(h, W(LlamaTensorRole.FeedForwardUp, l));
-            x = x + nn.functional.linear(nn.functional.silu(g) * u, W(LlamaTensorRole.FeedForwardDown, l));
+            var g = Linear(h, LlamaTensorRole.FeedForwardGate, l);
+            var u = Linear(h, LlamaTensorRole.FeedForwardUp, l);
+            x = x + Linear(nn.functional.silu(g) * u, LlamaTensorRole.FeedForwardDown, l);
         }
         x = RmsNorm(x, W(LlamaTensorRole.OutputNorm));
         var output = _h.TiedEmbeddings ? W(LlamaTensorRole.TokenEmbedding) : W(LlamaTensorRole.Output);

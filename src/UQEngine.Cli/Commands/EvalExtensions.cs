@@ -22,13 +22,22 @@ internal sealed class EvalExtensions
 
     private readonly Option<string?> _probe = new("--probe") { Description = "Probe file (uqengine probe train): enables method 'probe'" };
     private readonly Option<string?> _escalate = new("--escalate") { Description = "Simulate 'answer if confident, else escalate' per method: 'oracle' (escalated items count as correct) or a fallback GGUF whose graded answers count" };
+    private readonly Option<string?> _loraQuery = new("--lora-query") { Description = "LoRA query adapter (lora-query-train): enables method 'lora_query'" };
     private ProbeFile? _probeFile;
+    private LoraQueryStatistic? _loraQueryStatistic;
 
-    public void AddTo(Command command) { command.Add(_probe); command.Add(_escalate); }
+    public void AddTo(Command command) { command.Add(_probe); command.Add(_loraQuery); command.Add(_escalate); }
 
     /// <summary>Loads the probe and registers its method before the method list is resolved.</summary>
     public void Prepare(ParseResult result, UncertaintyMethodRegistry registry, string methodList)
     {
+        bool wantsLoraQuery = methodList.Split(',', StringSplitOptions.TrimEntries).Contains(LoraQueryMethod.MethodName, StringComparer.OrdinalIgnoreCase);
+        if (result.GetValue(_loraQuery) is { Length: > 0 } adapter)
+        {
+            if (!File.Exists(adapter)) throw new CliException($"--lora-query: '{adapter}' does not exist");
+            _loraQueryStatistic = LoraQueryMethod.Register(registry, adapter);
+        }
+        else if (wantsLoraQuery) throw new CliException("method 'lora_query' needs --lora-query FILE (train one with the TorchSharp trainer's lora-query-train, docs/PROBES.md)");
         bool wantsProbe = methodList.Split(',', StringSplitOptions.TrimEntries).Contains(ProbeMethod.MethodName, StringComparer.OrdinalIgnoreCase);
         if (result.GetValue(_probe) is not { Length: > 0 } path)
         {
@@ -43,6 +52,9 @@ internal sealed class EvalExtensions
     /// <summary>The context options with the probe's layer exposed.</summary>
     public ContextOptions Configure(ContextOptions options, LlamaModel model)
     {
+        // Load the adapter now: one trained on another base model is refused before any item runs.
+        try { _loraQueryStatistic?.Load(model); }
+        catch (Exception e) when (e is InferenceException or UQEngine.Gguf.GgufFormatException or FileNotFoundException) { throw new CliException(e.Message); }
         if (_probeFile is null) return options;
         _probeFile.EnsureFits(model);
         return ProbeLayers.Expose(options, [_probeFile.Features.Layer], model.Facts);

@@ -27,6 +27,7 @@ internal static class GenerateCommand
         var topLogprobs = new Option<int>("--top-logprobs") { Description = "Alternatives to show per token (0..20)", DefaultValueFactory = _ => 5 };
         var tokens = new Option<bool>("--tokens") { Description = "Print a per-token table (probability, entropy, rank, alternatives)" };
         var json = new Option<bool>("--json") { Description = "Print JSON for machines instead of the coloured view" };
+        var loraQuery = new Option<string?>("--lora-query") { Description = "LoRA query adapter (lora-query-train): after each answer, ask it 'Is the proposed answer correct?' and report its calibrated P(yes)" };
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train): report its P(correct) per token and per answer, scored while decoding" };
         var methods = new Option<string?>("--methods") { Description = "Also score the prompt, asked as `uqengine eval` asks a question, with these uncertainty methods (comma-separated; e.g. sar,semantic_entropy)" };
         var jsonSchema = new Option<FileInfo?>("--json-schema") { Description = "Constrain the answer to JSON valid against this JSON Schema file (llama.cpp grammar) and show per-field uncertainty" };
@@ -36,7 +37,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Generate text and show per-token and per-sequence uncertainty")
         {
-            prompt, system, raw, parseSpecial, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, methods, jsonSchema, jsonObject,
+            prompt, system, raw, parseSpecial, maxTokens, temperature, topK, topP, seed, samples, stop, topLogprobs, tokens, json, probe, loraQuery, methods, jsonSchema, jsonObject,
         };
         model.AddTo(command);
         sampling.AddTo(command);
@@ -76,6 +77,7 @@ internal static class GenerateCommand
             using var embedder = scoring?.Embedder;
             using var llm = model.LoadModel(result, console);
             var probeFile = ProbeOutput.Load(result.GetValue(probe), llm);
+            using var query = result.GetValue(loraQuery) is { Length: > 0 } adapterPath ? LoraQuery.Load(llm, adapterPath) : null;
             var contextOptions = scoring is { Sampled: true }
                 ? scoring.Settings.ContextOptionsFor(model.ContextOptions(result), llm.Facts, n)
                 : model.ContextOptions(result, sequences: n);
@@ -99,18 +101,23 @@ internal static class GenerateCommand
             var outputs = generator.Generate(promptTokens, n, options, onToken: null, cancellation);
             clock.Stop();
             var fields = options.Grammar is null ? null : JsonFields.Analyze(outputs);
+            // Sequence 0's answer reuses its cells; further samples are decoded again (the query works on sequence 0).
+            var readings = query is null ? null : outputs.Select(o => query.Ask(generator, text, o, cancellation)).ToList();
             var scores = scoring?.Score(generator, result.GetValue(prompt)!, result.GetValue(maxTokens), result.GetValue(seed), !result.GetValue(raw), cancellation);
             if (asJson) JsonOutput.Write(new
             {
                 model = llm.Facts.Path, prompt = text, elapsed_ms = clock.Elapsed.TotalMilliseconds, results = outputs.Select(JsonOutput.Result),
                 probe = scorers is null ? null : ProbeOutput.Json(scorers, outputs), methods = scores,
                 fields = fields?.Select(FieldView.Json),
+                lora_query = readings?.Select(r => new { confidence = r.Confidence, margin = r.Logit, query_tokens = r.QueryTokens, reused_cache = r.ReusedCache, elapsed_ms = r.Milliseconds }),
             });
             else
             {
                 UncertaintyView.Show(AnsiConsole.Console, llm.Facts.Description, outputs, clock.Elapsed, result.GetValue(tokens));
                 if (fields is not null) FieldView.Show(AnsiConsole.Console, fields);
                 if (scorers is not null) ProbeOutput.Show(AnsiConsole.Console, scorers, outputs);
+                for (int i = 0; readings is not null && i < readings.Count; i++)
+                    AnsiConsole.MarkupLine($"LoRA query, sample {i}: P(correct) = {readings[i].Confidence:F3} (margin {readings[i].Logit:F3}, {readings[i].QueryTokens} query tokens in {readings[i].Milliseconds:F1} ms{(readings[i].ReusedCache ? ", answer cells reused" : ", re-decoded")})");
                 if (scores is not null) MethodScoring.Show(AnsiConsole.Console, scores);
             }
             return 0;

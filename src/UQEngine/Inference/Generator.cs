@@ -129,6 +129,22 @@ public sealed class Generator : IDisposable
     }
 
     /// <summary>
+    /// Decodes <paramref name="tokens"/> into sequence 0 at positions 0.. after freeing every sequence, with no output
+    /// read: the cells a continuation (e.g. <see cref="LoraQuery"/>) then builds on.
+    /// </summary>
+    public void Prefill(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("nothing to prefill", nameof(tokens));
+        if (tokens.Length >= _context.ContextSize)
+            throw new InferenceException($"{tokens.Length} tokens do not fit the context of {_context.ContextSize}");
+        var vocab = _context.Model.Vocabulary;
+        foreach (int t in tokens)
+            if (!vocab.IsValid(t)) throw new ArgumentException($"token {t} is outside the vocabulary (0..{vocab.Count - 1})", nameof(tokens));
+        ReleaseAllSequences();
+        EvaluatePrompt(tokens, cancellationToken);
+    }
+
+    /// <summary>
     /// Frees every sequence's cache cells, not only the ones this call uses: samples left by an earlier call with a
     /// larger count would otherwise keep occupying a unified KV cache.
     /// </summary>

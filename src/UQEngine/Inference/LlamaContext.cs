@@ -241,6 +241,29 @@ public sealed class LlamaContext : IDisposable
             throw new ArgumentOutOfRangeException(nameof(batchIndex), $"batch index {batchIndex} is outside the last decoded batch (0..{_lastBatchTokens - 1})");
     }
 
+    // --- LoRA adapters ---
+
+    /// <summary>The adapter the next decodes apply, or null (the base model alone).</summary>
+    public LoraAdapter? Adapter { get; private set; }
+
+    /// <summary>
+    /// Applies <paramref name="adapter"/> at <paramref name="scale"/> to the decodes from now on, or none (null).
+    /// Cells already in the KV cache keep what they were computed with: only later tokens see the change.
+    /// </summary>
+    public void SetAdapter(LoraAdapter? adapter, float scale = 1f)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if (adapter is not null)
+        {
+            ObjectDisposedException.ThrowIf(adapter.IsDisposed, adapter);
+            if (!ReferenceEquals(adapter.Model, Model)) throw new ArgumentException($"the adapter '{adapter.Path}' was loaded on '{adapter.Model.Path}', not on this context's model '{Model.Path}'", nameof(adapter));
+            if (!float.IsFinite(scale)) throw new ArgumentOutOfRangeException(nameof(scale), scale, "the adapter scale must be finite");
+        }
+        int code = _handle.SetAdapter(adapter?.Handle, scale);
+        if (code != 0) throw new InferenceException($"llama.cpp refused to set the LoRA adapter '{adapter?.Path}' (code {code})");
+        Adapter = adapter;
+    }
+
     // --- KV cache ---
 
     /// <summary>Removes a sequence's cached tokens in [fromPosition, toPosition) (-1 = open end).</summary>

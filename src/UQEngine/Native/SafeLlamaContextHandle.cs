@@ -10,6 +10,7 @@ public sealed unsafe class SafeLlamaContextHandle : SafeHandle
 {
     private SafeLlamaModelHandle? _model;
     private bool _modelRefAdded;
+    private SafeLlamaAdapterHandle? _adapter; // set on this context; referenced so it is not freed while in use
 
     public SafeLlamaContextHandle() : base(IntPtr.Zero, ownsHandle: true) { }
 
@@ -42,6 +43,7 @@ public sealed unsafe class SafeLlamaContextHandle : SafeHandle
     protected override bool ReleaseHandle()
     {
         LlamaNative.llama_free(handle);
+        _adapter?.DangerousRelease();
         if (_modelRefAdded) _model!.DangerousRelease();
         return true;
     }
@@ -88,6 +90,28 @@ public sealed unsafe class SafeLlamaContextHandle : SafeHandle
     {
         float* p = LlamaNative.llama_get_embeddings_layer_inp(this, layer);
         return new ReadOnlySpan<float>(p + (nint)batchIndex * hiddenSize, hiddenSize);
+    }
+
+    /// <summary>
+    /// llama_set_adapters_lora with one adapter at <paramref name="scale"/>, or none (null). Holds a reference on the
+    /// adapter while it is set, so it is freed only after it left this context. Returns llama.cpp's code (0 = done).
+    /// </summary>
+    internal int SetAdapter(SafeLlamaAdapterHandle? adapter, float scale)
+    {
+        if (adapter is null && _adapter is null) return 0;
+        bool added = false;
+        adapter?.DangerousAddRef(ref added);
+        int code;
+        if (adapter is null) code = LlamaNative.llama_set_adapters_lora(this, null, 0, null);
+        else
+        {
+            nint raw = adapter.DangerousGetHandle();
+            code = LlamaNative.llama_set_adapters_lora(this, &raw, 1, &scale);
+        }
+        if (code != 0) { if (added) adapter!.DangerousRelease(); return code; }
+        _adapter?.DangerousRelease();
+        _adapter = adapter;
+        return 0;
     }
 
     private static bool Wrap(float* p, int count, out ReadOnlySpan<float> values)

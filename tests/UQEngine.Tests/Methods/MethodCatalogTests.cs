@@ -55,6 +55,7 @@ public sealed class MethodCatalogTests
         Assert.Equal(builtIn, registry.Resolve(builtIn).Select(e => e.Name));
         // A method that needs something loaded says what.
         Assert.Contains("needs a probe file", Assert.Throws<ArgumentException>(() => registry.Resolve("probe")).Message);
+        Assert.Contains("needs a LoRA query adapter", Assert.Throws<ArgumentException>(() => registry.Resolve("lora_query")).Message);
     }
 
     [Fact]
