@@ -27,6 +27,19 @@ public static class BuiltInModels
         return SyntheticModelPath(log);
     }
 
+    /// <summary>
+    /// A --model value: an existing file is itself; otherwise a built-in name (demo, demo-small, demo-tiny) is its
+    /// committed file. Null when the value is neither (the caller reports the missing file).
+    /// </summary>
+    public static string? Resolve(string value)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(value);
+        if (File.Exists(value)) return value;
+        if (DemoModels.Size(value) is not { } size) return null;
+        return DemoModels.FindModel(size) ?? throw new FileNotFoundException(
+            $"the built-in model '{size.Name}' ({size.RelativeFolder}/{size.FileName}) was not found beside the app or in a parent folder", size.FileName);
+    }
+
     /// <summary>The synthetic random model in the user cache, written on first use.</summary>
     public static string SyntheticModelPath(Action<string>? log = null)
     {
