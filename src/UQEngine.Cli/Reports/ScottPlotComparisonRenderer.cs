@@ -141,11 +141,10 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
             var rungs = model.OrderByDescending(v => v.BitsPerWeight).ToList();
             var pair = new[] { rungs.FirstOrDefault(v => v.Quantization == "F16") ?? rungs[0], rungs[^1] };
             if (pair[0] == pair[1]) continue;
-            var multiplot = new Multiplot();
-            multiplot.AddPlots(2);
+            var panels = new List<byte[]>();
             for (int i = 0; i < 2; i++)
             {
-                var plot = multiplot.GetPlot(i);
+                var plot = new Plot();
                 var v = pair[i];
                 plot.Title($"{Path.GetFileName(model.Key)} {v.Quantization ?? v.Label}: reliability of {primary}");
                 plot.XLabel("Mean confidence (bin)");
@@ -154,7 +153,7 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
                 var diagonal = plot.Add.Line(0, 0, 1, 1);
                 diagonal.LineColor = Colors.Gray;
                 diagonal.LinePattern = LinePattern.Dashed;
-                if (v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration is not { ReliabilityEqualWidth.Bins.Count: > 0 } c) continue;
+                if (v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration is not { ReliabilityEqualWidth.Bins.Count: > 0 } c) { panels.Add(plot.GetImage(PanelWidth, Height).GetImageBytes()); continue; }
                 var bins = c.ReliabilityEqualWidth.Bins;
                 // Marker area follows the bin's item count, so a lone item in a bin does not look like a trend.
                 int most = bins.Max(b => b.Count);
@@ -169,11 +168,33 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
                 line.MarkerSize = 0;
                 line.LegendText = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ECE {c.EceEqualWidth.Estimate.ToString("F3")}, n = {c.ReliabilityEqualWidth.TotalCount}");
                 plot.ShowLegend(Alignment.UpperLeft);
+                panels.Add(plot.GetImage(PanelWidth, Height).GetImageBytes());
             }
             string file = $"reliability_{Path.GetFileName(model.Key)}_{pair[0].Quantization}_vs_{pair[1].Quantization}.png".ToLowerInvariant();
-            multiplot.SavePng(Path.Combine(folder, file), 1400, Height);
+            SideBySide(panels, Path.Combine(folder, file));
             written.Add(file);
         }
+    }
+
+    private const int PanelWidth = 700;
+
+    /// <summary>PNG panels of equal size in one row.</summary>
+    private static void SideBySide(IReadOnlyList<byte[]> panels, string path)
+    {
+        using var canvasBitmap = new SkiaSharp.SKBitmap(PanelWidth * panels.Count, Height);
+        using (var canvas = new SkiaSharp.SKCanvas(canvasBitmap))
+        {
+            canvas.Clear(SkiaSharp.SKColors.White);
+            for (int i = 0; i < panels.Count; i++)
+            {
+                using var panel = SkiaSharp.SKBitmap.Decode(panels[i]);
+                canvas.DrawBitmap(panel, i * PanelWidth, 0);
+            }
+        }
+        using var image = SkiaSharp.SKImage.FromBitmap(canvasBitmap);
+        using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
     }
 
     /// <summary>Methods sit side by side around each variant's x position.</summary>

@@ -182,9 +182,16 @@ public static class QuantizationEffects
         return (new PairedScores([.. rows.Select(r => r.Correct)], [.. rows.Select(r => r.Methods[method].Uncertainty)], confidence), rows.Count);
     }
 
-    /// <summary>Whether a difference's interval lies wholly on one side of 0.</summary>
+    /// <summary>Smallest change reported as one: half a unit of the report's third decimal.</summary>
+    public const double Resolution = 0.0005;
+
+    /// <summary>
+    /// Whether a difference's interval lies wholly on one side of 0 and the change shows at the report's precision
+    /// (a shift of 1e-4 in ECE that every resample agrees on is not a change anyone should read).
+    /// </summary>
     public static bool ExcludesZero(BootstrapInterval? d) =>
-        d is not null && d.Lower.TryGetValue(out double lo) && d.Upper.TryGetValue(out double hi) && (lo > 0 || hi < 0);
+        d is not null && d.Estimate.TryGetValue(out double e) && Math.Abs(e) >= Resolution
+        && d.Lower.TryGetValue(out double lo) && d.Upper.TryGetValue(out double hi) && (lo > 0 || hi < 0);
 
     /// <summary>
     /// What changed, per model: its rungs whose accuracy or ECE difference from the baseline lies outside the paired
@@ -205,13 +212,13 @@ public static class QuantizationEffects
             var baseline = model.FirstOrDefault(e => e.IsBaseline);
             if (rungs.Count == 0 || baseline is null) continue;
             string name = model.Key.Length > 0 ? Path.GetFileName(model.Key) : "the model";
-            var moved = rungs.Where(e => ExcludesZero(e.Methods[any].Differences!.Accuracy) || ExcludesZero(e.Methods[any].Differences!.Ece)).ToList();
+            var moved = rungs.Where(e => ExcludesZero(e.Methods[any].Differences!.Accuracy) || ExcludesZero(e.Methods[any].Differences!.Ece) || ExcludesZero(e.Methods[any].Differences!.Auroc)).ToList();
             int pairs = rungs[0].Methods[any].Differences!.Pairs;
             md.Append(inv, $"**{name}** ({pairs} paired items, against {Short(baseline)}): ");
             if (moved.Count == 0)
             {
                 var largest = rungs.OrderByDescending(e => Math.Abs(Value(e.Methods[any].Differences!.Accuracy))).First();
-                md.Append(inv, $"no rung's accuracy{(calibrated is null ? "" : $" or {calibrated} ECE")} difference lies outside its paired 95% interval; the largest accuracy change is {Short(largest)} {Signed(largest.Methods[any].Differences!.Accuracy)}");
+                md.Append(inv, $"no rung's accuracy{(calibrated is null ? "" : $", {calibrated} ECE")} or AUROC difference lies outside its paired 95% interval; the largest accuracy change is {Short(largest)} {Signed(largest.Methods[any].Differences!.Accuracy)}");
             }
             else
             {
@@ -232,6 +239,12 @@ public static class QuantizationEffects
             }
             md.AppendLine(".").AppendLine();
         }
+        // Many paired tests: say how many excluded 0 against how many would by chance at 95%.
+        var all = effects.Where(e => !e.IsBaseline).SelectMany(e => e.Methods.Values).Where(m => m.Differences is not null)
+            .SelectMany(m => new[] { m.Differences!.Accuracy, m.Differences.Auroc, m.Differences.Ece, m.Differences.ConfidentErrors })
+            .Where(i => i is not null && i.Lower.IsDefined).ToList();
+        if (all.Count > 0)
+            md.AppendLine(inv, $"Of the {all.Count} paired differences in this report (every model, rung, method and metric), {all.Count(ExcludesZero)} lie outside their 95% interval; about {all.Count * 0.05:F0} would by chance alone if nothing changed, so a single one is weak evidence.");
         return md.Length == 0 ? null : md.ToString().TrimEnd();
     }
 

@@ -77,6 +77,17 @@ public sealed class QuantizationEffectsTests
     }
 
     [Fact]
+    public void A_change_below_the_reports_precision_is_not_called_one_even_when_every_resample_agrees()
+    {
+        var tiny = new BootstrapInterval(MetricValue.Defined(0.0001), MetricValue.Defined(0.00005), MetricValue.Defined(0.0002), 0.95, 100, 0);
+        var real = new BootstrapInterval(MetricValue.Defined(-0.02), MetricValue.Defined(-0.047), MetricValue.Defined(-0.001), 0.95, 100, 0);
+        var straddles = new BootstrapInterval(MetricValue.Defined(-0.02), MetricValue.Defined(-0.05), MetricValue.Defined(0.01), 0.95, 100, 0);
+        Assert.False(QuantizationEffects.ExcludesZero(tiny));
+        Assert.True(QuantizationEffects.ExcludesZero(real));
+        Assert.False(QuantizationEffects.ExcludesZero(straddles));
+    }
+
+    [Fact]
     public void Identical_rungs_differ_by_exactly_zero_and_mismatched_items_are_refused()
     {
         var correct = new[] { true, false, true, true, false, true };
@@ -133,6 +144,7 @@ public sealed class QuantizationEffectsTests
         Assert.Contains("Q2_K (2.90 bits/weight) changes accuracy by -0.300", headline);
         Assert.Contains("0.0 % at F16, 33.3 % at Q2_K", headline);
         Assert.Contains("**big**", headline);
-        Assert.Contains("no rung's accuracy or msp ECE difference lies outside its paired 95% interval", headline);
+        Assert.Contains("no rung's accuracy, msp ECE or AUROC difference lies outside its paired 95% interval", headline);
+        Assert.Contains("paired differences in this report", headline);
     }
 }
