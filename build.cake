@@ -1,5 +1,5 @@
 // UQEngine build script: `dotnet tool restore && dotnet cake --target=<Target>`.
-// Targets: Native (llama.cpp libraries from npm), Build, Test (default), Bench, Pack, Compare. `--backend=cuda` for the CUDA set.
+// Targets: Native (llama.cpp libraries from npm), Build, Test (default), Bench, Pack, Compare, CompareSizes. `--backend=cuda` for the CUDA set.
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var backend = Argument("backend", "cpu");
@@ -48,6 +48,19 @@ Task("Compare")
         new ProcessArgumentBuilder().Append("compare").Append("--ladder demo --devices cpu,cuda --dataset demo:open:eval")
             .Append("--methods msp,mean_entropy,min_token_prob --max-tokens 8 --bootstrap 1000 --no-variant-figures --threads 1")
             .Append("--limit").Append(compareLimit).Append("--out docs/compare-demo"),
+        new DotNetRunSettings { Configuration = "Release" });
+});
+
+Task("CompareSizes")
+    .Description("Regenerate the worked example docs/compare-sizes/ (the three built-in sizes x six rungs, paired against each size's F16)")
+    .IsDependentOn("Native")
+    .Does(() =>
+{
+    if (System.IO.Directory.Exists("docs/compare-sizes")) System.IO.Directory.Delete("docs/compare-sizes", recursive: true);
+    DotNetRun("src/UQEngine.Cli/UQEngine.Cli.csproj",
+        new ProcessArgumentBuilder().Append("compare").Append("--ladder demo-sizes:F16,Q8_0,Q4_K_M,Q4_0,Q3_K_M,Q2_K --dataset demo:open:eval")
+            .Append("--methods msp,mean_entropy,min_token_prob,semantic_entropy --bootstrap 1000 --no-variant-figures --threads 1")
+            .Append("--out docs/compare-sizes"),
         new DotNetRunSettings { Configuration = "Release" });
 });
 

@@ -27,11 +27,25 @@ public static class BuiltInModels
         return SyntheticModelPath(log);
     }
 
-    /// <summary>True for the files this program ships or writes itself (the demo model, the cached synthetic model).</summary>
+    /// <summary>True for the files this program ships or writes itself (the demo models of every size, the cached synthetic model).</summary>
     public static bool IsBuiltIn(string path)
     {
         string full = Path.GetFullPath(path);
-        return (DemoModels.FindModel() is { } demo && full == Path.GetFullPath(demo)) || full == Path.GetFullPath(Path.Combine(CacheDirectory, SyntheticFileName));
+        return DemoModels.Sizes.Any(size => DemoModels.FindModel(size) is { } demo && full == Path.GetFullPath(demo))
+            || full == Path.GetFullPath(Path.Combine(CacheDirectory, SyntheticFileName));
+    }
+
+    /// <summary>
+    /// A --model value: an existing file is itself; otherwise a built-in name (demo, demo-small, demo-tiny) is its
+    /// committed file. Null when the value is neither (the caller reports the missing file).
+    /// </summary>
+    public static string? Resolve(string value)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(value);
+        if (File.Exists(value)) return value;
+        if (DemoModels.Size(value) is not { } size) return null;
+        return DemoModels.FindModel(size) ?? throw new FileNotFoundException(
+            $"the built-in model '{size.Name}' ({size.RelativeFolder}/{size.FileName}) was not found beside the app or in a parent folder", size.FileName);
     }
 
     /// <summary>The synthetic random model in the user cache, written on first use.</summary>

@@ -11,7 +11,7 @@ namespace UQEngine.Cli.Commands;
 /// <summary>Options shared by the commands that load a model, and the one place that turns them into a model and context.</summary>
 internal sealed class ModelOptionsBinder
 {
-    public Option<string?> Model { get; } = new("--model", "-m") { Description = "GGUF model file. Default: the built-in demo model (made on first use). With --endpoint: the remote model name" };
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "GGUF model file, or a built-in model: demo, demo-small, demo-tiny. Default: the built-in demo model. With --endpoint: the remote model name" };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
     public Option<int> GpuLayers { get; } = new("--gpu-layers") { Description = "Layers to offload on cuda (-1 = all)", DefaultValueFactory = _ => -1 };
     public Option<int> Threads { get; } = new("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
@@ -26,10 +26,17 @@ internal sealed class ModelOptionsBinder
     public string ResolveModelPath(ParseResult result, IAnsiConsole? console)
     {
         string? path = result.GetValue(Model);
-        if (!string.IsNullOrWhiteSpace(path)) return path;
+        if (!string.IsNullOrWhiteSpace(path)) return BuiltInName(path);
         if (result.GetResult(Model) is { Implicit: false }) // given, but empty: a script's unset variable, not a wish for the demo
             throw new CliException("--model is empty: give a GGUF file, or leave --model out to use the built-in demo model");
         return BuiltInModels.DefaultModelPath(message => console?.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+    }
+
+    /// <summary>A file stays itself; a built-in name (demo-small, demo-tiny) becomes its committed file.</summary>
+    public static string BuiltInName(string value)
+    {
+        try { return BuiltInModels.Resolve(value) ?? value; }
+        catch (FileNotFoundException e) { throw new CliException(e.Message); }
     }
 
     public LlamaModel LoadModel(ParseResult result, IAnsiConsole? console)

@@ -23,8 +23,8 @@ internal static class CompareCommand
     public static Command Create()
     {
         var models = new Option<string?>("--models") { Description = "Comma-separated GGUF files to compare" };
-        var ladder = new Option<string?>("--ladder") { Description = "A quantization ladder of --model (default: the built-in model): 'demo' (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K) or a list like F16,Q8_0,Q4_K_M; rungs are made once and cached" };
-        var source = new Option<string?>("--model", "-m") { Description = "The model a --ladder quantizes (default: the built-in model)" };
+        var ladder = new Option<string?>("--ladder") { Description = "A quantization ladder of --model (default: the built-in model): 'demo' (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K) or a list like F16,Q8_0,Q4_K_M; 'demo-sizes' (or demo-sizes:F16,Q4_0,Q2_K) = that ladder for each built-in size (demo-tiny, demo-small, demo), with paired differences from each size's F16; rungs are made once and cached" };
+        var source = new Option<string?>("--model", "-m") { Description = "The model a --ladder quantizes (default: the built-in model); several, comma-separated (files or demo, demo-small, demo-tiny), give each its own ladder, compared like demo-sizes" };
         var cache = new Option<string?>("--ladder-cache") { Description = "Where quantized rungs are cached (default: models/cache of the checkout, else the user cache)" };
         var devices = new Option<string>("--devices") { Description = "cpu, cuda or cpu,cuda (cuda = all layers on the GPU; reported as unavailable when there is no CUDA build or GPU)", DefaultValueFactory = _ => "cpu" };
         var dataset = new Option<string>("--dataset", "-d") { Description = "Dataset file or built-in name (see `uqengine eval`)", Required = true };
@@ -67,9 +67,7 @@ internal static class CompareCommand
             }
             else
             {
-                string from = result.GetValue(source) is { Length: > 0 } m ? m : BuiltInModels.DefaultModelPath(message => console.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
-                if (!File.Exists(from)) throw new CliException($"--model: '{from}' does not exist");
-                variants = ComparisonVariant.ForLadder(from, ModelLadder.Parse(ladderSpec!), deviceList);
+                variants = LadderVariants(ladderSpec!, result.GetValue(source), deviceList, console);
             }
 
             var registry = UncertaintyMethodRegistry.CreateDefault();
@@ -130,6 +128,36 @@ internal static class CompareCommand
             return 0;
         })));
         return command;
+    }
+
+    /// <summary>--ladder with --model: one model's ladder, several models' ladders (a list), or every built-in size's.</summary>
+    private static IReadOnlyList<ComparisonVariant> LadderVariants(string spec, string? modelList, IReadOnlyList<ComparisonDevice> devices, IAnsiConsole console)
+    {
+        IReadOnlyList<QuantizationType>? sizeLadder;
+        try { sizeLadder = DemoModels.ParseSizeLadder(spec); }
+        catch (ArgumentException e) { throw new CliException("--ladder: " + e.Message); }
+        if (sizeLadder is not null)
+        {
+            if (modelList is not null) throw new CliException($"--ladder {DemoModels.SizeLadderName} names its models (demo-tiny, demo-small, demo); give --model a,b --ladder TYPES for others");
+            return ComparisonVariant.ForModelLadders(DemoModels.Sizes.Select(size => (size.Name, DemoModels.FindModel(size)
+                ?? throw new CliException($"--ladder {DemoModels.SizeLadderName}: the built-in model {size.Name} ({size.RelativeFolder}/{size.FileName}) was not found in this checkout or beside the app"))), sizeLadder, devices);
+        }
+        var ladder = ModelLadder.Parse(spec);
+        var names = (modelList ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length <= 1)
+        {
+            string from = names.Length == 1 ? ModelOptionsBinder.BuiltInName(names[0]) : BuiltInModels.DefaultModelPath(message => console.MarkupLine($"[grey]{Markup.Escape(message)}[/]"));
+            if (!File.Exists(from)) throw new CliException($"--model: '{from}' does not exist");
+            return ComparisonVariant.ForLadder(from, ladder, devices);
+        }
+        var models = names.Select(n =>
+        {
+            string path = ModelOptionsBinder.BuiltInName(n);
+            if (!File.Exists(path)) throw new CliException($"--model: '{n}' is neither a file nor a built-in model (demo, demo-small, demo-tiny)");
+            return (Name: DemoModels.Size(n)?.Name ?? Path.GetFileNameWithoutExtension(path), Path: path);
+        }).ToList();
+        try { return ComparisonVariant.ForModelLadders(models, ladder, devices); }
+        catch (ArgumentException e) { throw new CliException("--model: " + e.Message); }
     }
 
     private static void Show(IAnsiConsole console, ComparisonSummary s, string folder)

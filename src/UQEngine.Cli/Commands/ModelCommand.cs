@@ -268,7 +268,7 @@ internal static class ModelCommand
     private static Command Eval()
     {
         var quant = new Option<string[]>("--quant", "-q") { Description = "Quantization type(s) (F16 = the committed model; others made on demand into models/cache), or 'all'", DefaultValueFactory = _ => ["F16"], AllowMultipleArgumentsPerToken = true };
-        var modelPath = new Option<string?>("--model", "-m") { Description = "Evaluate this GGUF instead of the demo model" };
+        var modelPath = new Option<string?>("--model", "-m") { Description = "Evaluate this GGUF (or built-in model: demo-small, demo-tiny) instead of the demo model; with -q, each type is quantized from it" };
         var limit = new Option<int>("--limit") { Description = "Evaluate at most this many items per bucket (0 = all)" };
         var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
         var markdown = new Option<bool>("--markdown") { Description = "Print Markdown tables" };
@@ -281,15 +281,18 @@ internal static class ModelCommand
             var world = DemoWorld.Generate(r.World);
             string[] names = result.GetValue(quant) ?? ["F16"];
             var types = names.Any(n => n.Equals("all", StringComparison.OrdinalIgnoreCase)) ? QuantizationType.Ladder : names.Select(QuantizationType.Parse).ToList();
-            string? explicitModel = result.GetValue(modelPath);
+            string? explicitModel = result.GetValue(modelPath) is { } given ? ModelOptionsBinder.BuiltInName(given) : null;
+            if (explicitModel is not null && !File.Exists(explicitModel)) throw new CliException($"--model: '{explicitModel}' does not exist");
             var combined = new List<(string Label, long Bytes, IReadOnlyList<DemoBucket> Buckets)>();
-            foreach (var type in explicitModel is null ? types : [QuantizationType.F16])
+            // Without -q, --model is evaluated as it is; with -q, each type is quantized from it (cached like the demo's).
+            bool asIs = explicitModel is not null && result.GetResult(quant) is null or { Implicit: true };
+            foreach (var type in asIs ? [QuantizationType.F16] : types)
             {
-                string path = explicitModel ?? DemoModels.Variant(type);
+                string path = asIs ? explicitModel! : explicitModel is null ? DemoModels.Variant(type) : ModelLadder.Ensure(explicitModel, type, DemoModels.CacheDirectory(), result.GetValue(threads));
                 using var model = LlamaModel.Load(path);
                 var clock = Stopwatch.StartNew();
                 var results = EvaluateAll(model, world, r.World.OptionCount, result.GetValue(limit), result.GetValue(threads), result.GetValue(trainSplit));
-                string label = explicitModel is null ? type.Name : Path.GetFileName(path);
+                string label = explicitModel is null || !asIs ? type.Name : Path.GetFileName(path);
                 combined.Add((label, new FileInfo(path).Length, DemoEvaluator.Buckets(results)));
                 if (result.GetValue(markdown))
                 {

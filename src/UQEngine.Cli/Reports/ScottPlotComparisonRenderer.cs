@@ -21,6 +21,12 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
         var written = new List<string>();
         var ok = summary.Variants.Where(v => v.Status == VariantStatus.Ok).ToList();
         if (ok.Count == 0) return written;
+        if (summary.Effects.Count > 0)
+        {
+            // Size x quantization: the per-variant figures would put 24 labels on one axis; metrics against bits read better.
+            RenderBits(folder, summary, ok, written);
+            return written;
+        }
         int width = Math.Max(900, 120 * ok.Count);
         var palette = new ScottPlot.Palettes.Category10();
 
@@ -75,6 +81,120 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
             }
         }
         return written;
+    }
+
+    /// <summary>
+    /// Each metric against bits per weight, one line per model (error bars = 95% bootstrap interval), for the first
+    /// method with confidences (AUROC and AURC for every method); and per model the reliability of F16 and the lowest
+    /// rung side by side.
+    /// </summary>
+    private static void RenderBits(string folder, ComparisonSummary summary, IReadOnlyList<VariantOutcome> ok, List<string> written)
+    {
+        var palette = new ScottPlot.Palettes.Category10();
+        var models = ok.Where(v => v.BitsPerWeight is not null).GroupBy(v => v.Model ?? v.QuantizedFrom ?? "").ToList();
+        if (models.Count == 0) return;
+        string? primary = summary.Methods.FirstOrDefault(m => ok.Any(v => v.Methods.GetValueOrDefault(m)?.Metrics.Calibration is not null));
+        var effects = summary.Effects.ToDictionary(e => e.Variant);
+
+        void Line(string file, string title, string y, Func<VariantOutcome, BootstrapInterval?> value, bool unitRange = true)
+        {
+            var plot = new Plot();
+            plot.Title(title);
+            plot.XLabel("Bits per weight (tensor bytes x 8 / parameters)");
+            plot.YLabel(y);
+            for (int g = 0; g < models.Count; g++)
+            {
+                var rows = models[g].OrderBy(v => v.BitsPerWeight).Select(v => (X: v.BitsPerWeight!.Value, I: value(v))).Where(r => r.I is not null && r.I.Estimate.IsDefined).ToList();
+                if (rows.Count == 0) continue;
+                var xs = rows.Select(r => r.X).ToList();
+                var ys = rows.Select(r => r.I!.Estimate.TryGetValue(out double e) ? e : 0).ToList();
+                var above = rows.Select((r, i) => r.I!.Upper.TryGetValue(out double hi) ? Math.Max(0, hi - ys[i]) : 0).ToList();
+                var below = rows.Select((r, i) => r.I!.Lower.TryGetValue(out double lo) ? Math.Max(0, ys[i] - lo) : 0).ToList();
+                var color = palette.GetColor(g);
+                plot.Add.Plottable(new ScottPlot.Plottables.ErrorBar(xs, ys, null, null, above, below) { YErrorPositive = above, YErrorNegative = below, Color = color });
+                var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
+                line.Color = color;
+                line.LineWidth = 2;
+                line.MarkerSize = 7;
+                line.LegendText = Path.GetFileName(models[g].Key);
+            }
+            if (unitRange) plot.Axes.SetLimitsY(0, 1.05);
+            plot.ShowLegend(Alignment.LowerRight);
+            Save(plot, folder, file, 900, written);
+        }
+
+        Line("bits_accuracy.png", "Accuracy against bits per weight, one line per model size", "Accuracy", v => v.Accuracy);
+        foreach (string m in summary.Methods.Where(m => ok.Any(v => v.Methods.ContainsKey(m))))
+        {
+            Line($"bits_auroc_{m}.png", $"AUROC of {m} (error detection) against bits per weight", "AUROC", v => v.Methods.GetValueOrDefault(m)?.Metrics.Ranking.AurocErrorDetection);
+            Line($"bits_aurc_{m}.png", $"AURC of {m} (lower is better) against bits per weight", "AURC", v => v.Methods.GetValueOrDefault(m)?.Metrics.Selective.Aurc);
+        }
+        if (primary is null) return;
+        Line($"bits_ece_{primary}.png", $"ECE of {primary} (15 bins; lower is better) against bits per weight", "ECE", v => v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration?.EceEqualWidth, unitRange: false);
+        Line($"bits_brier_{primary}.png", $"Brier score of {primary} (lower is better) against bits per weight", "Brier", v => v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration?.Brier, unitRange: false);
+        Line($"bits_confident_errors_{primary}.png", $"Confident errors: wrong with {primary} >= {PairedComparison.ConfidentThreshold:0.0}, share of items", "Share of items",
+            v => effects.GetValueOrDefault(v.Label)?.Methods.GetValueOrDefault(primary)?.ConfidentErrors, unitRange: false);
+
+        // F16 and the lowest rung of each model, side by side.
+        foreach (var model in models)
+        {
+            var rungs = model.OrderByDescending(v => v.BitsPerWeight).ToList();
+            var pair = new[] { rungs.FirstOrDefault(v => v.Quantization == "F16") ?? rungs[0], rungs[^1] };
+            if (pair[0] == pair[1]) continue;
+            var panels = new List<byte[]>();
+            for (int i = 0; i < 2; i++)
+            {
+                var plot = new Plot();
+                var v = pair[i];
+                plot.Title($"{Path.GetFileName(model.Key)} {v.Quantization ?? v.Label}: reliability of {primary}");
+                plot.XLabel("Mean confidence (bin)");
+                plot.YLabel("Accuracy (bin)");
+                plot.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);
+                var diagonal = plot.Add.Line(0, 0, 1, 1);
+                diagonal.LineColor = Colors.Gray;
+                diagonal.LinePattern = LinePattern.Dashed;
+                if (v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration is not { ReliabilityEqualWidth.Bins.Count: > 0 } c) { panels.Add(plot.GetImage(PanelWidth, Height).GetImageBytes()); continue; }
+                var bins = c.ReliabilityEqualWidth.Bins;
+                // Marker area follows the bin's item count, so a lone item in a bin does not look like a trend.
+                int most = bins.Max(b => b.Count);
+                for (int b = 0; b < bins.Count; b++)
+                {
+                    var marker = plot.Add.Marker(bins[b].MeanConfidence, bins[b].Accuracy);
+                    marker.Size = (float)(6 + 24 * Math.Sqrt(bins[b].Count / (double)most));
+                    marker.Color = palette.GetColor(i == 0 ? 0 : 3).WithAlpha(0.7);
+                }
+                var line = plot.Add.Scatter(bins.Select(b => b.MeanConfidence).ToArray(), bins.Select(b => b.Accuracy).ToArray());
+                line.Color = palette.GetColor(i == 0 ? 0 : 3);
+                line.MarkerSize = 0;
+                line.LegendText = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ECE {c.EceEqualWidth.Estimate.ToString("F3")}, n = {c.ReliabilityEqualWidth.TotalCount}");
+                plot.ShowLegend(Alignment.UpperLeft);
+                panels.Add(plot.GetImage(PanelWidth, Height).GetImageBytes());
+            }
+            string file = $"reliability_{Path.GetFileName(model.Key)}_{pair[0].Quantization}_vs_{pair[1].Quantization}.png".ToLowerInvariant();
+            SideBySide(panels, Path.Combine(folder, file));
+            written.Add(file);
+        }
+    }
+
+    private const int PanelWidth = 700;
+
+    /// <summary>PNG panels of equal size in one row.</summary>
+    private static void SideBySide(IReadOnlyList<byte[]> panels, string path)
+    {
+        using var canvasBitmap = new SkiaSharp.SKBitmap(PanelWidth * panels.Count, Height);
+        using (var canvas = new SkiaSharp.SKCanvas(canvasBitmap))
+        {
+            canvas.Clear(SkiaSharp.SKColors.White);
+            for (int i = 0; i < panels.Count; i++)
+            {
+                using var panel = SkiaSharp.SKBitmap.Decode(panels[i]);
+                canvas.DrawBitmap(panel, i * PanelWidth, 0);
+            }
+        }
+        using var image = SkiaSharp.SKImage.FromBitmap(canvasBitmap);
+        using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
     }
 
     /// <summary>Methods sit side by side around each variant's x position.</summary>

@@ -18,6 +18,13 @@ public static class ComparisonReport
             md.AppendLine($"- Quantization ladder of `{Path.GetFileName(source.QuantizedFrom)}` (sha256 `{source.QuantizedFromSha256}`…)");
         md.AppendLine(inv, $"- Intervals: 95% percentile bootstrap over items, {s.BootstrapResamples} resamples, seed {s.Seed}");
         md.AppendLine();
+        if (s.Headline is not null)
+        {
+            md.AppendLine("## What changed").AppendLine();
+            md.AppendLine("Each rung against its own model's F16 on the same items (paired bootstrap of the difference; details in " +
+                "[Size x quantization](#size-x-quantization)).").AppendLine();
+            md.AppendLine(s.Headline).AppendLine();
+        }
         md.AppendLine("AUROC: errors detected by the method's uncertainty (higher is better, 0.5 = chance). ECE (15 equal-width bins) and " +
             "Brier: calibration of the method's confidence (lower is better; n/a for methods without one). AURC: area under the " +
             "risk–coverage curve (lower is better). Tokens/s: llama.cpp decode time during the evaluation itself, prompt " +
@@ -57,7 +64,7 @@ public static class ComparisonReport
         for (int r = 0; r < reasons.Count; r++) md.AppendLine(inv, $"Reason {r + 1}: {Escape(reasons[r])}").AppendLine();
 
         var ok = s.Variants.Where(v => v.Status == VariantStatus.Ok && v.Accuracy is not null).ToList();
-        if (ok.Count >= 2)
+        if (ok.Count >= 2 && s.Effects.Count == 0)
         {
             var (a, b) = (ok[0], ok[^1]);
             md.AppendLine($"From {a.Label} to {b.Label}: accuracy {a.Accuracy!.Estimate.ToString("F3")} → {b.Accuracy!.Estimate.ToString("F3")}" +
@@ -66,6 +73,8 @@ public static class ComparisonReport
                     (a.Methods[m].Metrics.Calibration is { } ca && b.Methods[m].Metrics.Calibration is { } cb ? $", ECE {ca.EceEqualWidth.Estimate.ToString("F3")} → {cb.EceEqualWidth.Estimate.ToString("F3")}" : ""))) +
                 ". Overlapping intervals mean the difference is within what resampling the items gives.").AppendLine();
         }
+
+        if (s.Effects.Count > 0) RenderEffects(md, s);
 
         if (figures.Count > 0)
         {
@@ -86,6 +95,50 @@ public static class ComparisonReport
         md.AppendLine();
         return md.ToString();
     }
+
+    /// <summary>The paired differences from each model's F16, and the confident errors, per rung.</summary>
+    private static void RenderEffects(StringBuilder md, ComparisonSummary s)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        md.AppendLine("## Size x quantization").AppendLine();
+        md.AppendLine(inv, $"Differences are rung minus the same model's F16 on the items both answered, with a 95% paired-bootstrap interval " +
+            $"(one draw of items per resample for both rungs); **bold** = the interval excludes 0. Confident errors: share of all items " +
+            $"answered wrongly with confidence >= {PairedComparison.ConfidentThreshold:0.0}. Bits/weight: the rung's tensor bytes x 8 / parameters.").AppendLine();
+        var calibrated = s.Methods.Where(m => s.Effects.Any(e => e.Methods.GetValueOrDefault(m)?.ConfidentErrors is not null)).ToList();
+        var accuracyMethod = s.Methods.FirstOrDefault(m => s.Effects.Any(e => e.Methods.ContainsKey(m)));
+        var byLabel = s.Variants.ToDictionary(v => v.Label);
+        md.AppendLine("| model | rung | bits/weight | accuracy | Δ accuracy |" + string.Concat(calibrated.Select(m => $" {m} ECE | Δ ECE | confident errors | Δ confident errors |")));
+        md.AppendLine("|---|---|---:|---|---|" + string.Concat(calibrated.Select(_ => "---|---|---|---|")));
+        foreach (var e in s.Effects)
+        {
+            var v = byLabel[e.Variant];
+            var d = accuracyMethod is null ? null : e.Methods.GetValueOrDefault(accuracyMethod)?.Differences;
+            md.Append(inv, $"| {Escape(Path.GetFileName(e.Model))} | {Escape(e.Quantization ?? e.Variant)} | {(e.BitsPerWeight is { } b ? b.ToString("F2", inv) : "")} | {v.Accuracy} | {Diff(e.IsBaseline, d?.Accuracy)} |");
+            foreach (string m in calibrated)
+            {
+                var me = e.Methods.GetValueOrDefault(m);
+                md.Append(inv, $" {v.Methods.GetValueOrDefault(m)?.Metrics.Calibration?.EceEqualWidth.ToString() ?? "n/a"} | {Diff(e.IsBaseline, me?.Differences?.Ece)} | {me?.ConfidentErrors?.ToString() ?? "n/a"} | {Diff(e.IsBaseline, me?.Differences?.ConfidentErrors)} |");
+            }
+            md.AppendLine();
+        }
+        md.AppendLine();
+        md.AppendLine("Δ AUROC (error detection) per method, same pairing:").AppendLine();
+        var methods = s.Methods.Where(m => s.Effects.Any(e => e.Methods.ContainsKey(m))).ToList();
+        md.AppendLine("| model | rung |" + string.Concat(methods.Select(m => $" {m} AUROC | Δ |")));
+        md.AppendLine("|---|---|" + string.Concat(methods.Select(_ => "---|---|")));
+        foreach (var e in s.Effects)
+        {
+            var v = byLabel[e.Variant];
+            md.Append(inv, $"| {Escape(Path.GetFileName(e.Model))} | {Escape(e.Quantization ?? e.Variant)} |");
+            foreach (string m in methods)
+                md.Append(inv, $" {v.Methods.GetValueOrDefault(m)?.Metrics.Ranking.AurocErrorDetection.ToString() ?? "n/a"} | {Diff(e.IsBaseline, e.Methods.GetValueOrDefault(m)?.Differences?.Auroc)} |");
+            md.AppendLine();
+        }
+        md.AppendLine();
+    }
+
+    private static string Diff(bool baseline, Metrics.BootstrapInterval? d) =>
+        baseline ? "(baseline)" : d is null ? "n/a" : QuantizationEffects.ExcludesZero(d) ? $"**{QuantizationEffects.Signed(d)}**" : QuantizationEffects.Signed(d);
 
     private static string Rate(double? perSecond) => perSecond is { } r ? r.ToString("F0", CultureInfo.InvariantCulture) : "n/a";
 

@@ -76,6 +76,11 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
 
         var coverage = new DatasetCoverage(dataset.Name, dataset.Source, dataset.Items.Count, perVariant, dataset.SkippedCount) { Skipped = dataset.SkippedLines };
         var summary = new ComparisonSummary(coverage, methods, evaluation.Seed, evaluation.BootstrapResamples, evaluation.MultipleChoiceRoute, outcomes);
+        if (variants.Any(v => v.Model is not null))
+        {
+            var effects = QuantizationEffects.Analyze(outcomes, methods, new BootstrapOptions { Resamples = evaluation.BootstrapResamples, Seed = evaluation.Seed });
+            summary = summary with { Effects = effects, Headline = QuantizationEffects.Headline(effects, methods) };
+        }
         var figures = options.Figures?.Render(options.OutputFolder, summary) ?? [];
         File.WriteAllText(Path.Combine(options.OutputFolder, SummaryFile), summary.ToJson());
         File.WriteAllText(Path.Combine(options.OutputFolder, ReportFile), ComparisonReport.Render(summary, figures));
@@ -123,6 +128,8 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         return new VariantOutcome
         {
             Label = variant.Label, Device = variant.Device, Status = VariantStatus.Ok, ModelPath = path, ModelSha256 = hash, FileType = facts.FileType,
+            Model = variant.Model, Quantization = variant.Quantization?.Name, Items = run.Items,
+            BitsPerWeight = facts.ParameterCount > 0 ? facts.SizeBytes * 8.0 / facts.ParameterCount : null,
             QuantizedFrom = variant.QuantizeFrom, QuantizedFromSha256 = variant.QuantizeFrom is null ? null : ModelFiles.ShortSha256(variant.QuantizeFrom),
             Count = run.Items.Count, Accuracy = AccuracyInterval(run.Items.Select(r => r.Correct).ToArray(), options),
             Methods = run.Summary.MethodSummaries, Performance = performance,

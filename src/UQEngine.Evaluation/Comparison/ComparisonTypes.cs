@@ -31,6 +31,12 @@ public sealed record ComparisonVariant
 
     public QuantizationType? Quantization { get; init; }
 
+    /// <summary>
+    /// The model's name when several models are each quantized (a size x quantization comparison: "demo-small");
+    /// variants with the same name and device are compared with that model's F16 rung, item by item.
+    /// </summary>
+    public string? Model { get; init; }
+
     /// <summary>Variants for every model x device, labelled "model · device".</summary>
     public static IReadOnlyList<ComparisonVariant> ForFiles(IEnumerable<string> modelPaths, IReadOnlyList<ComparisonDevice> devices)
     {
@@ -48,6 +54,21 @@ public sealed record ComparisonVariant
     /// <summary>Variants for every rung of a quantization ladder x device, labelled "Q8_0 · cpu".</summary>
     public static IReadOnlyList<ComparisonVariant> ForLadder(string source, IEnumerable<QuantizationType> ladder, IReadOnlyList<ComparisonDevice> devices) =>
         [.. ladder.SelectMany(q => devices.Select(d => new ComparisonVariant { Label = $"{q.Name} · {DeviceName(d)}", QuantizeFrom = source, Quantization = q, Device = d }))];
+
+    /// <summary>
+    /// Variants for every model x rung x device, labelled "demo-small Q2_K · cpu": each model's own ladder, so the
+    /// report can compare sizes as well as rungs.
+    /// </summary>
+    public static IReadOnlyList<ComparisonVariant> ForModelLadders(IEnumerable<(string Name, string Path)> models, IReadOnlyList<QuantizationType> ladder, IReadOnlyList<ComparisonDevice> devices)
+    {
+        var list = models.ToList();
+        var duplicate = list.GroupBy(m => m.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"the model '{duplicate.Key}' is named twice in the ladder");
+        return [.. list.SelectMany(m => ladder.SelectMany(q => devices.Select(d => new ComparisonVariant
+        {
+            Label = $"{m.Name} {q.Name} · {DeviceName(d)}", QuantizeFrom = m.Path, Quantization = q, Device = d, Model = m.Name,
+        })))];
+    }
 
     public static string DeviceName(ComparisonDevice device) => device == ComparisonDevice.Cuda ? "cuda" : "cpu";
 
@@ -153,6 +174,19 @@ public sealed record VariantOutcome
     /// <summary>llama.cpp's description of the file type ("Q8_0", "F16", ...).</summary>
     public string? FileType { get; init; }
 
+    /// <summary>The model's name in a size x quantization comparison (<see cref="ComparisonVariant.Model"/>).</summary>
+    public string? Model { get; init; }
+
+    /// <summary>The ladder rung asked for ("Q2_K"); null for a variant given as a file.</summary>
+    public string? Quantization { get; init; }
+
+    /// <summary>Tensor bytes x 8 / parameters, as llama.cpp reports them (a rung whose rows cannot take the type holds fallbacks, and this shows it).</summary>
+    public double? BitsPerWeight { get; init; }
+
+    /// <summary>The graded items, kept in memory for the paired comparison (each variant's folder has them on disk).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<ItemResult>? Items { get; init; }
+
     /// <summary>Items evaluated.</summary>
     public int Count { get; init; }
 
@@ -176,6 +210,12 @@ public sealed record ComparisonSummary(
     MultipleChoiceRoute MultipleChoiceRoute,
     IReadOnlyList<VariantOutcome> Variants)
 {
+    /// <summary>Each rung against its model's F16 on the same items (size x quantization comparisons); empty otherwise.</summary>
+    public IReadOnlyList<RungEffect> Effects { get; init; } = [];
+
+    /// <summary>What changed, in one paragraph generated from <see cref="Effects"/>; null without them.</summary>
+    public string? Headline { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, EvaluationSummary.JsonOptions);
 }
 
