@@ -276,8 +276,11 @@ step_decode() {
 step_serve() {
   local port pid rc=1 i
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  uq serve --device "$device" --gpu-layers -1 --port "$port" --max-sequences 4 > "$outdir/serve-server.log" 2>&1 &
+  # exec: $! is the server itself, not a subshell running the uq function (killing that would orphan the server).
+  ( exec "${cli[@]}" serve --device "$device" --gpu-layers -1 --port "$port" --max-sequences 4 ) > "$outdir/serve-server.log" 2>&1 &
   pid=$!
+  # The step's timeout sends TERM: take the server down with it.
+  trap 'kill "$pid" 2>/dev/null; exit 143' TERM INT
   for i in $(seq 1 120); do
     kill -0 "$pid" 2>/dev/null || { echo "ERROR: the server exited"; tail -n 20 "$outdir/serve-server.log"; return 1; }
     python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" 2>/dev/null && break

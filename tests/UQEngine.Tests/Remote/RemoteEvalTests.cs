@@ -200,7 +200,7 @@ internal sealed class NginxProcess : IDisposable
             try { using var c = new System.Net.Sockets.TcpClient("127.0.0.1", port); return new NginxProcess(process, port); }
             catch (System.Net.Sockets.SocketException) { Thread.Sleep(100); }
         }
-        process.Kill();
+        process.Kill(entireProcessTree: true);
         throw new InvalidOperationException("nginx did not start: " + process.StandardError.ReadToEnd());
     }
 
@@ -215,7 +215,8 @@ internal sealed class NginxProcess : IDisposable
 
     public void Dispose()
     {
-        if (!_process.HasExited) _process.Kill();
+        // The whole tree: killing only the master leaves its worker running (and holding the port).
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
         _process.Dispose();
     }
