@@ -18,7 +18,7 @@ public static class UncertaintyMethods
     /// <summary>The loaded probe (uqengine serve --probe FILE), per token and per answer.</summary>
     public const string Probe = ProbeMethod.MethodName;
     /// <summary>The loaded LoRA query adapter (uqengine serve --lora-query FILE), per choice.</summary>
-    public const string LoraQuery = "lora_query";
+    public const string LoraQuery = LoraQueryMethod.MethodName;
 
     /// <summary>The similarity the choices are compared with, as the response names it.</summary>
     public const string Backend = "rouge_l";
