@@ -57,9 +57,41 @@ public sealed class ServerLoraQueryTests : IAsyncLifetime
         Assert.True(choices.Select(c => c.GetProperty("text").GetString()).Distinct().Count() == 1 || confidences.Distinct().Count() > 1,
             "different answers should get different readings (otherwise the comparison is weak)");
 
-        // Not asked, not computed.
+        // Not asked, not computed; and the adapter never touched the batcher: the same seeded request gives the same
+        // choices, bit for bit, after queries as before.
         var (_, plain) = await _server.PostJsonAsync("/v1/completions", Completion(false));
-        Assert.False(plain.GetProperty("choices")[0].GetProperty("uncertainty").TryGetProperty("lora_query", out _));
+        for (int c = 0; c < 3; c++)
+        {
+            var p = plain.GetProperty("choices")[c];
+            Assert.False(p.GetProperty("uncertainty").TryGetProperty("lora_query", out _));
+            Assert.Equal(choices[c].GetProperty("text").GetString(), p.GetProperty("text").GetString());
+            Assert.Equal(choices[c].GetProperty("uncertainty").GetProperty("sequence_logprob").GetDouble(), p.GetProperty("uncertainty").GetProperty("sequence_logprob").GetDouble());
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_requests_share_the_query_context_one_at_a_time_and_get_their_own_readings()
+    {
+        object Request(int seed) => new
+        {
+            model = LoopbackServer.ModelId, prompt = Prompt, max_tokens = 6, temperature = 1.3, seed, n = 2, uncertainty = new[] { "lora_query" },
+        };
+        int[] seeds = [11, 12, 13, 14];
+        var alone = new List<JsonElement>();
+        foreach (int seed in seeds) alone.Add((await _server.PostJsonAsync("/v1/completions", Request(seed))).Body);
+        var together = await Task.WhenAll(seeds.Select(seed => _server.PostJsonAsync("/v1/completions", Request(seed))));
+        for (int r = 0; r < seeds.Length; r++)
+        {
+            Assert.Equal(200, together[r].Status);
+            for (int c = 0; c < 2; c++)
+            {
+                var a = alone[r].GetProperty("choices")[c];
+                var t = together[r].Body.GetProperty("choices")[c];
+                Assert.Equal(a.GetProperty("text").GetString(), t.GetProperty("text").GetString());
+                Assert.Equal(a.GetProperty("uncertainty").GetProperty("lora_query").GetProperty("confidence").GetDouble(),
+                    t.GetProperty("uncertainty").GetProperty("lora_query").GetProperty("confidence").GetDouble(), 1e-9);
+            }
+        }
     }
 
     [Fact]
