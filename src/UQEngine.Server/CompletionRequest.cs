@@ -42,14 +42,14 @@ internal static class CompletionRequestParser
     private const int MaxStopSequences = 4;
     private const int MaxTopLogprobs = 20;
 
-    public static CompletionRequest ParseChat(JsonElement root, int maxSequences, bool probeLoaded = false)
+    public static CompletionRequest ParseChat(JsonElement root, int maxSequences, bool probeLoaded = false, bool loraQueryLoaded = false)
     {
         RequireObject(root);
         var messages = ParseMessages(root);
         bool logprobs = OptionalBool(root, "logprobs") ?? false;
         int top = OptionalInt(root, "top_logprobs", 0, MaxTopLogprobs) ?? 0;
         if (top > 0 && !logprobs) throw ApiErrorException.Invalid("top_logprobs requires logprobs to be true", "top_logprobs");
-        return Common(root, maxSequences, probeLoaded) with
+        return Common(root, maxSequences, probeLoaded, loraQueryLoaded) with
         {
             IsChat = true,
             Messages = messages,
@@ -91,7 +91,7 @@ internal static class CompletionRequestParser
         }
     }
 
-    public static CompletionRequest ParseCompletion(JsonElement root, int maxSequences, bool probeLoaded = false)
+    public static CompletionRequest ParseCompletion(JsonElement root, int maxSequences, bool probeLoaded = false, bool loraQueryLoaded = false)
     {
         RequireObject(root);
         if (!root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind == JsonValueKind.Null)
@@ -109,7 +109,7 @@ internal static class CompletionRequestParser
         if (OptionalBool(root, "echo") == true) throw ApiErrorException.Invalid("echo is not supported", "echo", "unsupported_parameter");
         if (root.TryGetProperty("response_format", out var format) && format.ValueKind != JsonValueKind.Null)
             throw ApiErrorException.Invalid("'response_format' is supported on /v1/chat/completions, not on /v1/completions", "response_format", "unsupported_parameter");
-        return Common(root, maxSequences, probeLoaded) with
+        return Common(root, maxSequences, probeLoaded, loraQueryLoaded) with
         {
             IsChat = false,
             Prompt = text,
@@ -160,7 +160,7 @@ internal static class CompletionRequestParser
         _ => false,
     };
 
-    private static CompletionRequest Common(JsonElement root, int maxSequences, bool probeLoaded)
+    private static CompletionRequest Common(JsonElement root, int maxSequences, bool probeLoaded, bool loraQueryLoaded)
     {
         RefuseUnsupported(root);
         if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.String || model.GetString() is not { Length: > 0 } modelId)
@@ -194,7 +194,7 @@ internal static class CompletionRequestParser
             Stream = stream,
             IncludeUsageInStream = includeUsage,
             ParseSpecialTokens = OptionalBool(root, "parse_special_tokens") ?? false,
-            Methods = UncertaintyMethods.Parse(root, n, probeLoaded),
+            Methods = UncertaintyMethods.Parse(root, n, probeLoaded, loraQueryLoaded),
         };
     }
 

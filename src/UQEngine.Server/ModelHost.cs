@@ -28,6 +28,14 @@ internal sealed class ModelHost : IAsyncDisposable
             _model.Dispose();
             throw;
         }
+        // Refused at start-up: an adapter trained on another base model (InferenceException naming both files).
+        try { if (options.LoraQueryPath is not null) LoraQuery = new LoraQueryService(_model, options.LoraQueryPath, _batcher.ContextSize, options.Threads); }
+        catch
+        {
+            _batcher.Dispose();
+            _model.Dispose();
+            throw;
+        }
         ModelId = options.ModelId ?? Path.GetFileNameWithoutExtension(options.ModelPath);
         Created = new DateTimeOffset(File.GetLastWriteTimeUtc(options.ModelPath)).ToUnixTimeSeconds();
         Worker = new DecodeWorker(_batcher);
@@ -36,6 +44,7 @@ internal sealed class ModelHost : IAsyncDisposable
         catch
         {
             Worker.Dispose();
+            LoraQuery?.Dispose();
             _model.Dispose();
             throw;
         }
@@ -50,6 +59,9 @@ internal sealed class ModelHost : IAsyncDisposable
     public EmbeddingService Embeddings { get; }
     /// <summary>The probe whose layer the batcher's context exposes; null without --probe.</summary>
     public ProbeFile? Probe { get; }
+
+    /// <summary>The "lora_query" method's adapter and context; null without --lora-query.</summary>
+    public LoraQueryService? LoraQuery { get; }
 
     /// <summary>The embedding backend of the consistency methods, when the server was given one (else ROUGE-L).</summary>
     public ChoiceSimilarity? ChoiceSimilarity { get; }
@@ -83,6 +95,7 @@ internal sealed class ModelHost : IAsyncDisposable
     {
         Embeddings.Dispose(); // its context goes before the model it may share
         Worker.Dispose(); // stops the decoding thread and frees its context before the model goes
+        LoraQuery?.Dispose();
         _model.Dispose();
         return ValueTask.CompletedTask;
     }

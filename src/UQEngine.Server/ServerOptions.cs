@@ -45,6 +45,12 @@ public sealed record ServerOptions
     public string? ProbePath { get; init; }
 
     /// <summary>
+    /// A LoRA query adapter (uqengine lora-query-train) for the "lora_query" uncertainty method: each choice's answer
+    /// is read by it on a query context of its own. It must be trained on the served model.
+    /// </summary>
+    public string? LoraQueryPath { get; init; }
+
+    /// <summary>
     /// Host header names accepted besides the loopback names (localhost, 127.0.0.1, [::1]) and the listen address,
     /// with any port; anything else gets 400, so a web page cannot reach the server through DNS rebinding. "*" accepts any.
     /// </summary>
@@ -98,6 +104,7 @@ public sealed record ServerOptions
         if (ContextSize < 0) throw new ArgumentException("context size must be >= 0");
         if (MaxRequestBodyBytes < 1024) throw new ArgumentException("body limit must be at least 1024 bytes");
         if (ProbePath is not null && string.IsNullOrWhiteSpace(ProbePath)) throw new ArgumentException("the probe path is empty; leave it unset to serve without a probe");
+        if (LoraQueryPath is not null && string.IsNullOrWhiteSpace(LoraQueryPath)) throw new ArgumentException("the LoRA query adapter path is empty; leave it unset to serve without one");
         foreach (string h in AllowedHosts)
             if (string.IsNullOrWhiteSpace(h) || h.Contains('/') || h.Any(char.IsWhiteSpace)) throw new ArgumentException($"allowed host '{h}' is not a host name");
         foreach (string o in CorsOrigins)

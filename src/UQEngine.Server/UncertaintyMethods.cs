@@ -17,6 +17,8 @@ public static class UncertaintyMethods
     public const string TokenProbability = "token_probability";
     /// <summary>The loaded probe (uqengine serve --probe FILE), per token and per answer.</summary>
     public const string Probe = ProbeMethod.MethodName;
+    /// <summary>The loaded LoRA query adapter (uqengine serve --lora-query FILE), per choice.</summary>
+    public const string LoraQuery = LoraQueryMethod.MethodName;
 
     /// <summary>The similarity the choices are compared with, as the response names it.</summary>
     public const string Backend = "rouge_l";
@@ -27,10 +29,10 @@ public static class UncertaintyMethods
     /// <summary>The catalog's methods over the n choices.</summary>
     public static readonly IReadOnlyList<string> Consistency = [.. MethodCatalog.Default.ComputableFrom(ChoiceStatistics).Select(m => m.Descriptor.Name)];
 
-    public static readonly IReadOnlyList<string> All = [TokenProbability, Probe, .. Consistency];
+    public static readonly IReadOnlyList<string> All = [TokenProbability, Probe, LoraQuery, .. Consistency];
 
     /// <summary>Reads the field; every bad case is a 400 naming the method and why.</summary>
-    internal static IReadOnlySet<string> Parse(JsonElement root, int n, bool probeLoaded)
+    internal static IReadOnlySet<string> Parse(JsonElement root, int n, bool probeLoaded, bool loraQueryLoaded = false)
     {
         if (!root.TryGetProperty("uncertainty", out var field) || field.ValueKind == JsonValueKind.Null) return new HashSet<string>();
         JsonElement list = field;
@@ -55,6 +57,8 @@ public static class UncertaintyMethods
                 throw ApiErrorException.Invalid($"unknown uncertainty method '{Truncate(name)}'; this server accepts: {string.Join(", ", All)}", where, "unknown_uncertainty_method");
             if (name == Probe && !probeLoaded)
                 throw ApiErrorException.Invalid("uncertainty method 'probe' needs a probe file, and this server has none loaded (start it with uqengine serve --probe FILE)", where, "probe_not_loaded");
+            if (name == LoraQuery && !loraQueryLoaded)
+                throw ApiErrorException.Invalid("uncertainty method 'lora_query' needs a LoRA query adapter, and this server has none loaded (start it with uqengine serve --lora-query FILE)", where, "lora_query_not_loaded");
             if (Consistency.Contains(name) && n < 2)
                 throw ApiErrorException.Invalid($"uncertainty method '{name}' compares the request's choices and needs n >= 2 (n = {n})", where, "n_too_small");
             methods.Add(name);

@@ -147,8 +147,8 @@ public static class UqEngineServer
         {
             RequestGuards.RequireDecodableText(document.RootElement);
             request = chat
-                ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences, host.Probe is not null)
-                : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null);
+                ? CompletionRequestParser.ParseChat(document.RootElement, host.MaxSequences, host.Probe is not null, host.LoraQuery is not null)
+                : CompletionRequestParser.ParseCompletion(document.RootElement, host.MaxSequences, host.Probe is not null, host.LoraQuery is not null);
         }
         if (request.Model != host.ModelId) throw UnknownModel(request.Model, host);
         ServerTracing.Describe(http, chat ? "chat" : "text_completion", host.ModelId);
@@ -192,6 +192,7 @@ public static class UqEngineServer
             var job = new DecodeJob(promptTokens, request.Count, generation, null, cancellation);
             Enqueue(host, options, job);
             var results = await Finish(job);
+            var queries = await AskLoraQueryAsync(host, request, promptTokens, results, cancellation);
             int completionTokens = results.Sum(r => r.Tokens.Count);
             metrics.RecordTokens(promptTokens.Length, completionTokens);
             var usage = new Usage(promptTokens.Length, completionTokens, promptTokens.Length + completionTokens);
@@ -202,10 +203,10 @@ public static class UqEngineServer
                 ? new ChatCompletion(meta.Id, "chat.completion", meta.Created, meta.Model, [.. results.Select((r, i) => new ChatChoice(
                     r.Sequence, new AssistantMessage("assistant", r.Text),
                     request.Logprobs ? new ChatLogprobs([.. r.Tokens.Select(t => Wire.ChatEntry(t, readings[i]?.TokenConfidences[t.Index]))]) : null,
-                    Wire.FinishReasonName(r.FinishReason), Wire.Structured(Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence), r, fields?[i])))], usage, set)
+                    Wire.FinishReasonName(r.FinishReason), Wire.WithLoraQuery(Wire.Structured(Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence), r, fields?[i]), queries?[r.Sequence])))], usage, set)
                 : new TextCompletion(meta.Id, "text_completion", meta.Created, meta.Model, [.. results.Select((r, i) => new TextChoice(
                     r.Sequence, r.Text, request.Logprobs ? Wire.TextEntries(r.Tokens, readings[i] is { } p ? [.. r.Tokens.Select(t => p.TokenConfidences[t.Index])] : null) : null,
-                    Wire.FinishReasonName(r.FinishReason), Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence)))], usage, set);
+                    Wire.FinishReasonName(r.FinishReason), Wire.WithLoraQuery(Wire.Uncertainty(r.Uncertainty, readings[i]?.Confidence), queries?[r.Sequence])))], usage, set);
             http.Response.ContentType = "application/json";
             await http.Response.WriteAsync(JsonSerializer.Serialize(body, body.GetType(), Wire.Json), cancellation);
         }
@@ -257,11 +258,12 @@ public static class UqEngineServer
         int completionTokens = results.Sum(r => r.Tokens.Count);
         metrics.RecordTokens(promptTokens.Length, completionTokens);
         var fields = request.Grammar is null ? null : JsonFields.Analyze(results);
+        var queries = await AskLoraQueryAsync(host, request, promptTokens, results, cancellation);
         foreach (var r in results)
         {
             string rest = gates[r.Sequence].Finish(r.Text);
             string finish = Wire.FinishReasonName(r.FinishReason);
-            var uncertainty = Wire.Structured(Wire.Uncertainty(r.Uncertainty, probes?.Result(r.Sequence).Confidence), r, fields?[r.Sequence]);
+            var uncertainty = Wire.WithLoraQuery(Wire.Structured(Wire.Uncertainty(r.Uncertainty, probes?.Result(r.Sequence).Confidence), r, fields?[r.Sequence]), queries?[r.Sequence]);
             object chunk = chat
                 ? ChatChunk(meta, new ChatChunkChoice(r.Sequence, new ChatDelta(null, rest.Length > 0 ? rest : null), null, finish, uncertainty))
                 : TextChunk(meta, new TextChoice(r.Sequence, rest, null, finish, uncertainty));
@@ -300,6 +302,16 @@ public static class UqEngineServer
     }
 
     /// <summary>Awaits the decoder, turning the library's argument errors into 400s.</summary>
+    /// <summary>The LoRA query's reading of each choice (indexed as the choices), when the request asked for it.</summary>
+    private static async Task<LoraQueryReading[]?> AskLoraQueryAsync(ModelHost host, CompletionRequest request, int[] promptTokens, IReadOnlyList<GenerationResult> results, CancellationToken cancellation)
+    {
+        if (!request.Methods.Contains(UncertaintyMethods.LoraQuery) || host.LoraQuery is not { } query) return null;
+        var readings = await query.AskAsync(promptTokens, results, cancellation);
+        var bySequence = new LoraQueryReading[results.Count];
+        for (int i = 0; i < results.Count; i++) bySequence[results[i].Sequence] = readings[i];
+        return bySequence;
+    }
+
     private static async Task<IReadOnlyList<GenerationResult>> Finish(DecodeJob job)
     {
         try { return await job.Completion.Task; }

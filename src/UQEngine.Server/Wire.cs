@@ -61,7 +61,16 @@ public sealed record SequenceUncertainty(
     public double? ConstrainedSequenceLogprob { get; init; }
     /// <summary>Under response_format json_*: one entry per leaf value of the answer, in text order.</summary>
     public IReadOnlyList<FieldUncertainty>? Fields { get; init; }
+    /// <summary>When the request asked for "lora_query": the LoRA query adapter's reading of this choice.</summary>
+    public LoraQueryValue? LoraQuery { get; init; }
 }
+
+/// <summary>
+/// The LoRA query adapter's reading of one choice (UQEngine.Inference.LoraQuery): Platt-calibrated P(correct), the
+/// yes−no logit margin it is computed from, the query tokens decoded, and the query's wall time (re-decode of
+/// prompt + answer on the query context, then the query turn).
+/// </summary>
+public sealed record LoraQueryValue(double Confidence, double Margin, int QueryTokens, double ElapsedMs);
 
 /// <summary>
 /// One JSON field of a structured answer (see UQEngine.Structured.JsonFieldUncertainty): its pointer, value, the
@@ -190,6 +199,10 @@ internal static class Wire
             [.. tokens.Select(t => t.Rank)],
             probes);
     }
+
+    /// <summary>Adds the LoRA query's reading, when there is one.</summary>
+    public static SequenceUncertainty WithLoraQuery(SequenceUncertainty uncertainty, LoraQueryReading? reading) =>
+        reading is null ? uncertainty : uncertainty with { LoraQuery = new LoraQueryValue(reading.Confidence, reading.Logit, reading.QueryTokens, reading.Milliseconds) };
 
     private static int[] Bytes(string text) => [.. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
 }

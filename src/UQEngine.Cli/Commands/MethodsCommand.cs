@@ -27,7 +27,7 @@ internal static class MethodsCommand
                 multiple_choice_only = d.MultipleChoiceOnly,
                 needs = d.Needs,
                 sensitivity = d.ComputableFrom(SensitivityAnalysis.CachedStatistics),
-                serve = d.Name == UncertaintyMethods.Probe || d.ComputableFrom(UncertaintyMethods.ChoiceStatistics),
+                serve = d.Name is UncertaintyMethods.Probe or UncertaintyMethods.LoraQuery || d.ComputableFrom(UncertaintyMethods.ChoiceStatistics),
                 remote = d.Remote.Runs,
                 remote_how = d.Remote.How,
             }).ToList();

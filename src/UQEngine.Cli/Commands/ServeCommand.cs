@@ -20,6 +20,7 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer <key>\" on /v1 (default: UQENGINE_API_KEY, else none)" };
         var maxSequences = new Option<int>("--max-sequences") { Description = "Sequence slots decoded together, shared by concurrent requests (each holds one per sample); also the largest \"n\"", DefaultValueFactory = _ => 4 };
         var probe = new Option<string?>("--probe") { Description = "Probe file (uqengine probe train) for the \"probe\" uncertainty method; must be trained on this model" };
+        var loraQuery = new Option<string?>("--lora-query") { Description = "LoRA query adapter (lora-query-train) for the \"lora_query\" uncertainty method: each choice's P(correct), read on a query context of its own; must be trained on this model" };
         var allowedHost = new Option<string[]>("--allowed-host") { Description = "Also answer requests whose Host header is NAME (repeatable; default: localhost, 127.0.0.1, [::1] and the --host address; \"*\" = any). Others get 400 (DNS rebinding)", AllowMultipleArgumentsPerToken = false };
         var corsOrigin = new Option<string[]>("--cors-origin") { Description = "Let browser pages from ORIGIN (scheme://host[:port]; \"*\" = any) call the API (repeatable; default: none, only the playground)", AllowMultipleArgumentsPerToken = false };
         var similarity = new Option<string>("--similarity") { Description = "How the consistency methods compare a request's n choices: rouge-l (word overlap) or minilm (all-MiniLM-L6-v2 sentence embeddings, cosine)", DefaultValueFactory = _ => "rouge-l" };
@@ -31,7 +32,7 @@ internal static class ServeCommand
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with uncertainty on every answer")
         {
-            host, port, apiKey, maxSequences, queue, probe, allowedHost, corsOrigin, similarity, embeddingModel, otlpEndpoint, otlpProtocol, checkModel,
+            host, port, apiKey, maxSequences, queue, probe, loraQuery, allowedHost, corsOrigin, similarity, embeddingModel, otlpEndpoint, otlpProtocol, checkModel,
             ServeBenchCommand.Create(),
         };
         model.AddTo(command);
@@ -60,6 +61,7 @@ internal static class ServeCommand
                     ContextSize = result.GetValue(model.ContextSize),
                     Threads = result.GetValue(model.Threads),
                     ProbePath = result.GetValue(probe),
+                    LoraQueryPath = result.GetValue(loraQuery),
                     AllowedHosts = result.GetValue(allowedHost) ?? [],
                     CorsOrigins = result.GetValue(corsOrigin) ?? [],
                     ChoiceEmbedder = embedder,

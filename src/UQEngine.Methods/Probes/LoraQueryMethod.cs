@@ -3,7 +3,7 @@ using UQEngine.Inference;
 namespace UQEngine.Methods.Probes;
 
 /// <summary>
-/// Statistic "lora_query": after the greedy answer, the query adapter's reading of it (<see cref="LoraQuery.Ask"/>):
+/// Statistic "lora_query": after the greedy answer, the query adapter's reading of it (<see cref="LoraQuery.Ask(Generator, string, GenerationResult, CancellationToken)"/>):
 /// the question + answer cells the answer left in the cache are reused, only the query turn is decoded (adapter on),
 /// and its cells are removed again. The adapter is loaded on first use from the generator's model, so it can be
 /// registered before the model is.

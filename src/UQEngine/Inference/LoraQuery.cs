@@ -105,17 +105,29 @@ public sealed class LoraQuery : IDisposable
         if (!ReferenceEquals(context.Model, Adapter.Model)) throw new ArgumentException("the generator's model is not the one this adapter was loaded on", nameof(generator));
         long start = Stopwatch.GetTimestamp();
         bool reused = answer.Cache is { IsCurrent: true } c && ReferenceEquals(c.Context, context) && c.Sequence == 0;
-        int position;
-        if (reused) position = answer.Cache!.PromptLength + answer.Cache.DecodedTokens.Length;
-        else
-        {
-            var vocab = context.Model.Vocabulary;
-            int[] tokens = [.. vocab.Tokenize(prompt, addSpecial: true, parseSpecial: true), .. vocab.Tokenize(answer.Text, addSpecial: false, parseSpecial: false)];
-            position = tokens.Length;
-            generator.Prefill(tokens, cancellationToken);
-        }
-        var reading = AskAt(context, position, cancellationToken);
-        return reading with { ReusedCache = reused, Milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+        if (!reused) return Ask(generator, context.Model.Vocabulary.Tokenize(prompt, addSpecial: true, parseSpecial: true), answer.Text, cancellationToken);
+        var reading = AskAt(context, answer.Cache!.PromptLength + answer.Cache.DecodedTokens.Length, cancellationToken);
+        return reading with { Milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+    }
+
+    /// <summary>
+    /// The query for <paramref name="answerText"/> after <paramref name="promptTokens"/>, decoded afresh into
+    /// sequence 0 of <paramref name="generator"/>'s context (base model), then the query turn with the adapter on.
+    /// What <see cref="Ask(Generator, string, GenerationResult, CancellationToken)"/> does when the answer's cells are
+    /// gone, and what the server does on its query context (its batcher's cells belong to the decode thread).
+    /// The answer text is tokenized without special tokens, as the trainer saw it.
+    /// </summary>
+    public LoraQueryReading Ask(Generator generator, ReadOnlySpan<int> promptTokens, string answerText, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        ArgumentNullException.ThrowIfNull(answerText);
+        var context = generator.Context;
+        if (!ReferenceEquals(context.Model, Adapter.Model)) throw new ArgumentException("the generator's model is not the one this adapter was loaded on", nameof(generator));
+        long start = Stopwatch.GetTimestamp();
+        int[] tokens = [.. promptTokens, .. context.Model.Vocabulary.Tokenize(answerText, addSpecial: false, parseSpecial: false)];
+        generator.Prefill(tokens, cancellationToken);
+        var reading = AskAt(context, tokens.Length, cancellationToken);
+        return reading with { ReusedCache = false, Milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
     }
 
     /// <summary>

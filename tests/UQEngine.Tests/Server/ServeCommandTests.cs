@@ -86,6 +86,7 @@ public sealed partial class ServeCommandTests
     [InlineData("--api-key", " ", "API key")]
     [InlineData("--max-sequences", "0", "max sequences")]
     [InlineData("--probe", "/nonexistent/serve.probe.json", "probe file '/nonexistent/serve.probe.json' does not exist")]
+    [InlineData("--lora-query", "/nonexistent/query.gguf", "LoRA query adapter '/nonexistent/query.gguf' does not exist")]
     [InlineData("--otlp-endpoint", "collector:4317", "OTLP endpoint 'collector:4317' must be an absolute http:// or https:// URL")]
     [InlineData("--otlp-protocol", "udp", "OTLP protocol must be grpc or http/protobuf")]
     [InlineData("--embedding-model", "/nonexistent/embed.gguf", "/nonexistent/embed.gguf")]
