@@ -52,6 +52,7 @@ public sealed class DemoFieldEvaluator : IDisposable
     private readonly Generator _generator;
     private readonly GenerationGrammar _objectGrammar;
     private readonly Dictionary<string, GenerationGrammar> _valueGrammars;
+    private readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, DemoItem>> _factsByPerson;
 
     public DemoFieldEvaluator(LlamaModel model, DemoWorld world, int threads = 0)
     {
@@ -61,6 +62,8 @@ public sealed class DemoFieldEvaluator : IDisposable
         _generator = new Generator(_context);
         _objectGrammar = JsonSchemaGrammar.FromSchema(Schema(world));
         // A value's bare text (a string's quotes are prefilled): one alternative per world value.
+        _factsByPerson = world.Items.Where(i => i.Family == DemoFamily.Recall).GroupBy(i => i.Subject)
+            .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, DemoItem>)g.ToDictionary(i => i.Relation));
         _valueGrammars = world.Relations.ToDictionary(r => r.Name,
             r => new GenerationGrammar("root ::= " + string.Join(" | ", r.Values.Select(v => JsonSerializer.Serialize(v))) + "\n"));
     }
@@ -133,14 +136,12 @@ public sealed class DemoFieldEvaluator : IDisposable
     }
 
     /// <summary>The recall facts of each person, by relation.</summary>
-    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, DemoItem>> FactsByPerson() =>
-        _world.Items.Where(i => i.Family == DemoFamily.Recall).GroupBy(i => i.Subject)
-            .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, DemoItem>)g.ToDictionary(i => i.Relation));
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, DemoItem>> FactsByPerson => _factsByPerson;
 
     /// <summary>Asks for one person's facts and grades every field (both splits; filter by <see cref="DemoFieldResult.Split"/>).</summary>
     public IReadOnlyList<DemoFieldResult> Evaluate(string person, DemoFieldMode mode)
     {
-        var facts = FactsByPerson()[person];
+        if (!_factsByPerson.TryGetValue(person, out var facts)) throw new ArgumentException($"'{person}' is not a person of the world", nameof(person));
         string prompt = DemoFormat.ChatPrompt(Question(person));
         if (mode == DemoFieldMode.Free)
         {
@@ -173,7 +174,7 @@ public sealed class DemoFieldEvaluator : IDisposable
     /// <summary>Every person with at least one evaluation-split fact, asked once; returns the evaluation-split fields.</summary>
     public IReadOnlyList<DemoFieldResult> EvaluateAll(DemoFieldMode mode, int limit = 0)
     {
-        IEnumerable<string> people = FactsByPerson().Where(p => p.Value.Values.Any(i => i.Split == DemoSplit.Eval)).Select(p => p.Key).Order(StringComparer.Ordinal);
+        IEnumerable<string> people = _factsByPerson.Where(p => p.Value.Values.Any(i => i.Split == DemoSplit.Eval)).Select(p => p.Key).Order(StringComparer.Ordinal);
         if (limit > 0) people = people.Take(limit);
         return [.. people.SelectMany(p => Evaluate(p, mode)).Where(r => r.Split == DemoSplit.Eval)];
     }
