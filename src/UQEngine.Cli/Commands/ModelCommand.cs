@@ -20,6 +20,7 @@ internal static class ModelCommand
         command.Add(List());
         command.Add(Info());
         command.Add(Eval());
+        command.Add(Fields());
         command.Add(ConvertMiniLm());
         command.Add(Synth());
         return command;
@@ -313,6 +314,39 @@ internal static class ModelCommand
                 }
                 Console.WriteLine("### All variants (open answer / 10-choice)\n");
                 Console.WriteLine(sb.ToString());
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Fields()
+    {
+        var modelPath = new Option<string?>("--model", "-m") { Description = "Evaluate this GGUF (or built-in model: demo-small, demo-tiny) instead of the demo model" };
+        var mode = new Option<string[]>("--mode") { Description = "free (the whole object under the schema), prefilled (the assistant turn written up to each value), asked (prefilled, each field asked with its own trained question), plain (each field asked and answered as in training, no JSON frame); default all four", DefaultValueFactory = _ => ["free", "prefilled", "asked", "plain"], AllowMultipleArgumentsPerToken = true };
+        mode.AcceptOnlyFromAmong("free", "prefilled", "asked", "plain");
+        var limit = new Option<int>("--limit") { Description = "Ask at most this many people (0 = all with an evaluation-split fact)" };
+        var threads = new Option<int>("--threads", "-t") { Description = "CPU threads (0 = all cores)" };
+        var recipe = new Option<string?>("--recipe") { Description = "Recipe whose world to ask (default: the committed models/demo/recipe.json)" };
+        var command = new Command("fields", "Structured extraction: ask each person's facts as JSON (enum schema), per-field accuracy and AUROC of field vs whole-answer confidence, evaluation split") { modelPath, mode, limit, threads, recipe };
+        command.SetAction(result => CommandRunner.Run(() =>
+        {
+            var r = result.GetValue(recipe) is { } recipePath ? DemoRecipe.FromJson(File.ReadAllText(recipePath)) : DemoModels.LoadRecipe();
+            var world = DemoWorld.Generate(r.World);
+            string path = result.GetValue(modelPath) is { } given ? ModelOptionsBinder.BuiltInName(given) : DemoModels.Variant(QuantizationType.F16);
+            if (!File.Exists(path)) throw new CliException($"--model: '{path}' does not exist");
+            using var model = LlamaModel.Load(path);
+            using var evaluator = new DemoFieldEvaluator(model, world, result.GetValue(threads));
+            Console.WriteLine($"schema: {DemoFieldEvaluator.Schema(world)}\n");
+            foreach (string name in (result.GetValue(mode) ?? []).Distinct())
+            {
+                var m = name switch { "free" => DemoFieldMode.Free, "prefilled" => DemoFieldMode.Prefilled, "asked" => DemoFieldMode.Asked, _ => DemoFieldMode.Plain };
+                var clock = Stopwatch.StartNew();
+                var results = evaluator.EvaluateAll(m, result.GetValue(limit));
+                Console.WriteLine($"### {name}: {Path.GetFileName(path)}, {results.Select(x => x.Person).Distinct().Count()} people, {results.Count} evaluation-split fields, {clock.Elapsed.TotalSeconds:F1} s\n");
+                Console.WriteLine(DemoFieldEvaluator.MarkdownTable(DemoFieldEvaluator.Summarize(results, world.Relations.Select(x => x.Name))));
+                var example = results.GroupBy(x => x.Person).First();
+                Console.WriteLine($"example ({example.Key}): " + string.Join(", ", example.Select(x => $"{x.Relation} {x.Value ?? "(missing)"} (world {x.Expected}, p {Math.Exp(x.LogProbability):G2}, allowed mass {x.AllowedMass:G2})")) + "\n");
             }
             return 0;
         }));

@@ -142,6 +142,63 @@ public sealed class PlaygroundBrowserTests
         Assert.DoesNotContain(consoleErrors, e => !e.Contains("401")); // the keyless first load logs its 401; nothing else may fail
     }
 
+    [Fact]
+    public async Task A_JSON_answer_lists_its_fields_shaded_by_confidence_as_the_api_reports_them()
+    {
+        Assert.SkipUnless(File.Exists(Chromium), $"{Chromium} is not installed (Debian: apt-get install -y chromium); Playwright's own browser download is not used");
+        await using var server = await LoopbackServer.StartAsync(o => o with { ApiKey = Key, ModelId = LoopbackServer.ModelId });
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1100, Height = 620 } });
+        var pageErrors = new List<string>();
+        page.PageError += (_, error) => pageErrors.Add(error);
+        await page.GotoAsync(server.BaseAddress + "/");
+        await page.FillAsync("#api-key", Key);
+        await page.DispatchEventAsync("#api-key", "change");
+        await Assertions.Expect(page.Locator("#model")).ToHaveTextAsync("model: synthetic", new() { Timeout = 30_000 });
+
+        const string schema = """{"type":"object","properties":{"city":{"enum":["Paris","Rome","Oslo"]},"ok":{"type":"boolean"}},"required":["city","ok"],"additionalProperties":false}""";
+        await page.SelectOptionAsync("#format", "json_schema");
+        Assert.True(await page.IsVisibleAsync("#schema"));
+        await page.FillAsync("#schema", "{not json");
+        await page.FillAsync("#prompt", "Where?");
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("not valid JSON");
+
+        await page.FillAsync("#schema", schema);
+        await page.FillAsync("#max-tokens", "40");
+        await page.ClickAsync("#send");
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("done:", new() { Timeout = 60_000 });
+
+        using var reference = await server.PostAsync("/v1/chat/completions", JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["model"] = LoopbackServer.ModelId, ["messages"] = new[] { new { role = "user", content = "Where?" } }, ["max_tokens"] = 40, ["temperature"] = 0,
+            ["response_format"] = new { type = "json_schema", json_schema = new { name = "playground", schema = JsonDocument.Parse(schema).RootElement } },
+        }), Key);
+        var fields = JsonDocument.Parse(await reference.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0]
+            .GetProperty("uncertainty").GetProperty("fields").EnumerateArray().ToList();
+        Assert.Equal(2, fields.Count);
+        var rows = await page.EvalOnSelectorAllAsync<string[][]>("#fields tr", "rows => rows.map(r => [...r.children].map(td => td.textContent).concat([r.dataset.p]))");
+        Assert.Equal(fields.Count, rows.Length);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.Equal(fields[i].GetProperty("pointer").GetString(), rows[i][0]);
+            Assert.Equal(fields[i].GetProperty("value").GetString(), rows[i][1]);
+            Assert.Equal(fields[i].GetProperty("probability").GetDouble(), double.Parse(rows[i][3], CultureInfo.InvariantCulture), 1e-9);
+        }
+        Assert.True(await page.IsVisibleAsync("#fields-title"));
+
+        // Shading: a sure field is greener than an unsure one, and the measure switch re-shades the fields too.
+        await page.EvaluateAsync("""showFields([{ pointer: "/a", value: "\"x\"", probability: 0.99, mean_entropy: 0.05, token_count: 1 }, { pointer: "/b", value: "<b>y</b>", probability: 0.01, mean_entropy: 3, token_count: 2 }])""");
+        var shades = await page.EvalOnSelectorAllAsync<string[]>("#fields tr", "rows => rows.map(r => getComputedStyle(r).backgroundColor)");
+        var (sure, unsure) = (ParseRgb(shades[0]), ParseRgb(shades[1]));
+        Assert.True(sure.G - sure.R > unsure.G - unsure.R, $"p=0.99 is shaded {sure}, p=0.01 is shaded {unsure}");
+        Assert.Equal(0, await page.Locator("#fields b").CountAsync()); // values are text, never markup
+        await page.SelectOptionAsync("#shade-by", "p");
+        Assert.NotEqual(shades[1], await page.EvalOnSelectorAsync<string>("#fields tr:nth-child(2)", "r => getComputedStyle(r).backgroundColor"));
+        Assert.Empty(pageErrors);
+    }
+
     /// <summary>The page shows 4 decimals, or 3 significant digits in exponent form for tiny values.</summary>
     private static double Tolerance(double value) => Math.Max(6e-5, Math.Abs(value) * 6e-3);
 
