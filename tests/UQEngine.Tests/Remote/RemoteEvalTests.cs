@@ -215,7 +215,8 @@ internal sealed class NginxProcess : IDisposable
 
     public void Dispose()
     {
-        if (!_process.HasExited) _process.Kill();
+        // The workers too: killed alone, the master leaves them running, holding the test runner's output pipe.
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
         _process.Dispose();
     }
