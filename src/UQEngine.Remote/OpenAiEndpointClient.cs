@@ -201,7 +201,10 @@ public sealed class OpenAiEndpointClient : IDisposable
         finally { _slots.Release(); }
     }
 
-    private async Task<string> DiscoverModelAsync()
+    private async Task<string> DiscoverModelAsync() => (await ListModelsAsync())[0];
+
+    /// <summary>The model ids the first endpoint's /v1/models lists, in its order (at least one, else RemoteEndpointException).</summary>
+    public async Task<IReadOnlyList<string>> ListModelsAsync()
     {
         await _slots.WaitAsync();
         try
@@ -211,10 +214,12 @@ public sealed class OpenAiEndpointClient : IDisposable
             if (!response.IsSuccessStatusCode)
                 throw new RemoteEndpointException($"{_options.Describe()}/models answered {(int)response.StatusCode}: {ErrorMessage(text)}; name the model with --model");
             using var doc = JsonDocument.Parse(text);
-            if (doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
-                && data[0].TryGetProperty("id", out var id) && id.GetString() is { Length: > 0 } name)
-                return name;
-            throw new RemoteEndpointException($"{_options.Describe()}/models lists no model; name it with --model");
+            var names = new List<string>();
+            if (doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array)
+                foreach (var card in data.EnumerateArray())
+                    if (card.ValueKind == JsonValueKind.Object && card.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String && id.GetString() is { Length: > 0 } name)
+                        names.Add(name);
+            return names.Count > 0 ? names : throw new RemoteEndpointException($"{_options.Describe()}/models lists no model; name it with --model");
         }
         catch (HttpRequestException e) { throw new RemoteEndpointException($"{_options.Describe()} could not be reached: {e.Message}", e); }
         catch (JsonException e) { throw new RemoteEndpointException($"{_options.Describe()}/models is not JSON ({e.Message}); name the model with --model", e); }

@@ -28,16 +28,19 @@ internal sealed class RemoteOptionsBinder
         NullIfEmpty(result.GetValue(ApiKey)) ?? NullIfEmpty(Environment.GetEnvironmentVariable(ApiKeyVariable)) ?? NullIfEmpty(Environment.GetEnvironmentVariable(OpenAiKeyVariable));
 
     /// <summary>The endpoint client (the caller disposes it); null without --endpoint.</summary>
-    public OpenAiEndpointClient? Open(ParseResult result, ModelOptionsBinder model, bool raw)
+    public OpenAiEndpointClient? Open(ParseResult result, ModelOptionsBinder model, bool raw) =>
+        Given(result) ? Open(result, result.GetValue(Endpoint)!, NullIfEmpty(result.GetValue(model.Model)), raw) : null;
+
+    /// <summary>A client for <paramref name="endpoints"/> (comma-separated replicas) and one remote model (null = the first listed), with this command's key and concurrency.</summary>
+    public OpenAiEndpointClient Open(ParseResult result, string endpoints, string? modelName, bool raw)
     {
-        if (!Given(result)) return null;
         try
         {
             return new OpenAiEndpointClient(new RemoteEndpointOptions
             {
-                Endpoints = RemoteEndpointOptions.ParseEndpoints(result.GetValue(Endpoint)!),
+                Endpoints = RemoteEndpointOptions.ParseEndpoints(endpoints),
                 ApiKey = Key(result),
-                Model = NullIfEmpty(result.GetValue(model.Model)),
+                Model = modelName,
                 Concurrency = result.GetValue(Concurrency),
                 Chat = !raw,
             });

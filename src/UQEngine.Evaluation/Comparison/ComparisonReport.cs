@@ -21,8 +21,8 @@ public static class ComparisonReport
         if (s.Headline is not null)
         {
             md.AppendLine("## What changed").AppendLine();
-            md.AppendLine("Each rung against its own model's F16 on the same items (paired bootstrap of the difference; details in " +
-                "[Size x quantization](#size-x-quantization)).").AppendLine();
+            md.AppendLine((Remote(s) ? "Each remote model against the first one named" : "Each rung against its own model's F16") + " on the same items (paired bootstrap of the difference; details in " +
+                $"[{EffectsTitle(s)}](#{EffectsTitle(s).ToLowerInvariant().Replace(' ', '-')})).").AppendLine();
             md.AppendLine(s.Headline).AppendLine();
         }
         md.AppendLine("AUROC: errors detected by the method's uncertainty (higher is better, 0.5 = chance). ECE (15 equal-width bins) and " +
@@ -32,7 +32,8 @@ public static class ComparisonReport
             "memory-mapped and count as they are touched). KV: the F16 K/V cache of the context.").AppendLine();
 
         // A reason shared by several rows (the same missing CUDA build) is printed once, under the table.
-        var reasons = s.Variants.Where(v => v.Status != VariantStatus.Ok).Select(v => v.Message ?? "").Distinct().ToList();
+        var reasons = s.Variants.Where(v => v.Status != VariantStatus.Ok).Select(v => v.Message ?? "")
+            .Concat(s.Variants.Where(v => v.Status == VariantStatus.Ok && v.NotMeasured is not null).Select(v => v.NotMeasured!)).Distinct().ToList();
         md.AppendLine("| variant | model | n | accuracy | method | AUROC | ECE | Brier | AURC | decode tok/s | prompt tok/s | peak RSS | model + KV |");
         md.AppendLine("|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|");
         foreach (var v in s.Variants)
@@ -46,11 +47,13 @@ public static class ComparisonReport
             foreach (string m in s.Methods)
             {
                 string lead = first
-                    ? $"| {Escape(v.Label)} | {v.FileType} `{v.ModelSha256}` | {v.Count} | {v.Accuracy} "
+                    ? $"| {Escape(v.Label)} | {(v.Endpoint is not null ? Escape(v.Endpoint) : $"{v.FileType} `{v.ModelSha256}`")} | {v.Count} | {v.Accuracy} "
                     : "| | | | ";
                 string perf = first && v.Performance is { } p
                     ? $"| {Rate(p.DecodeTokensPerSecond)} | {Rate(p.PromptTokensPerSecond)} | {Bytes(p.PeakResidentBytes)}{(p.PeakIsPerVariant ? "" : " (process)")} | {Bytes((long)p.ModelBytes)} + {Bytes(p.KvCacheBytes)} |"
-                    : "| | | | |";
+                    : first && v.NotMeasured is not null
+                        ? string.Concat(Enumerable.Repeat($"| not measured (reason {reasons.IndexOf(v.NotMeasured) + 1}) ", 4)) + "|"
+                        : "| | | | |";
                 if (v.Methods.TryGetValue(m, out var ms))
                 {
                     var e = ms.Metrics;
@@ -88,8 +91,8 @@ public static class ComparisonReport
         foreach (var v in s.Variants)
         {
             var p = v.Performance;
-            md.AppendLine($"| {Escape(v.Label)} | {ComparisonVariant.DeviceName(v.Device)} | {v.Status.ToString().ToLowerInvariant()} | {(v.ModelPath is null ? "" : $"`{Escape(Path.GetFileName(v.ModelPath))}`")} | {v.ModelSha256} | " +
-                (p is null ? "| | | | |" : string.Create(inv, $"{p.ContextSize} | {p.QuantizeSeconds:F1} | {p.LoadSeconds:F2} | {p.ItemSeconds:F1} | {p.PromptTokens} / {p.GeneratedTokens} |")) +
+            md.AppendLine($"| {Escape(v.Label)} | {ComparisonVariant.DeviceName(v.Device)} | {v.Status.ToString().ToLowerInvariant()} | {(v.Endpoint is not null ? Escape(v.Endpoint) : v.ModelPath is null ? "" : $"`{Escape(Path.GetFileName(v.ModelPath))}`")} | {v.ModelSha256} | " +
+                (p is null ? (v.ItemSeconds is { } itemSeconds ? string.Create(inv, $" | | | {itemSeconds:F1} | |") : "| | | | |") : string.Create(inv, $"{p.ContextSize} | {p.QuantizeSeconds:F1} | {p.LoadSeconds:F2} | {p.ItemSeconds:F1} | {p.PromptTokens} / {p.GeneratedTokens} |")) +
                 $" {(v.ResultsFolder is null ? "" : $"[{v.ResultsFolder.Replace('\\', '/')}]({v.ResultsFolder.Replace('\\', '/')}/report.md)")} |");
         }
         md.AppendLine();
@@ -100,8 +103,8 @@ public static class ComparisonReport
     private static void RenderEffects(StringBuilder md, ComparisonSummary s)
     {
         var inv = CultureInfo.InvariantCulture;
-        md.AppendLine("## Size x quantization").AppendLine();
-        md.AppendLine(inv, $"Differences are rung minus the same model's F16 on the items both answered, with a 95% paired-bootstrap interval " +
+        md.AppendLine($"## {EffectsTitle(s)}").AppendLine();
+        md.AppendLine(inv, $"Differences are {(Remote(s) ? "each remote model minus the first one named" : "rung minus the same model's F16")} on the items both answered, with a 95% paired-bootstrap interval " +
             $"(one draw of items per resample for both rungs); **bold** = the interval excludes 0. Confident errors: share of all items " +
             $"answered wrongly with confidence >= {PairedComparison.ConfidentThreshold:0.0}. Bits/weight: the rung's tensor bytes x 8 / parameters.").AppendLine();
         var calibrated = s.Methods.Where(m => s.Effects.Any(e => e.Methods.GetValueOrDefault(m)?.ConfidentErrors is not null)).ToList();
@@ -136,6 +139,10 @@ public static class ComparisonReport
         }
         md.AppendLine();
     }
+
+    private static bool Remote(ComparisonSummary s) => s.Variants.Any(v => v.Device == ComparisonDevice.Remote);
+
+    private static string EffectsTitle(ComparisonSummary s) => Remote(s) ? "Paired differences" : "Size x quantization";
 
     private static string Diff(bool baseline, Metrics.BootstrapInterval? d) =>
         baseline ? "(baseline)" : d is null ? "n/a" : QuantizationEffects.ExcludesZero(d) ? $"**{QuantizationEffects.Signed(d)}**" : QuantizationEffects.Signed(d);

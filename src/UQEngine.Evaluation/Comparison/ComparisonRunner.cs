@@ -40,7 +40,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         var duplicate = variants.GroupBy(v => FolderName(v.Label), StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"two variants would share the results folder '{duplicate.Key}'; give them distinct labels");
         foreach (var v in variants)
-            if (v.ModelPath is null && (v.QuantizeFrom is null || v.Quantization is null))
+            if (v.Remote is null && v.ModelPath is null && (v.QuantizeFrom is null || v.Quantization is null))
                 throw new ArgumentException($"variant '{v.Label}' names neither a model file nor a model and quantization");
         var methods = registry.Resolve(evaluation.Methods).Select(e => e.Name).ToList(); // a typo fails before anything loads
 
@@ -67,7 +67,9 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
                 outcomes.Add(RunVariant(variant, dataset, options, methods, Report, cancellationToken));
                 Report("done", perVariant);
             }
-            catch (Exception e) when (e is InferenceException or GgufFormatException or FileNotFoundException or NativeLibraryException or IOException)
+            catch (Exception e) when (e is InferenceException or GgufFormatException or FileNotFoundException or NativeLibraryException or IOException
+                // An endpoint's failure (unreachable, refused, past its retries) is that variant's, whatever the client throws.
+                || (variant.Remote is not null && e is not OperationCanceledException))
             {
                 outcomes.Add(new VariantOutcome { Label = variant.Label, Device = variant.Device, Status = VariantStatus.Failed, Message = e.Message, ModelPath = variant.ModelPath });
                 Report("failed", perVariant);
@@ -87,8 +89,12 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         return new ComparisonResult(summary, [SummaryFile, ReportFile, .. figures]);
     }
 
+    /// <summary>Why a remote variant has no tokens/s or memory figures (the report shows it instead of zeros).</summary>
+    public const string RemoteNotMeasured = "not measured over an endpoint: the server decodes, so llama.cpp's decode timings and the process memory are the server's, not this process's (items/s is in the Variants table; `uqengine serve` exports its own at /metrics)";
+
     private VariantOutcome RunVariant(ComparisonVariant variant, EvaluationDataset dataset, ComparisonOptions options, IReadOnlyList<string> methods, Action<string, int> report, CancellationToken cancellationToken)
     {
+        if (variant.Remote is not null) return RunRemoteVariant(variant, variant.Remote, dataset, options, methods, report, cancellationToken);
         double quantizeSeconds = 0;
         string path;
         if (variant.ModelPath is not null) path = variant.ModelPath;
@@ -133,6 +139,27 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
             QuantizedFrom = variant.QuantizeFrom, QuantizedFromSha256 = variant.QuantizeFrom is null ? null : ModelFiles.ShortSha256(variant.QuantizeFrom),
             Count = run.Items.Count, Accuracy = AccuracyInterval(run.Items.Select(r => r.Correct).ToArray(), options),
             Methods = run.Summary.MethodSummaries, Performance = performance,
+            ResultsFolder = Path.Combine(VariantsFolder, FolderName(variant.Label)),
+        };
+    }
+
+    /// <summary>One remote model, through the same remote path as `eval --endpoint`, into its own resumable folder.</summary>
+    private static VariantOutcome RunRemoteVariant(ComparisonVariant variant, RemoteVariant remote, EvaluationDataset dataset, ComparisonOptions options, IReadOnlyList<string> methods, Action<string, int> report, CancellationToken cancellationToken)
+    {
+        string identity = "endpoint model " + remote.ModelName; // the URL may change between runs (replicas); the model may not
+        string folder = Path.Combine(options.OutputFolder, VariantsFolder, FolderName(variant.Label));
+        CheckSameModel(folder, identity, variant.Label);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, VariantModelFile), $"{remote.Host.Model}\n{identity}\n");
+        report("evaluating", 0);
+        var evalOptions = options.Evaluation with { OutputFolder = folder, Methods = methods, ModelSha256 = null };
+        var itemProgress = new InlineProgress<EvaluationProgress>(p => report("evaluating", p.Completed));
+        var run = new EvaluationRunner(remote.Registry, remote.Host).Run(dataset, evalOptions, itemProgress, null, cancellationToken);
+        return new VariantOutcome
+        {
+            Label = variant.Label, Device = variant.Device, Status = VariantStatus.Ok, Model = variant.Model, Endpoint = remote.Host.Model,
+            FileType = "remote", Items = run.Items, Count = run.Items.Count, Accuracy = AccuracyInterval(run.Items.Select(r => r.Correct).ToArray(), options),
+            Methods = run.Summary.MethodSummaries, NotMeasured = RemoteNotMeasured, ItemSeconds = run.Summary.Timing.ItemSeconds,
             ResultsFolder = Path.Combine(VariantsFolder, FolderName(variant.Label)),
         };
     }
@@ -192,7 +219,7 @@ public sealed class ComparisonRunner(UncertaintyMethodRegistry registry)
         if (!File.Exists(file)) return;
         string[] lines = File.ReadAllLines(file);
         if (lines.Length >= 2 && lines[1] != hash)
-            throw new IOException($"'{folder}' holds results of variant '{label}' for another model file (sha256 {lines[1]}, now {hash}); delete it or pick another --out");
+            throw new IOException($"'{folder}' holds results of variant '{label}' for another model ({lines[1]}, now {hash}); delete it or pick another --out");
     }
 
     /// <summary>"Q8_0 · cpu" → "Q8_0-cpu": a file-system-safe folder name.</summary>

@@ -8,9 +8,15 @@ using UQEngine.Methods;
 
 namespace UQEngine.Evaluation.Comparison;
 
-/// <summary>Where a variant runs: all layers on the CPU, or all layers offloaded to a CUDA GPU.</summary>
+/// <summary>Where a variant runs: all layers on the CPU, all layers offloaded to a CUDA GPU, or a remote endpoint's server.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ComparisonDevice>))]
-public enum ComparisonDevice { Cpu, Cuda }
+public enum ComparisonDevice { Cpu, Cuda, Remote }
+
+/// <summary>
+/// A variant evaluated over an endpoint: the registry whose statistics call it (one per remote model) and what the
+/// run records about it. The caller owns the endpoint client behind them.
+/// </summary>
+public sealed record RemoteVariant(UncertaintyMethodRegistry Registry, RemoteHost Host, string ModelName);
 
 /// <summary>
 /// One model x device of a comparison. The model is either a file (<see cref="ModelPath"/>) or a quantization of
@@ -36,6 +42,23 @@ public sealed record ComparisonVariant
     /// variants with the same name and device are compared with that model's F16 rung, item by item.
     /// </summary>
     public string? Model { get; init; }
+
+    /// <summary>Set when the variant is a model behind an endpoint (<see cref="ComparisonDevice.Remote"/>); no file is loaded.</summary>
+    public RemoteVariant? Remote { get; init; }
+
+    /// <summary>
+    /// One variant per remote model, labelled by its name; paired against the first (<see cref="Model"/> groups them),
+    /// as a ladder's rungs are against F16.
+    /// </summary>
+    public static IReadOnlyList<ComparisonVariant> ForRemote(IReadOnlyList<(string Label, RemoteVariant Remote)> models)
+    {
+        var duplicate = models.GroupBy(m => m.Label, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"the remote model '{duplicate.Key}' is named twice");
+        return [.. models.Select(m => new ComparisonVariant { Label = m.Label, Device = ComparisonDevice.Remote, Remote = m.Remote, Model = RemoteGroup })];
+    }
+
+    /// <summary>The <see cref="Model"/> of remote variants: one group, the first variant its baseline.</summary>
+    public const string RemoteGroup = "endpoint";
 
     /// <summary>Variants for every model x device, labelled "model · device".</summary>
     public static IReadOnlyList<ComparisonVariant> ForFiles(IEnumerable<string> modelPaths, IReadOnlyList<ComparisonDevice> devices)
@@ -70,7 +93,7 @@ public sealed record ComparisonVariant
         })))];
     }
 
-    public static string DeviceName(ComparisonDevice device) => device == ComparisonDevice.Cuda ? "cuda" : "cpu";
+    public static string DeviceName(ComparisonDevice device) => device switch { ComparisonDevice.Cuda => "cuda", ComparisonDevice.Remote => "endpoint", _ => "cpu" };
 
     /// <summary>"cpu,cuda" → devices; throws ArgumentException naming an unknown one.</summary>
     public static IReadOnlyList<ComparisonDevice> ParseDevices(string list)
@@ -196,6 +219,15 @@ public sealed record VariantOutcome
     public IReadOnlyDictionary<string, MethodSummary> Methods { get; init; } = new Dictionary<string, MethodSummary>();
 
     public VariantPerformance? Performance { get; init; }
+
+    /// <summary>Why <see cref="Performance"/> (tokens/s, memory) was not measured: a remote variant decodes on the server.</summary>
+    public string? NotMeasured { get; init; }
+
+    /// <summary>A remote variant: the remote model and the endpoint it was evaluated over ("qwen at http://host/v1").</summary>
+    public string? Endpoint { get; init; }
+
+    /// <summary>Seconds of the per-item loop (also in <see cref="Performance"/> for a local variant).</summary>
+    public double? ItemSeconds { get; init; }
 
     /// <summary>The variant's own results folder, relative to the comparison folder.</summary>
     public string? ResultsFolder { get; init; }

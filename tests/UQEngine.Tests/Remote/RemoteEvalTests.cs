@@ -215,7 +215,7 @@ internal sealed class NginxProcess : IDisposable
 
     public void Dispose()
     {
-        // The whole tree: killing only the master leaves its worker running (and holding the port).
+        // The workers too: killed alone, the master leaves them running, holding the test runner's output pipe.
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
         _process.Dispose();
