@@ -104,9 +104,17 @@ internal static class ServeCommand
     {
         "isolated" or "on" => true,
         "off" or "none" => false,
-        "auto" => !BuiltInModels.IsBuiltIn(modelPath),
+        "auto" => !BuiltInModels.IsBuiltIn(modelPath) && CheckerAvailable(),
         var other => throw new CliException($"--check-model must be auto, isolated or off, not '{other}'"),
     };
+
+    // auto checks where it can: where no child can be started it says why and serves unchecked (isolated insists).
+    private static bool CheckerAvailable()
+    {
+        if (UQEngine.Inference.IsolatedModelChecker.Unavailable() is not { } why) return true;
+        Console.Error.WriteLine($"serve: no isolated model check (--check-model auto): {why}; --check-model isolated makes it an error");
+        return false;
+    }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -89,6 +89,24 @@ public sealed class IsolatedModelChecker : IDisposable
             $"(reference the UQEngine.ModelCheck project or package) or {CheckerVariable} naming it");
     }
 
+    /// <summary>
+    /// Null when a checker child can be started here; otherwise why not: the checker is missing, or it is a .dll and
+    /// no dotnet host can run it (a self-contained app on a machine without .NET).
+    /// </summary>
+    public static string? Unavailable()
+    {
+        string? checker = FindChecker();
+        if (checker is null) return $"{CheckerFileName} was not found next to the app ({CheckerVariable} can name it)";
+        if (!checker.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) return null;
+        string host = DotnetHost();
+        if (Path.IsPathRooted(host) || OnPath(host)) return null;
+        return $"no dotnet host to run {CheckerFileName} (a self-contained app on a machine without .NET; {CheckerVariable} can name an executable checker)";
+    }
+
+    private static bool OnPath(string file) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(dir => File.Exists(Path.Combine(dir, file)));
+
     /// <summary>Children started so far (1 + restarts after crashes and hangs).</summary>
     public int ProcessesStarted { get; private set; }
 

@@ -52,5 +52,7 @@ public sealed class ModelCheckCliTests : IDisposable
         Assert.True(ServeCommand.IsolatedCheckWanted("isolated", demo));
         Assert.False(ServeCommand.IsolatedCheckWanted("off", TestModels.SyntheticPath));
         Assert.Throws<UQEngine.Cli.CliException>(() => ServeCommand.IsolatedCheckWanted("maybe", demo));
+        // Here the checker and a dotnet host exist, so auto's check is not skipped for want of them.
+        Assert.Null(UQEngine.Inference.IsolatedModelChecker.Unavailable());
     }
 }
