@@ -58,15 +58,7 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
 
             foreach (string m in calibrated)
             {
-                var plot = new Plot();
-                plot.Title($"Reliability of {m}, variants overlaid");
-                plot.XLabel("Mean confidence (bin)");
-                plot.YLabel("Accuracy (bin)");
-                plot.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);
-                var diagonal = plot.Add.Line(0, 0, 1, 1);
-                diagonal.LineColor = Colors.Gray;
-                diagonal.LinePattern = LinePattern.Dashed;
-                diagonal.LegendText = "perfect calibration";
+                var plot = ReliabilityPlot($"Reliability of {m}, variants overlaid", "perfect calibration");
                 for (int i = 0; i < ok.Count; i++)
                 {
                     if (ok[i].Methods.GetValueOrDefault(m)?.Metrics.Calibration?.ReliabilityEqualWidth is not { Bins.Count: > 0 } r) continue;
@@ -144,15 +136,8 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
             var panels = new List<byte[]>();
             for (int i = 0; i < 2; i++)
             {
-                var plot = new Plot();
                 var v = pair[i];
-                plot.Title($"{Path.GetFileName(model.Key)} {v.Quantization ?? v.Label}: reliability of {primary}");
-                plot.XLabel("Mean confidence (bin)");
-                plot.YLabel("Accuracy (bin)");
-                plot.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);
-                var diagonal = plot.Add.Line(0, 0, 1, 1);
-                diagonal.LineColor = Colors.Gray;
-                diagonal.LinePattern = LinePattern.Dashed;
+                var plot = ReliabilityPlot($"{Path.GetFileName(model.Key)} {v.Quantization ?? v.Label}: reliability of {primary}");
                 if (v.Methods.GetValueOrDefault(primary)?.Metrics.Calibration is not { ReliabilityEqualWidth.Bins.Count: > 0 } c) { panels.Add(plot.GetImage(PanelWidth, Height).GetImageBytes()); continue; }
                 var bins = c.ReliabilityEqualWidth.Bins;
                 // Marker area follows the bin's item count, so a lone item in a bin does not look like a trend.
@@ -238,5 +223,20 @@ internal sealed class ScottPlotComparisonRenderer : IComparisonFigureRenderer
     {
         plot.SavePng(Path.Combine(folder, name), width, Height);
         written.Add(name);
+    }
+
+    /// <summary>Empty reliability axes: confidence vs accuracy on [0, 1], with the dashed diagonal of perfect calibration.</summary>
+    private static Plot ReliabilityPlot(string title, string? diagonalLegend = null)
+    {
+        var plot = new Plot();
+        plot.Title(title);
+        plot.XLabel("Mean confidence (bin)");
+        plot.YLabel("Accuracy (bin)");
+        plot.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);
+        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        diagonal.LineColor = Colors.Gray;
+        diagonal.LinePattern = LinePattern.Dashed;
+        if (diagonalLegend is not null) diagonal.LegendText = diagonalLegend;
+        return plot;
     }
 }

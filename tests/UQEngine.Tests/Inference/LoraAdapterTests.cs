@@ -28,7 +28,8 @@ public sealed class LoraAdapterTests
         return path;
     }
 
-    private static float[] LastLogits(LlamaContext context, int[] tokens)
+    /// <summary>Decodes tokens from an empty cache and returns the last position's logits.</summary>
+    internal static float[] LastLogits(LlamaContext context, int[] tokens)
     {
         context.ClearCache();
         using var batch = new LlamaBatchBuffer(tokens.Length);

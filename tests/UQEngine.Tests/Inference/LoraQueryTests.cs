@@ -77,20 +77,11 @@ public sealed class LoraQueryTests
         generator.Prefill(cells);
         var fresh = query.AskAt(context, cells.Length);
         Assert.InRange(Math.Abs(fresh.Logit - reading.Logit), 0, 1e-2);
-        float[] baseLogits = LastOf(context, [.. cells, .. query.SuffixTokens]);
+        float[] baseLogits = LoraAdapterTests.LastLogits(context, [.. cells, .. query.SuffixTokens]);
         double baseMargin = (double)baseLogits[query.YesToken] - baseLogits[query.NoToken];
         Assert.True(Math.Abs(baseMargin - reading.Logit) > 1e-3, $"the adapter did not change the margin ({baseMargin} vs {reading.Logit})");
         Assert.InRange(reading.Confidence, 0, 1);
         Assert.Equal(1 / (1 + Math.Exp(-reading.Logit)), reading.Confidence, 9);
-    }
-
-    private static float[] LastOf(LlamaContext context, int[] tokens)
-    {
-        context.ClearCache();
-        using var batch = new LlamaBatchBuffer(tokens.Length);
-        for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, 0, wantOutput: i == tokens.Length - 1);
-        context.Decode(batch);
-        return context.GetLogits(tokens.Length - 1).ToArray();
     }
 
     [Fact]
