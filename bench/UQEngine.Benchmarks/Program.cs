@@ -11,5 +11,12 @@ if (args is ["sar-ratios", ..])
         args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1);
     return 0;
 }
+// `-- family-bench [ROUNDS] [THREADS] [DIR]`: the 0.5B-shaped Qwen2 through decode, serve and SAR (FamilyBenchRun).
+if (args is ["family-bench", ..])
+{
+    return UQEngine.Benchmarks.Families.FamilyBenchRun.Run(
+        UQEngine.Benchmarks.Families.FamilyBenchRun.Parse(args, 1, 5), UQEngine.Benchmarks.Families.FamilyBenchRun.Parse(args, 2, 1),
+        args.Length > 3 ? args[3] : Path.Combine(Path.GetTempPath(), "uqengine-family-bench"));
+}
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -74,7 +74,7 @@ public sealed record SampleSettings
             MaxSequences = Math.Max(Math.Max(atLeastSequences, options.MaxSequences), SequencesNeeded),
             FinalHiddenState = options.FinalHiddenState || final,
             HiddenLayers = layer is int l ? [.. options.HiddenLayers.Append(l).Distinct().Order()] : options.HiddenLayers,
-            EarlyExit = options.EarlyExit || layer is not null, // the relevance pass stops the graph at the layer read
+            EarlyExit = options.EarlyExit || layer is not null || final, // the relevance pass stops the graph at the state read
         };
     }
 

@@ -39,7 +39,7 @@ public class SarBenchmarks
         public LlamaContext Context { get; } = model.CreateContext(new ContextOptions
         {
             ContextSize = 1024, Threads = threads, MaxSequences = 32,
-            FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [], EarlyExit = layer is not null,
+            FinalHiddenState = layer is null, HiddenLayers = layer is int l ? [l] : [], EarlyExit = true, // as SampleSettings.ContextOptionsFor: the relevance pass stops at the state it reads
         });
         private Generator? _generator;
         private AnswerEncoder? _encoder;
@@ -54,11 +54,13 @@ public class SarBenchmarks
         }
     }
 
-    private string _folder = "";
+    private string? _folder;
     private LlamaModel _model = null!;
     private LlamaContext _plainContext = null!;
     private Generator _plain = null!;
-    private Setup _final = null!, _l3 = null!, _l2 = null!;
+    private Setup _final = null!;
+    // The last and the middle layer's inputs (layers 3 and 2 of the default model); null where llama.cpp gives none.
+    private Setup? _l3, _l2;
     private int[] _prompt = [];
     private int[] _answer = [];
     private GenerationOptions _sampling = null!;
@@ -66,16 +68,23 @@ public class SarBenchmarks
     /// <summary>Decode threads of every context (1 by default: the ratios then do not depend on a co-tenant's use of the other core).</summary>
     public int Threads { get; set; } = 1;
 
+    /// <summary>Another model to run (a family's bench size); null: the synthetic llama, written and deleted by the run.</summary>
+    public string? ModelPath { get; set; }
+
     [GlobalSetup]
     public void GlobalSetup()
     {
-        string path = BenchModel.Write(out _folder);
+        string path = ModelPath ?? BenchModel.Write(out _folder);
         _model = LlamaModel.Load(path);
         _plainContext = _model.CreateContext(new ContextOptions { ContextSize = 1024, Threads = Threads, MaxSequences = 32 });
         _plain = new Generator(_plainContext);
         _final = new Setup(_model, null, Threads);
-        _l3 = new Setup(_model, 3, Threads);
-        _l2 = new Setup(_model, 2, Threads);
+        int layers = _model.Facts.LayerCount;
+        if (LlamaContext.ExposesLayerInputs(_model.Facts.Architecture))
+        {
+            _l3 = new Setup(_model, layers - 1, Threads);
+            _l2 = new Setup(_model, layers / 2, Threads);
+        }
         _sampling = new GenerationOptions { MaxTokens = AnswerTokens, Sampling = new SamplingOptions { Temperature = 1f, Seed = 5 } };
         _prompt = _plain.TokenizePrompt(PromptText, _sampling);
         _answer = [.. _plain.Generate(_prompt, 1, Greedy(), null, default)[0].Tokens.Select(t => t.TokenId)];
@@ -98,8 +107,10 @@ public class SarBenchmarks
     }
 
     [Benchmark] public double Sar5Final() => Sar5(_final);
-    [Benchmark] public double Sar5L3() => Sar5(_l3);
-    [Benchmark] public double Sar5L2() => Sar5(_l2);
+    [Benchmark] public double Sar5L3() => Sar5(_l3 ?? throw NoLayerInputs());
+    [Benchmark] public double Sar5L2() => Sar5(_l2 ?? throw NoLayerInputs());
+
+    private InvalidOperationException NoLayerInputs() => new($"llama.cpp gives no layer inputs for '{_model.Facts.Architecture}'");
 
     [Benchmark]
     public double Sar5Naive()
@@ -118,8 +129,8 @@ public class SarBenchmarks
     public int GenerateAnswer() => _plain.Generate(_prompt, 1, Greedy(), null, default)[0].Tokens.Count;
 
     [Benchmark] public int RelevanceFinal() => _final.Encoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
-    [Benchmark] public int RelevanceL3() => _l3.Encoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
-    [Benchmark] public int RelevanceL2() => _l2.Encoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
+    [Benchmark] public int RelevanceL3() => (_l3 ?? throw NoLayerInputs()).Encoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
+    [Benchmark] public int RelevanceL2() => (_l2 ?? throw NoLayerInputs()).Encoder.Encode(_prompt, [_answer], ablations: true)[0].Ablations.Length;
 
     [Benchmark]
     public int RelevanceNaive() => _final.Encoder.EncodeNaive(_prompt, [_answer], ablations: true)[0].Ablations.Length;
@@ -129,19 +140,26 @@ public class SarBenchmarks
     /// so a co-tenant's load lands on all cases alike; prints the median per case, the ratios of interest, and where
     /// one more SAR call spends its time inside llama_decode.
     /// </summary>
-    public static void RunRatios(int rounds, int threads = 1)
+    /// <param name="modelPath">Another model (<see cref="ModelPath"/>); cases it cannot run (layer inputs llama.cpp does
+    /// not give) are left out, and so is Sar5Naive, which takes minutes per round at real sizes.</param>
+    public static void RunRatios(int rounds, int threads = 1, string? modelPath = null)
     {
-        var bench = new SarBenchmarks { Threads = threads };
+        var bench = new SarBenchmarks { Threads = threads, ModelPath = modelPath };
         bench.GlobalSetup();
         try
         {
-            var cases = new (string Name, Action Run)[]
+            bool layers = bench._l2 is not null;
+            var all = new (string Name, Action Run, bool Include)[]
             {
-                ("Samples5", () => bench.Samples5()), ("Sar5Final", () => bench.Sar5Final()), ("Sar5L3", () => bench.Sar5L3()),
-                ("Sar5L2", () => bench.Sar5L2()), ("Sar5Naive", () => bench.Sar5Naive()),
-                ("GenerateAnswer", () => bench.GenerateAnswer()), ("RelevanceFinal", () => bench.RelevanceFinal()),
-                ("RelevanceL3", () => bench.RelevanceL3()), ("RelevanceL2", () => bench.RelevanceL2()), ("RelevanceNaive", () => bench.RelevanceNaive()),
+                ("Samples5", () => bench.Samples5(), true), ("Sar5Final", () => bench.Sar5Final(), true), ("Sar5L3", () => bench.Sar5L3(), layers),
+                ("Sar5L2", () => bench.Sar5L2(), layers), ("Sar5Naive", () => bench.Sar5Naive(), modelPath is null),
+                ("GenerateAnswer", () => bench.GenerateAnswer(), true), ("RelevanceFinal", () => bench.RelevanceFinal(), true),
+                ("RelevanceL3", () => bench.RelevanceL3(), layers), ("RelevanceL2", () => bench.RelevanceL2(), layers), ("RelevanceNaive", () => bench.RelevanceNaive(), true),
             };
+            var cases = all.Where(c => c.Include).Select(c => (c.Name, c.Run)).ToArray();
+            if (modelPath is not null)
+                Console.WriteLine($"model: {modelPath} ({bench._model.Facts.Architecture}, {bench._model.Facts.LayerCount} layers, vocabulary {bench._model.Vocabulary.Count}); " +
+                                  (layers ? $"L3 = layer {bench._l3!.Layer}, L2 = layer {bench._l2!.Layer}" : "no layer inputs: final states only"));
             foreach (var c in cases) c.Run(); // warm-up (and the early-exit self-checks)
             var times = cases.ToDictionary(c => c.Name, _ => new List<double>());
             for (int r = 0; r < rounds; r++)
@@ -156,11 +174,13 @@ public class SarBenchmarks
             Console.WriteLine("|---|---:|---:|---:|");
             foreach (var c in cases) Console.WriteLine($"| {c.Name} | {Median(c.Name):F1} | {times[c.Name].Min():F1} | {times[c.Name].Max():F1} |");
             Console.WriteLine();
-            string Ratio(string a, string b) => $"{a} / {b} = {Median(a) / Median(b):F2}";
-            Console.WriteLine($"SAR (target <= 1.5): {Ratio("Sar5L2", "Samples5")} (default); {Ratio("Sar5L3", "Samples5")}; {Ratio("Sar5Final", "Samples5")}; {Ratio("Sar5Naive", "Samples5")}; {Ratio("Sar5Naive", "Sar5L2")}");
-            Console.WriteLine($"Relevance (target <= 1): {Ratio("RelevanceL2", "GenerateAnswer")} (default); {Ratio("RelevanceL3", "GenerateAnswer")}; {Ratio("RelevanceFinal", "GenerateAnswer")}; {Ratio("RelevanceNaive", "GenerateAnswer")}; {Ratio("RelevanceNaive", "RelevanceL2")}");
-            foreach (var (name, context, run) in new (string, LlamaContext, Action)[]
-                     { ("Samples5", bench._plainContext, () => bench.Samples5()), ("Sar5Final", bench._final.Context, () => bench.Sar5Final()), ("Sar5L3", bench._l3.Context, () => bench.Sar5L3()), ("Sar5L2", bench._l2.Context, () => bench.Sar5L2()) })
+            string Ratios(params (string A, string B)[] pairs) =>
+                string.Join("; ", pairs.Where(p => times.ContainsKey(p.A) && times.ContainsKey(p.B)).Select(p => $"{p.A} / {p.B} = {Median(p.A) / Median(p.B):F2}"));
+            Console.WriteLine("SAR (target <= 1.5): " + Ratios(("Sar5L2", "Samples5"), ("Sar5L3", "Samples5"), ("Sar5Final", "Samples5"), ("Sar5Naive", "Samples5"), ("Sar5Naive", "Sar5L2")) + (layers ? " (Sar5L2: the default)" : " (Sar5Final: the default here)"));
+            Console.WriteLine("Relevance (target <= 1): " + Ratios(("RelevanceL2", "GenerateAnswer"), ("RelevanceL3", "GenerateAnswer"), ("RelevanceFinal", "GenerateAnswer"), ("RelevanceNaive", "GenerateAnswer"), ("RelevanceNaive", "RelevanceL2"), ("RelevanceNaive", "RelevanceFinal")));
+            var breakdown = new List<(string, LlamaContext, Action)> { ("Samples5", bench._plainContext, () => bench.Samples5()), ("Sar5Final", bench._final.Context, () => bench.Sar5Final()) };
+            if (layers) breakdown.AddRange([("Sar5L3", bench._l3!.Context, () => bench.Sar5L3()), ("Sar5L2", bench._l2!.Context, () => bench.Sar5L2())]);
+            foreach (var (name, context, run) in breakdown)
             {
                 context.Counters.Reset();
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -169,7 +189,8 @@ public class SarBenchmarks
                 var c = context.Counters.Snapshot();
                 Console.WriteLine($"{name}, one more call: {total:F1} ms; llama_decode {c.Calls} calls: batches where every token is an output (sampling steps; final-state variants) {c.GeneratedTokens} tokens {c.GenerationSeconds * 1000:F1} ms, other batches (prompt; layer-input variants and last tokens) {c.PromptTokens} tokens {c.PromptSeconds * 1000:F1} ms");
             }
-            Console.WriteLine($"early exit verified: layer 3 {bench._l3.Context.EarlyExitChecks.GetValueOrDefault(3)}, layer 2 {bench._l2.Context.EarlyExitChecks.GetValueOrDefault(2)}");
+            if (layers)
+                Console.WriteLine($"early exit verified: layer {bench._l3!.Layer} {bench._l3.Context.EarlyExitChecks.GetValueOrDefault(bench._l3.Layer!.Value)}, layer {bench._l2!.Layer} {bench._l2.Context.EarlyExitChecks.GetValueOrDefault(bench._l2.Layer!.Value)}");
         }
         finally { bench.Cleanup(); }
     }
@@ -183,12 +204,12 @@ public class SarBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _l2.Dispose();
-        _l3.Dispose();
+        _l2?.Dispose();
+        _l3?.Dispose();
         _final.Dispose();
         _plain.Dispose();
         _plainContext.Dispose();
         _model.Dispose();
-        Directory.Delete(_folder, recursive: true);
+        if (_folder is not null) Directory.Delete(_folder, recursive: true);
     }
 }

@@ -37,7 +37,7 @@ public sealed class AnswerEncoder : IDisposable
     private readonly LlamaContext _context;
     private readonly LlamaBatchBuffer _batch;
     private readonly int? _layer;
-    private bool _earlyExit; // decode only as far as _layer's input (checked once per context and layer)
+    private bool _earlyExit; // decode only as far as _layer's input, or the final state without the LM head (checked once per context and layer)
 
     /// <param name="context">The generating model's context.</param>
     /// <param name="layer">
@@ -348,12 +348,14 @@ public sealed class AnswerEncoder : IDisposable
 
     private void Decode(CancellationToken cancellationToken)
     {
-        if (_earlyExit && _layer is int layer) _context.DecodeThroughLayer(_batch, layer, cancellationToken);
-        else _context.Decode(_batch, cancellationToken);
+        if (!_earlyExit) _context.Decode(_batch, cancellationToken);
+        else if (_layer is int layer) _context.DecodeThroughLayer(_batch, layer, cancellationToken);
+        else _context.DecodeSkippingLogits(_batch, cancellationToken);
     }
 
     /// <summary>
-    /// Whether this context can stop its graph at the input of this encoder's layer (<see cref="LlamaContext.DecodeThroughLayer"/>):
+    /// Whether this context can stop its graph at the input of this encoder's layer (<see cref="LlamaContext.DecodeThroughLayer"/>),
+    /// or, reading final states, before the LM head (<see cref="LlamaContext.DecodeSkippingLogits"/>):
     /// once per context and layer, a few prompt tokens are decoded in <paramref name="scratch"/> both ways and their
     /// states compared; a graph that does not stop there, or gives other numbers, keeps full decodes. Early exit is
     /// safe here because every cell this encoder writes is discarded, or only ever attended to by tokens it decodes
@@ -361,20 +363,23 @@ public sealed class AnswerEncoder : IDisposable
     /// </summary>
     private bool CheckEarlyExit(int scratch, ReadOnlySpan<int> probe, CancellationToken cancellationToken)
     {
-        if (_layer is not int layer || layer == 0 || probe.IsEmpty) return false;
+        if (_layer == 0 || probe.IsEmpty || (_layer is null && !_context.Options.EarlyExit)) return false;
+        // The final state is checked under the layer count (LlamaContext.EarlyExitChecks).
+        int layer = _layer ?? _context.Model.Facts.LayerCount;
         if (_context.EarlyExitChecks.TryGetValue(layer, out bool known)) return known;
         int d = _context.HiddenSize, m = Math.Min(8, Math.Min(probe.Length, _batch.Capacity));
+        ReadOnlySpan<float> State(int i) => _layer is null ? _context.GetFinalHiddenState(i) : _context.GetLayerHiddenState(layer, i);
         _context.RemoveTokens(scratch);
         _batch.Clear();
-        for (int i = 0; i < m; i++) _batch.Add(probe[i], i, scratch, wantOutput: false);
+        for (int i = 0; i < m; i++) _batch.Add(probe[i], i, scratch, wantOutput: _layer is null);
         _context.Decode(_batch, cancellationToken);
         var full = new float[m * d];
-        for (int i = 0; i < m; i++) _context.GetLayerHiddenState(layer, i).CopyTo(full.AsSpan(i * d, d));
+        for (int i = 0; i < m; i++) State(i).CopyTo(full.AsSpan(i * d, d));
         _context.RemoveTokens(scratch);
-        bool works = _context.DecodeThroughLayer(_batch, layer, cancellationToken);
+        bool works = _layer is null ? _context.DecodeSkippingLogits(_batch, cancellationToken) : _context.DecodeThroughLayer(_batch, layer, cancellationToken);
         for (int i = 0; works && i < m; i++)
         {
-            var early = _context.GetLayerHiddenState(layer, i);
+            var early = State(i);
             for (int k = 0; k < d; k++)
                 if (!(Math.Abs(early[k] - full[i * d + k]) <= 1e-5f * (1 + Math.Abs(full[i * d + k])))) { works = false; break; }
         }

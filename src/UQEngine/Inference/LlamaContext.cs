@@ -22,6 +22,8 @@ public sealed class LlamaContext : IDisposable
     private readonly LlamaContextCallbacks _callbacks = new();
     private readonly int[] _hiddenLayers;
     private int _lastBatchTokens;
+    // The last decode stopped before the LM head (DecodeSkippingLogits): its logits buffer holds stale numbers.
+    private bool _logitsSkipped;
     // Per sequence, a stamp that changes whenever its cells may have changed (decode, copy, remove, clear): lets a
     // caller that left a sequence in the cache (CachedSequence) tell later whether it is still as it left it.
     private readonly long[] _sequenceVersions;
@@ -72,7 +74,7 @@ public sealed class LlamaContext : IDisposable
             _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
         };
         if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
-        _callbacks.Install(ref p, earlyExit: options.EarlyExit && options.HiddenLayers.Count > 0);
+        _callbacks.Install(ref p, earlyExit: options.EarlyExit && (options.HiddenLayers.Count > 0 || options.FinalHiddenState));
 
         NativeLogging.ClearRecentErrors();
         _handle = SafeLlamaContextHandle.Create(model.Handle, p);
@@ -155,6 +157,7 @@ public sealed class LlamaContext : IDisposable
         using (_callbacks.AbortOn(cancellationToken))
             rc = _handle.Decode(batch);
         _lastBatchTokens = rc == 0 ? batch.Count : 0;
+        _logitsSkipped = false;
         if (rc == 0)
             for (int i = 0; i < batch.Count; i++)
                 foreach (int s in batch.SequencesOf(i)) Touch(s);
@@ -190,13 +193,42 @@ public sealed class LlamaContext : IDisposable
         return stopped;
     }
 
-    /// <summary>Results of the early-exit self-check per layer (AnswerEncoder runs it once per context and layer).</summary>
+    /// <summary>
+    /// Decodes a batch whose output rows are read for their final hidden states only: ggml's scheduler stops once
+    /// the output norm (what <see cref="GetFinalHiddenState"/> reads) is computed, so the LM head, a
+    /// vocabulary-wide product per output row, is skipped. Every layer runs, so the KV cells are complete. The
+    /// batch's logits are not computed: <see cref="GetLogits"/> refuses them until the next full decode. Returns
+    /// false when the graph ran in full instead (a context without <see cref="ContextOptions.EarlyExit"/>, or no
+    /// node of that name); the states are valid either way.
+    /// </summary>
+    public bool DecodeSkippingLogits(LlamaBatchBuffer batch, CancellationToken cancellationToken = default)
+    {
+        if (!Options.FinalHiddenState) throw new InvalidOperationException("DecodeSkippingLogits gives final hidden states: create the context with ContextOptions.FinalHiddenState");
+        if (!Options.EarlyExit) { Decode(batch, cancellationToken); return false; }
+        _callbacks.ArmStopAfter(FinalStateNode);
+        bool stopped = false;
+        try { Decode(batch, cancellationToken); }
+        finally { stopped = _callbacks.Disarm(); }
+        _logitsSkipped = stopped;
+        return stopped;
+    }
+
+    // The output norm, the state llama_get_embeddings_ith returns: llama.cpp names it "result_norm", and with
+    // embeddings on (FinalHiddenState) its pooling step renames that same tensor (pooling none: no new node).
+    private const string FinalStateNode = "result_embd_pooled";
+
+    /// <summary>
+    /// Results of the early-exit self-check per layer (AnswerEncoder runs it once per context and layer); the final
+    /// state's check (<see cref="DecodeSkippingLogits"/>) is kept under the layer count, the input of the layer that
+    /// would follow the last.
+    /// </summary>
     internal Dictionary<int, bool> EarlyExitChecks { get; } = [];
 
     /// <summary>The logits (one per vocabulary entry) of the batch token at <paramref name="batchIndex"/>, which must have asked for output.</summary>
     public ReadOnlySpan<float> GetLogits(int batchIndex)
     {
         CheckIndex(batchIndex);
+        if (_logitsSkipped) throw new InvalidOperationException("the last decode skipped the LM head (DecodeSkippingLogits): it computed no logits");
         if (!_handle.TryGetLogits(batchIndex, VocabularySize, out var logits))
             throw new InferenceException($"no logits at batch index {batchIndex}: that token did not request output");
         return logits;

@@ -66,8 +66,9 @@ public sealed record ContextOptions
 
     /// <summary>
     /// Let <see cref="LlamaContext.DecodeThroughLayer"/> stop the graph once a layer in <see cref="HiddenLayers"/> is
-    /// reached (installs a ggml graph-node callback). Off unless asked: the callback is consulted for every node, and
-    /// a context that never stops early has no use for it. Without it DecodeThroughLayer decodes in full.
+    /// reached, and <see cref="LlamaContext.DecodeSkippingLogits"/> before the LM head when <see cref="FinalHiddenState"/>
+    /// (installs a ggml graph-node callback). Off unless asked: the callback is consulted for every node, and a
+    /// context that never stops early has no use for it. Without it both decode in full.
     /// </summary>
     public bool EarlyExit { get; init; }
 

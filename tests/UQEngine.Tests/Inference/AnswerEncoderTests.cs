@@ -245,6 +245,67 @@ public sealed class AnswerEncoderTests
     }
 
     [Fact]
+    public void Final_states_without_the_lm_head_are_the_full_decode_s()
+    {
+        using var model = LlamaModel.Load(TestModels.SyntheticPath);
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 256, FinalHiddenState = true, EarlyExit = true });
+        int[] tokens = model.Vocabulary.Tokenize("the sky is blue today and the rain falls", addSpecial: true);
+        using var batch = new UQEngine.Native.LlamaBatchBuffer(tokens.Length);
+        for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, 0, wantOutput: true);
+        context.Decode(batch);
+        var full = Enumerable.Range(0, tokens.Length).Select(i => context.GetFinalHiddenState(i).ToArray()).ToList();
+        var logits = context.GetLogits(tokens.Length - 1).ToArray();
+        context.ClearCache();
+        Assert.True(context.DecodeSkippingLogits(batch)); // the graph stopped after the output norm
+        for (int i = 0; i < tokens.Length; i++) Assert.Equal(full[i], context.GetFinalHiddenState(i).ToArray());
+        // No LM head ran: the logits are refused, not handed out stale; the next full decode has them again.
+        Assert.Contains("LM head", Assert.Throws<InvalidOperationException>(() => context.GetLogits(0)).Message);
+        context.ClearCache();
+        context.Decode(batch);
+        Assert.Equal(logits, context.GetLogits(tokens.Length - 1).ToArray());
+        // Every layer ran, so the KV cells are whole: a token after the skipped batch sees what it sees after a full one.
+        context.ClearCache();
+        context.DecodeSkippingLogits(batch);
+        using var next = new UQEngine.Native.LlamaBatchBuffer(1);
+        next.Add(tokens[0], tokens.Length, 0, wantOutput: true);
+        context.Decode(next);
+        var afterSkipped = context.GetLogits(0).ToArray();
+        context.ClearCache();
+        context.Decode(batch);
+        context.Decode(next);
+        Assert.Equal(context.GetLogits(0).ToArray(), afterSkipped);
+        // Without EarlyExit the decode runs in full and says so; without final states it is refused.
+        using var plain = model.CreateContext(new ContextOptions { ContextSize = 256, FinalHiddenState = true });
+        Assert.False(plain.DecodeSkippingLogits(batch));
+        Assert.Equal(logits, plain.GetLogits(tokens.Length - 1).ToArray());
+        using var noStates = model.CreateContext(new ContextOptions { ContextSize = 256, EarlyExit = true });
+        Assert.Throws<InvalidOperationException>(() => noStates.DecodeSkippingLogits(batch));
+    }
+
+    /// <summary>The final-state encoder checks the LM-head skip once, then uses it, with the naive numbers.</summary>
+    [Fact]
+    public void The_final_state_encoder_skips_the_lm_head_after_its_self_check()
+    {
+        var (model, prompt, answers) = Setup();
+        using (model)
+        {
+            using var context = model.CreateContext(new ContextOptions { ContextSize = 512, FinalHiddenState = true, EarlyExit = true, MaxSequences = 16 });
+            using var encoder = new AnswerEncoder(context);
+            var encoded = encoder.Encode(prompt, answers, ablations: true);
+            Assert.True(context.EarlyExitChecks[model.Facts.LayerCount]);
+            using var reference = model.CreateContext(new ContextOptions { ContextSize = 512, FinalHiddenState = true, MaxSequences = 16 });
+            using var full = new AnswerEncoder(reference);
+            var expected = full.Encode(prompt, answers, ablations: true);
+            Assert.Empty(reference.EarlyExitChecks);
+            for (int a = 0; a < answers.Length; a++)
+            {
+                AssertClose(expected[a].Embedding, encoded[a].Embedding, $"answer {a}");
+                for (int t = 0; t < answers[a].Length; t++) AssertClose(expected[a].Ablations[t], encoded[a].Ablations[t], $"answer {a} without token {t}");
+            }
+        }
+    }
+
+    [Fact]
     public void Identical_answers_are_encoded_once_with_the_same_numbers()
     {
         var (model, prompt, answers) = Setup();
