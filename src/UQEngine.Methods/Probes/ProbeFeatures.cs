@@ -33,15 +33,24 @@ public static class ProbeLayers
     /// <summary>The layer number of the final hidden state: n_layer.</summary>
     public static int Final(ModelFacts facts) => facts.LayerCount;
 
-    /// <summary>Every probe layer of a model: 0..n_layer.</summary>
-    public static IReadOnlyList<int> All(ModelFacts facts) => [.. Enumerable.Range(0, facts.LayerCount + 1)];
+    /// <summary>
+    /// Every probe layer a model can be read at: 0..n_layer, or only the final state (n_layer) for an architecture
+    /// whose per-layer inputs llama.cpp does not report (<see cref="LlamaContext.ExposesLayerInputs"/>).
+    /// </summary>
+    public static IReadOnlyList<int> All(ModelFacts facts) =>
+        LlamaContext.ExposesLayerInputs(facts.Architecture) ? [.. Enumerable.Range(0, facts.LayerCount + 1)] : [Final(facts)];
 
-    /// <summary>Checks layer numbers against a model; throws naming the layer and the valid range.</summary>
+    /// <summary>Checks layer numbers against a model; throws naming the layer and the valid range (or the architecture that has only the final state).</summary>
     public static void Validate(IEnumerable<int> layers, ModelFacts facts)
     {
         foreach (int layer in layers)
+        {
             if (layer < 0 || layer > facts.LayerCount)
                 throw new ArgumentOutOfRangeException(nameof(layers), layer, $"probe layer {layer} is outside 0..{facts.LayerCount} for '{facts.Path}' ({facts.LayerCount} = the final hidden state)");
+            // Checked here, not at context creation, so the error speaks of probe layers rather than context options.
+            if (layer < facts.LayerCount && !LlamaContext.ExposesLayerInputs(facts.Architecture))
+                throw new ArgumentOutOfRangeException(nameof(layers), layer, $"probe layer {layer} cannot be read for '{facts.Path}': llama.cpp v0.5.0 reports per-layer inputs only for some architectures, not '{facts.Architecture}'; use the final hidden state (layer {facts.LayerCount}, 'final')");
+        }
     }
 
     /// <summary>Context options that expose <paramref name="layers"/> (adds to what <paramref name="options"/> already exposes).</summary>

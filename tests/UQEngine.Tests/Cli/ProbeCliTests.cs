@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using UQEngine.Cli;
 using UQEngine.Cli.Commands;
 using UQEngine.Evaluation.Datasets;
 using UQEngine.Evaluation.Grading;
@@ -120,5 +121,28 @@ public sealed class ProbeCliTests
         Assert.Equal(1, Run("probe", "eval", "-m", other, "--probe", probe, "-d", data, "-n", "5"));
         Assert.Equal(1, Run("eval", "-m", model, "-d", data, "-o", dir.File("run2"), "--methods", "probe"));
         Assert.Equal(1, Run("probe", "train", "-m", model, "-d", data, "--layer", "7", "-o", dir.File("x.json")));
+    }
+
+    /// <summary>
+    /// Regression (issue 14's family matrix): `probe sweep`'s default `--layers all` asked qwen2, gemma2, gemma3 and
+    /// phi3 models for layer inputs llama.cpp v0.5.0 does not report, so the command failed for them with an error
+    /// about context options. "all" is now every layer the model can be read at (the final state there), and a layer
+    /// number is refused as a probe layer, naming the architecture and the way out.
+    /// </summary>
+    [Fact]
+    public void All_layers_of_a_final_state_only_architecture_is_the_final_state_and_a_layer_number_a_named_error()
+    {
+        var qwen2 = new ModelFacts("qwen2.gguf", "qwen2", "", 24, 896, 14, 2, 32768, 151936, "F16", 0, 0, true);
+        Assert.Equal([24], UQEngine.Methods.Probes.ProbeLayers.All(qwen2));
+        Assert.Equal([24], ProbeCommand.ParseLayers("all", qwen2));
+        Assert.Equal([24], ProbeCommand.ParseLayers("final", qwen2));
+        string error = Assert.Throws<CliException>(() => ProbeCommand.ParseLayers("12", qwen2)).Message;
+        Assert.Contains("probe layer 12", error);
+        Assert.Contains("not 'qwen2'", error);
+        Assert.Contains("'final'", error);
+
+        var llama = qwen2 with { Architecture = "llama" };
+        Assert.Equal(Enumerable.Range(0, 25), UQEngine.Methods.Probes.ProbeLayers.All(llama));
+        Assert.Equal([0, 12, 24], ProbeCommand.ParseLayers("0,12,final", llama));
     }
 }

@@ -3,10 +3,14 @@ using System.Text;
 using Microsoft.Extensions.AI;
 using UQEngine.Chat;
 using UQEngine.Evaluation.Datasets;
+using UQEngine.Evaluation.Grading;
+using UQEngine.Evaluation.Metrics;
+using UQEngine.Evaluation.Probes;
 using UQEngine.Evaluation.Runner;
 using UQEngine.Gguf;
 using UQEngine.Inference;
 using UQEngine.Methods;
+using UQEngine.Methods.Probes;
 using UQEngine.Models;
 using UQEngine.Tests.Gguf;
 using UQEngine.Training;
@@ -296,6 +300,77 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         return LlamaContext.ExposesLayerInputs(family.Architecture) ? Tested : "tested (final state) ¹";
     }
 
+    /// <summary>
+    /// A probe the way `uqengine probe train` and `eval --methods probe` make and use one, on 24 items: the model
+    /// answers and is read while it answers, a probe is trained, saved, loaded and scored inside the decoding loop by
+    /// the probe method. Random weights answer nothing right (the Gemmas mostly end the answer at its first token), so
+    /// the label is which half a question comes from ("red" or "blue" words): content a probe must find in the
+    /// answer's hidden states, on held-out items.
+    /// </summary>
+    internal static string Probe(ModelFamily family)
+    {
+        using var model = LlamaModel.Load(FileOf(family));
+        var facts = model.Facts;
+        int final = ProbeLayers.Final(facts);
+        if (!family.IsGenerative)
+        {
+            // `probe train` must answer the items: the generator refuses a model without logits.
+            using var bare = model.CreateContext(ProbeLayers.Expose(new ContextOptions { ContextSize = 256 }, [final], facts));
+            Assert.Contains("embedding model", Assert.Throws<InferenceException>(() => new Generator(bare)).Message);
+            return "refused: no logits ³";
+        }
+
+        // `probe train`'s default layer (final) and, where llama.cpp reports layer inputs, the middle one SAR reads.
+        int? middle = new SampleSettings().ReadLayer(facts);
+        int[] layers = middle is int m ? [m, final] : [final];
+        Assert.Equal(middle is not null, LlamaContext.ExposesLayerInputs(family.Architecture));
+        if (middle is null)
+        {
+            // `probe sweep --layers all` reads what exists; asking for a layer is a probe error naming the architecture.
+            Assert.Equal([final], ProbeLayers.All(facts));
+            Assert.Contains($"not '{family.Architecture}'", Assert.Throws<ArgumentOutOfRangeException>(() => ProbeLayers.Validate([1], facts)).Message);
+        }
+
+        using var context = model.CreateContext(ProbeLayers.Expose(new ContextOptions { ContextSize = 512 }, layers, facts));
+        using var generator = new Generator(context);
+        var answerOptions = new GradedExampleOptions { AnswerMaxTokens = 4 };
+        var items = UQEngine.Tests.Methods.Probes.ProbeModelTests.FamilyItems(12);
+        var examples = GradedExamples.Generate(generator, items, layers, answerOptions);
+        bool[] labels = [.. items.Select(i => i.Metadata["family"] == "red")];
+        int[] train = [.. Enumerable.Range(0, items.Count).Where(i => items[i].Metadata["split"] == "train")];
+        int[] test = [.. Enumerable.Range(0, items.Count).Except(train)];
+
+        using var dir = new TempDirectory();
+        foreach (int layer in layers)
+        {
+            var spec = new ProbeFeatureSpec(layer, HiddenFeatureKind.MeanOverAnswer, false); // probe train's default feature
+            var rows = examples.Select(e => e.Features.Vector(spec)).ToList();
+            Assert.All(rows, r => { Assert.Equal(facts.EmbeddingSize, r.Length); Assert.All(r, v => Assert.True(float.IsFinite(v))); });
+            var weights = ProbeTrainer.Train([.. train.Select(i => rows[i])], [.. train.Select(i => labels[i])]);
+            double heldOut = RankingMetrics.Auroc([.. test.Select(i => weights.Logit(rows[i]))], [.. test.Select(i => labels[i])]).Value;
+            Assert.True(heldOut >= 0.8, $"layer {layer}: held-out AUROC {heldOut} on {test.Length} answers");
+
+            string path = dir.File($"layer{layer}.probe.json");
+            new ProbeFile { Model = ModelIdentity.Of(model), Features = spec, Dimension = spec.Dimension(facts.EmbeddingSize), Weights = weights }.Save(path);
+            var probe = ProbeFile.Load(path);
+            foreach (var row in rows) Assert.Equal(weights.Logit(row), probe.Weights.Logit(row), 9);
+
+            // `eval --methods probe`: the loaded probe scores each answer while it is decoded, as trained.
+            var registry = UncertaintyMethodRegistry.CreateDefault();
+            ProbeMethod.Register(registry, probe, context);
+            var run = new EvaluationRunner(generator, registry).Run(new EvaluationDataset("families", "memory", [.. test.Select(i => items[i])], []),
+                new EvaluationRunOptions { OutputFolder = dir.File($"run{layer}"), Methods = [ProbeMethod.MethodName], BootstrapResamples = 0, Statistics = new StatisticSettings { AnswerMaxTokens = 4 } });
+            foreach (var result in run.Items)
+            {
+                int i = items.FindIndex(x => x.Id == result.Id);
+                Assert.Equal(examples[i].Response, result.Response);
+                Assert.Equal(examples[i].Correct, result.Correct); // graded as probe training grades
+                Assert.Equal(probe.Weights.Confidence(probe.Weights.Logit(rows[i])), result.Methods[ProbeMethod.MethodName].Confidence!.Value, 4);
+            }
+        }
+        return middle is null ? "tested (final state) ¹" : Tested;
+    }
+
     internal static string Embeddings(ModelFamily family)
     {
         using var embedder = new GgufTextEmbedder(FileOf(family), sequences: 2);
@@ -343,6 +418,7 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
         ("hidden states (every layer)", HiddenStates),
         ("early exit", EarlyExit),
         ("SAR", Sar),
+        ("probe", Probe),
         ("embeddings", f => f.IsGenerative ? "n/a" : Embeddings(f)),
         ("Q8_0", f => Quantized(f, QuantizationType.Q8_0)),
         ("Q4_K_M", f => Quantized(f, QuantizationType.Q4_K_M)),
@@ -402,6 +478,10 @@ public sealed class ModelFamilyConformanceTests(ITestOutputHelper output)
     [Theory]
     [MemberData(nameof(Generative))]
     public void Sar_scores_an_item(string family) => Sar(ModelFamilies.Get(family));
+
+    [Theory]
+    [MemberData(nameof(Every))]
+    public void A_probe_trains_saves_loads_and_scores_in_eval(string family) => Probe(ModelFamilies.Get(family));
 
     [Fact]
     public void The_embedding_family_embeds() => Embeddings(ModelFamilies.Bert);
