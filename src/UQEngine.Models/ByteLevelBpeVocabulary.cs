@@ -17,6 +17,9 @@ public sealed class ByteLevelBpeVocabulary
     /// <summary>llama.cpp token type for control tokens such as end-of-text.</summary>
     public const int ControlTokenType = 3;
 
+    /// <summary>llama.cpp token type for filler tokens that only pad the id space ("[PAD{id}]", as llama.cpp's HF converter names them).</summary>
+    public const int UnusedTokenType = 5;
+
     /// <summary>A ChatML chat template that llama.cpp's built-in template matcher recognises.</summary>
     public const string ChatMlTemplate =
         "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
@@ -45,7 +48,7 @@ public sealed class ByteLevelBpeVocabulary
     /// <summary>Token texts by id, in byte-level spelling (a space is "Ġ").</summary>
     public ImmutableArray<string> Tokens { get; }
 
-    /// <summary>llama.cpp token type of each token (<see cref="NormalTokenType"/> or <see cref="ControlTokenType"/>).</summary>
+    /// <summary>llama.cpp token type of each token (<see cref="NormalTokenType"/>, <see cref="ControlTokenType"/> or <see cref="UnusedTokenType"/>).</summary>
     public ImmutableArray<int> TokenTypes { get; }
 
     /// <summary>Merges in priority order, each "left right" as GGUF stores them.</summary>
@@ -122,6 +125,57 @@ public sealed class ByteLevelBpeVocabulary
         }
 
         return new ByteLevelBpeVocabulary([.. tokens], [.. types], [.. mergeTexts]);
+    }
+
+    /// <summary>
+    /// A vocabulary whose ids are given (a converted tiktoken encoding: id = rank, not byte value): tokens in byte-level
+    /// spelling, their llama.cpp types, and merges in priority order, each "left right" with both parts and their
+    /// concatenation tokens.
+    /// </summary>
+    /// <exception cref="ArgumentException">The lists differ in length, a token repeats or is empty, a type is unknown, a byte has no token, or a merge is malformed.</exception>
+    public static ByteLevelBpeVocabulary FromTokens(IReadOnlyList<string> tokens, IReadOnlyList<int> tokenTypes, IReadOnlyList<string> merges)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(tokenTypes);
+        ArgumentNullException.ThrowIfNull(merges);
+        if (tokens.Count != tokenTypes.Count) throw new ArgumentException($"{tokens.Count} tokens but {tokenTypes.Count} token types", nameof(tokenTypes));
+        var known = new HashSet<string>(tokens.Count, StringComparer.Ordinal);
+        for (int id = 0; id < tokens.Count; id++)
+        {
+            if (string.IsNullOrEmpty(tokens[id])) throw new ArgumentException($"token {id} is empty", nameof(tokens));
+            if (!known.Add(tokens[id])) throw new ArgumentException($"token {id} '{tokens[id]}' repeats an earlier token", nameof(tokens));
+            if (tokenTypes[id] is not (NormalTokenType or ControlTokenType or UnusedTokenType)) throw new ArgumentException($"token {id} has type {tokenTypes[id]}; expected {NormalTokenType} (normal), {ControlTokenType} (control) or {UnusedTokenType} (unused)", nameof(tokenTypes));
+        }
+
+        for (int b = 0; b < 256; b++)
+        {
+            if (!known.Contains(ByteToChar[b].ToString())) throw new ArgumentException($"byte 0x{b:X2} has no token, so some text could not be tokenized", nameof(tokens));
+        }
+
+        foreach (string merge in merges)
+        {
+            int space = merge.IndexOf(' ', StringComparison.Ordinal);
+            if (space <= 0 || space == merge.Length - 1 || merge.IndexOf(' ', space + 1) >= 0
+                || !known.Contains(merge[..space]) || !known.Contains(merge[(space + 1)..]) || !known.Contains(string.Concat(merge.AsSpan(0, space), merge.AsSpan(space + 1))))
+            {
+                throw new ArgumentException($"merge '{merge}' is not two tokens whose concatenation is a token", nameof(merges));
+            }
+        }
+
+        return new ByteLevelBpeVocabulary([.. tokens], [.. tokenTypes], [.. merges]);
+    }
+
+    /// <summary>
+    /// This vocabulary with those of <paramref name="specialTokens"/> it lacks appended as control tokens (a family's chat
+    /// markers on a real vocabulary); the same instance when it has them all.
+    /// </summary>
+    public ByteLevelBpeVocabulary WithSpecialTokens(IEnumerable<string> specialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(specialTokens);
+        var missing = specialTokens.Where(t => !_idByToken.ContainsKey(t)).Distinct(StringComparer.Ordinal).ToList();
+        if (missing.Count == 0) return this;
+        if (missing.Any(string.IsNullOrEmpty)) throw new ArgumentException("a special token is empty", nameof(specialTokens));
+        return new ByteLevelBpeVocabulary(Tokens.AddRange(missing), TokenTypes.AddRange(missing.Select(_ => ControlTokenType)), Merges);
     }
 
     /// <summary>

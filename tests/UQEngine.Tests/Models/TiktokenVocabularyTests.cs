@@ -1,0 +1,104 @@
+using System.Text;
+using Microsoft.ML.Tokenizers;
+using UQEngine.Models;
+
+namespace UQEngine.Tests.Models;
+
+/// <summary>The tiktoken-to-GGUF converter, checked against Microsoft.ML.Tokenizers' own tiktoken tokenizers (no llama.cpp).</summary>
+public sealed class TiktokenVocabularyTests
+{
+    public static TheoryData<string> Encodings => [.. TiktokenVocabulary.Encodings];
+
+    /// <summary>Microsoft.ML.Tokenizers' tokenizer of the encoding (gpt2 has no encoding name there, only the model name).</summary>
+    internal static TiktokenTokenizer Tiktoken(string encoding, IReadOnlyDictionary<string, int>? extraSpecialTokens = null) =>
+        encoding == "gpt2" ? TiktokenTokenizer.CreateForModel("gpt2", extraSpecialTokens) : TiktokenTokenizer.CreateForEncoding(encoding, extraSpecialTokens);
+
+    /// <summary>Bytes of a byte-level spelled token.</summary>
+    internal static byte[] BytesOf(string byteLevel)
+    {
+        var byChar = new Dictionary<char, byte>();
+        for (int b = 0; b < 256; b++) byChar[ByteLevelBpeVocabulary.CharForByte((byte)b)] = (byte)b;
+        return [.. byteLevel.Select(c => byChar[c])];
+    }
+
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void Ids_are_tiktoken_ranks_and_special_tokens_keep_their_ids(string encoding)
+    {
+        var vocabulary = TiktokenVocabulary.Create(encoding);
+        var tiktoken = Tiktoken(encoding);
+        Assert.Equal(tiktoken.SpecialTokens!.OrderBy(kv => kv.Value), TiktokenVocabulary.SpecialTokensOf(encoding).OrderBy(kv => kv.Value));
+        Assert.Equal(tiktoken.SpecialTokens!.Values.Max() + 1, vocabulary.Count);
+        foreach (var (special, id) in tiktoken.SpecialTokens!)
+        {
+            Assert.Equal(special, vocabulary.Tokens[id]);
+            Assert.Equal(ByteLevelBpeVocabulary.ControlTokenType, vocabulary.TokenTypes[id]);
+        }
+
+        // Every id between the ranks and the special tokens that tiktoken leaves unused is a [PAD] filler.
+        int ranks = TiktokenVocabulary.RankCount(encoding);
+        for (int id = ranks; id < vocabulary.Count; id++)
+        {
+            bool special = tiktoken.SpecialTokens!.Values.Contains(id);
+            Assert.Equal(special ? ByteLevelBpeVocabulary.ControlTokenType : ByteLevelBpeVocabulary.UnusedTokenType, vocabulary.TokenTypes[id]);
+            if (!special) Assert.Equal($"[PAD{id}]", vocabulary.Tokens[id]);
+        }
+
+        // tiktoken's ids, read as our tokens, spell the text back: id = rank.
+        const string text = "Hello, world! Ünïcödé 日本語のテキスト, 12345 and code: for (int i = 0; i < n; i++) { x += 'y'; } 🙂";
+        var bytes = tiktoken.EncodeToIds(text).SelectMany(id => BytesOf(vocabulary.Tokens[id])).ToArray();
+        Assert.Equal(text, Encoding.UTF8.GetString(bytes));
+    }
+
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void Every_multi_byte_rank_has_one_merge_of_two_lower_ranks_in_rank_order(string encoding)
+    {
+        var vocabulary = TiktokenVocabulary.Create(encoding);
+        int ranks = TiktokenVocabulary.RankCount(encoding);
+        Assert.Equal(ranks - 256, vocabulary.Merges.Length);
+        Assert.Equal(256, Enumerable.Range(0, ranks).Count(r => vocabulary.Tokens[r].Length == 1));
+        int previous = -1;
+        foreach (string merge in vocabulary.Merges)
+        {
+            string[] parts = merge.Split(' ');
+            int result = vocabulary.IdOf(parts[0] + parts[1]);
+            Assert.True(vocabulary.IdOf(parts[0]) < result && vocabulary.IdOf(parts[1]) < result, merge);
+            Assert.True(result > previous, $"merge '{merge}' (rank {result}) comes after rank {previous}");
+            previous = result;
+        }
+    }
+
+    [Fact]
+    public void A_prefix_of_the_ranks_takes_given_special_tokens_and_pads_to_the_size()
+    {
+        // Qwen2's shape: o200k's first 151,643 ranks, three ChatML markers, padded to 151,936.
+        var vocabulary = TiktokenVocabulary.Create("o200k_base", 151_643, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], 151_936);
+        Assert.Equal(151_936, vocabulary.Count);
+        Assert.Equal(151_643, vocabulary.IdOf("<|endoftext|>"));
+        Assert.Equal(151_645, vocabulary.IdOf("<|im_end|>"));
+        Assert.Equal("[PAD151646]", vocabulary.Tokens[151_646]);
+        Assert.Equal(151_936 - 151_646, vocabulary.TokenTypes.Count(t => t == ByteLevelBpeVocabulary.UnusedTokenType));
+        Assert.Equal(151_643 - 256, vocabulary.Merges.Length);
+        Assert.All(vocabulary.Merges, m => Assert.True(vocabulary.IdOf(m.Replace(" ", "", StringComparison.Ordinal)) < 151_643, m));
+        Assert.Equal(TiktokenVocabulary.Create("o200k_base").Tokens.Take(151_643), vocabulary.Tokens.Take(151_643));
+    }
+
+    [Fact]
+    public void Pre_tokenizers_are_llama_cpp_names_of_the_encodings_regexes()
+    {
+        Assert.Equal("gpt-2", TiktokenVocabulary.PreTokenizerOf("gpt2"));
+        Assert.Equal("llama-bpe", TiktokenVocabulary.PreTokenizerOf("cl100k_base"));
+        Assert.Equal("gpt-4o", TiktokenVocabulary.PreTokenizerOf("o200k_base"));
+    }
+
+    [Fact]
+    public void Bad_arguments_get_errors_that_name_the_problem()
+    {
+        Assert.Contains("cl100k_base, o200k_base", Assert.Throws<ArgumentException>(() => TiktokenVocabulary.Create("p50k_base")).Message);
+        Assert.Contains("between 256", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", firstRanks: 100)).Message);
+        Assert.Contains("between 256", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", firstRanks: 60_000)).Message);
+        Assert.Contains("already has 50257 tokens", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", size: 50_000)).Message);
+        Assert.Contains("'Hello'", Assert.Throws<ArgumentException>(() => TiktokenVocabulary.Create("gpt2", specialTokens: ["Hello"])).Message);
+    }
+}
