@@ -55,8 +55,12 @@ public sealed record ModelFamily(string Name, string Architecture, string Descri
 /// </summary>
 public static class ModelFamilies
 {
-    /// <summary>Sizes the synthesizer writes.</summary>
-    public static readonly ImmutableArray<string> Sizes = ["tiny"];
+    /// <summary>
+    /// Sizes the synthesizer writes: "tiny" (every family, F32, 256 wide: for tests) and "bench" (qwen2 only: the
+    /// shape of Qwen2.5-0.5B, 896 wide, 24 layers, 151,936-token vocabulary, F16 matrices: for speed figures).
+    /// </summary>
+    public static readonly ImmutableArray<string> Sizes = ["tiny", "bench"];
+
 
     public static readonly ModelFamily Llama = new("llama", "llama",
         "Llama 3.2 style: GQA, RoPE base 500000 with Llama 3.1 frequency factors (rope_freqs), tied output, byte-level BPE with the llama-bpe pre-tokenizer, Llama 3 header template",
@@ -93,6 +97,9 @@ public static class ModelFamilies
     /// <summary>Every family, in the order of the support matrix.</summary>
     public static readonly ImmutableArray<ModelFamily> All = [Llama, Qwen2, Qwen3, Gemma2, Gemma3, Phi3, Mistral, Bert];
 
+    /// <summary>The families the bench size exists for.</summary>
+    public static readonly ImmutableArray<ModelFamily> BenchFamilies = [Qwen2]; // after Qwen2: statics initialise in order
+
     /// <summary>The family of that name.</summary>
     /// <exception cref="ArgumentException">No family has that name (the message lists them).</exception>
     public static ModelFamily Get(string name) =>
@@ -117,23 +124,39 @@ public static class ModelFamilies
     {
         ArgumentNullException.ThrowIfNull(family);
         ArgumentNullException.ThrowIfNull(path);
-        if (!Sizes.Contains(size)) throw new ArgumentException($"unknown size '{size}'; the sizes are {string.Join(", ", Sizes)} (the 0.5B-shaped bench size is not built yet)", nameof(size));
-        var plan = Plan(family);
+        if (!Sizes.Contains(size)) throw new ArgumentException($"unknown size '{size}'; the sizes are {string.Join(", ", Sizes)}", nameof(size));
+        if (size == "bench" && !BenchFamilies.Contains(family))
+            throw new ArgumentException($"the bench size exists for {string.Join(", ", BenchFamilies.Select(f => f.Name))} only, not '{family.Name}'", nameof(size));
+        var plan = Plan(family, size);
+        // The bench size stores its matrices as F16, as the real models' F16 releases do; 1-D tensors stay F32 (llama.cpp's CPU norms need it).
+        bool half = size == "bench";
+        GgmlType TypeOf(SynthesizedTensor t) => half && t.IsMatrix ? GgmlType.F16 : GgmlType.F32;
         using (var writer = new GgufWriter(path))
         {
             writer.AddMetadata("general.architecture", GgufValue.FromString(family.Architecture));
             writer.AddMetadata("general.type", GgufValue.FromString("model"));
             writer.AddMetadata("general.name", GgufValue.FromString($"uqengine-synth-{family.Name}-{size}"));
             writer.AddMetadata("general.size_label", GgufValue.FromString(size));
-            writer.AddMetadata("general.file_type", GgufValue.FromUInt32(LlamaFileType.AllF32));
+            writer.AddMetadata("general.file_type", GgufValue.FromUInt32(half ? LlamaFileType.MostlyF16 : LlamaFileType.AllF32));
             foreach (var (key, value) in plan.Metadata) writer.AddMetadata(key, value);
-            foreach (var t in plan.Tensors) writer.AddTensor(t.Name, GgmlType.F32, t.Dimensions.AsSpan());
-            var buffer = new float[plan.Tensors.Max(t => t.ElementCount)];
+            foreach (var t in plan.Tensors) writer.AddTensor(t.Name, TypeOf(t), t.Dimensions.AsSpan());
+            int largest = plan.Tensors.Max(t => t.ElementCount);
+            var buffer = new float[largest];
+            var halves = half ? new Half[largest] : [];
             foreach (var t in plan.Tensors)
             {
                 var values = buffer.AsSpan(0, t.ElementCount);
                 Fill(seed, t, values);
-                writer.WriteTensorData(values);
+                if (TypeOf(t) == GgmlType.F16)
+                {
+                    var h = halves.AsSpan(0, t.ElementCount);
+                    System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(values, h);
+                    writer.WriteTensorData(h);
+                }
+                else
+                {
+                    writer.WriteTensorData(values);
+                }
             }
 
             writer.Complete();
@@ -144,10 +167,11 @@ public static class ModelFamilies
         return file;
     }
 
-    /// <summary>The tensors and architecture/tokenizer metadata of a family at the tiny size.</summary>
-    public static (ImmutableArray<SynthesizedTensor> Tensors, ImmutableArray<KeyValuePair<string, GgufValue>> Metadata) Plan(ModelFamily family)
+    /// <summary>The tensors and architecture/tokenizer metadata of a family at a size (<see cref="Sizes"/>).</summary>
+    public static (ImmutableArray<SynthesizedTensor> Tensors, ImmutableArray<KeyValuePair<string, GgufValue>> Metadata) Plan(ModelFamily family, string size = "tiny")
     {
         ArgumentNullException.ThrowIfNull(family);
+        bool bench = size == "bench";
         var tensors = ImmutableArray.CreateBuilder<SynthesizedTensor>();
         var metadata = ImmutableArray.CreateBuilder<KeyValuePair<string, GgufValue>>();
         string a = family.Architecture + ".";
@@ -159,9 +183,10 @@ public static class ModelFamilies
 
         // Tiny: 256 wide (a K-quant super-block, so Q4_K_M applies to every matrix), 2 layers unless the family's
         // layer pattern needs more, 4 query heads; the feed-forward is twice the width.
-        const int embd = 256, ff = 512;
-        int layers = family == Gemma3 ? 6 : 2;
-        int heads = 4;
+        // Bench (Qwen2.5-0.5B's config.json): 896 wide, 24 layers, 14 query heads of 64 over 2 KV heads, feed-forward 4864.
+        int embd = bench ? 896 : 256, ff = bench ? 4864 : 512;
+        int layers = bench ? 24 : family == Gemma3 ? 6 : 2;
+        int heads = bench ? 14 : 4;
         int kvHeads = family == Mistral ? 1 : family == Phi3 ? 4 : 2;
         int headDim = family == Qwen3 || family == Gemma2 || family == Gemma3 ? 128 : embd / heads;
         int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
@@ -179,7 +204,7 @@ public static class ModelFamilies
             Meta(a + "attention.causal", GgufValue.FromBool(false));
             U32("pooling_type", 1); // mean, as sentence-transformers pools
             foreach (var kv in vocabulary.TokenizerMetadata()) metadata.Add(kv);
-            ulong e = embd, v = (ulong)vocabulary.Count;
+            ulong e = (ulong)embd, f = (ulong)ff, v = (ulong)vocabulary.Count;
             T("token_embd.weight", SynthesizedFill.Normal, e, v);
             T("token_types.weight", SynthesizedFill.Normal, e, 2);
             T("position_embd.weight", SynthesizedFill.Normal, e, (ulong)positions);
@@ -195,9 +220,9 @@ public static class ModelFamilies
 
                 T(Blk(l, "attn_output_norm.weight"), SynthesizedFill.Ones, e);
                 T(Blk(l, "attn_output_norm.bias"), SynthesizedFill.Bias, e);
-                T(Blk(l, "ffn_up.weight"), SynthesizedFill.Normal, e, ff);
-                T(Blk(l, "ffn_up.bias"), SynthesizedFill.Bias, ff);
-                T(Blk(l, "ffn_down.weight"), SynthesizedFill.Normal, ff, e);
+                T(Blk(l, "ffn_up.weight"), SynthesizedFill.Normal, e, f);
+                T(Blk(l, "ffn_up.bias"), SynthesizedFill.Bias, f);
+                T(Blk(l, "ffn_down.weight"), SynthesizedFill.Normal, f, e);
                 T(Blk(l, "ffn_down.bias"), SynthesizedFill.Bias, e);
                 T(Blk(l, "layer_output_norm.weight"), SynthesizedFill.Ones, e);
                 T(Blk(l, "layer_output_norm.bias"), SynthesizedFill.Bias, e);
@@ -206,8 +231,8 @@ public static class ModelFamilies
             return (tensors.ToImmutable(), metadata.ToImmutable());
         }
 
-        int vocabularySize = AddTokenizer(family, Meta);
-        ulong E = embd, V = (ulong)vocabularySize, FF = ff, Q = (ulong)qWidth, KV = (ulong)kvWidth, HD = (ulong)headDim;
+        int vocabularySize = AddTokenizer(family, bench, Meta);
+        ulong E = (ulong)embd, V = (ulong)vocabularySize, FF = (ulong)ff, Q = (ulong)qWidth, KV = (ulong)kvWidth, HD = (ulong)headDim;
 
         int context = family == Llama || family == Phi3 ? 131072 : family == Qwen2 ? 32768 : family == Qwen3 ? 40960 : family == Mistral ? 32768 : family == Gemma3 ? 32768 : 8192;
         if (family.Architecture == "llama") U32("vocab_size", vocabularySize);
@@ -307,8 +332,16 @@ public static class ModelFamilies
         return (tensors.ToImmutable(), metadata.ToImmutable());
     }
 
+    /// <summary>Qwen2.5's special tokens, in id order from 151,643 (its tokenizer_config.json added_tokens).</summary>
+    public static readonly ImmutableArray<string> Qwen25SpecialTokens =
+    [
+        "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
+        "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+        "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+    ];
+
     // Writes the family's tokenizer keys and returns the vocabulary size.
-    private static int AddTokenizer(ModelFamily family, Action<string, GgufValue> meta)
+    private static int AddTokenizer(ModelFamily family, bool bench, Action<string, GgufValue> meta)
     {
         string? template = family.ChatTemplate;
         IEnumerable<KeyValuePair<string, GgufValue>> keys;
@@ -323,7 +356,10 @@ public static class ModelFamilies
         {
             string[] specials = family == Qwen3 ? [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd, "<think>", "</think>"]
                 : [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd];
-            var v = ByteLevelBpeVocabulary.CreateSmallEnglish(specials);
+            // Bench: Qwen2.5's 151,643 ordinary tokens are not served here; o200k's first 151,643 stand in (real byte
+            // strings and merges), then Qwen2.5's 22 specials, padded to its 151,936 embedding rows.
+            var v = bench ? TiktokenVocabulary.Create("o200k_base", firstRanks: 151_643, specialTokens: Qwen25SpecialTokens, size: 151_936)
+                : ByteLevelBpeVocabulary.CreateSmallEnglish(specials);
             keys = v.TokenizerMetadata(family.PreTokenizer!, bosToken: ByteLevelBpeVocabulary.EndOfText, eosToken: ByteLevelBpeVocabulary.ImEnd, endOfTurnToken: ByteLevelBpeVocabulary.ImEnd, addBosToken: false, chatTemplate: template);
             count = v.Count;
         }

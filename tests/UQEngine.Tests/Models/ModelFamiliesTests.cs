@@ -126,5 +126,37 @@ public sealed class ModelFamiliesTests
         Assert.Contains("qwen3", error.Message);
         using var temp = new TempDirectory();
         Assert.Contains("'huge'", Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Llama, temp.File("x.gguf"), size: "huge")).Message);
+        // The 0.5B-shaped bench size exists for qwen2 only; the error says so before anything is written.
+        var bench = Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Gemma2, temp.File("g.gguf"), size: "bench"));
+        Assert.Contains("qwen2", bench.Message);
+        Assert.False(File.Exists(temp.File("g.gguf")));
+    }
+
+    /// <summary>
+    /// The bench size is Qwen2.5-0.5B's structure (config.json: 896 wide, 24 layers, 14 heads over 2 KV heads of 64,
+    /// feed-forward 4864, 151,936 embedding rows, tied output): 494 M parameters, checked on the plan without writing
+    /// the 1 GB file.
+    /// </summary>
+    [Fact]
+    public void The_bench_size_is_shaped_like_qwen2_5_0_5b()
+    {
+        var (tensors, metadata) = ModelFamilies.Plan(ModelFamilies.Qwen2, "bench");
+        var shapes = tensors.ToDictionary(t => t.Name, t => t.Dimensions.ToArray());
+        var meta = metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal([896UL, 151_936UL], shapes["token_embd.weight"]);
+        Assert.DoesNotContain("output.weight", shapes.Keys);
+        Assert.Equal([896UL, 896UL], shapes["blk.23.attn_q.weight"]);
+        Assert.Equal([896UL, 128UL], shapes["blk.23.attn_k.weight"]);
+        Assert.Equal([128UL], shapes["blk.0.attn_v.bias"]);
+        Assert.Equal([896UL, 4864UL], shapes["blk.0.ffn_gate.weight"]);
+        Assert.Equal([4864UL, 896UL], shapes["blk.0.ffn_down.weight"]);
+        Assert.DoesNotContain("blk.24.attn_norm.weight", shapes.Keys);
+        Assert.Equal(24u, meta["qwen2.block_count"].AsUInt32());
+        Assert.Equal(14u, meta["qwen2.attention.head_count"].AsUInt32());
+        Assert.Equal(2u, meta["qwen2.attention.head_count_kv"].AsUInt32());
+        long parameters = tensors.Sum(t => (long)t.ElementCount);
+        Assert.InRange(parameters, 493_000_000, 495_000_000); // Qwen2.5-0.5B: 494,032,768
+        Assert.Equal(151_936, meta["tokenizer.ggml.tokens"].Count);
+        Assert.Equal("qwen2", meta["tokenizer.ggml.pre"].AsString());
     }
 }
