@@ -98,8 +98,47 @@ public static class FamilyBenchRun
             outsideOff.Add((a.Seconds - a.PromptSeconds - a.DecodeSeconds) / a.Tokens * 1000);
         }
 
+        LmHeadShare(model, rounds, threads);
         Console.WriteLine($"decode, {tokens} greedy tokens after \"{Prompt}\": tokens/s off {Median(off):F2}, on {Median(on):F2}; on/off (median of rounds) {Median(ratios):F3} (min {ratios.Min():F3}, max {ratios.Max():F3}; target >= 0.97)");
         Console.WriteLine($"  per step with statistics on: {Median(stepOn):F1} ms, of which outside llama_decode {Median(outsideOn):F2} ms (statistics off: {Median(outsideOff):F2} ms): logits read, statistics kernel, pick, detokenize");
+    }
+
+    /// <summary>
+    /// What the vocabulary costs inside llama_decode: one decode step with the LM head (the 151,936 x 896 product and
+    /// the logits copy) against the same step stopped after the output norm (<see cref="LlamaContext.DecodeSkippingLogits"/>),
+    /// interleaved at the same position.
+    /// </summary>
+    private static void LmHeadShare(LlamaModel model, int rounds, int threads)
+    {
+        using var context = model.CreateContext(new ContextOptions { ContextSize = 512, Threads = threads, FinalHiddenState = true, EarlyExit = true });
+        int[] prompt = model.Vocabulary.Tokenize(Prompt, addSpecial: true);
+        using var batch = new UQEngine.Native.LlamaBatchBuffer(prompt.Length);
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, 0, wantOutput: i == prompt.Length - 1);
+        context.Decode(batch);
+        using var step = new UQEngine.Native.LlamaBatchBuffer(1);
+        step.Add(prompt[^1], prompt.Length, 0, wantOutput: true);
+        double Time(bool head)
+        {
+            long start = Stopwatch.GetTimestamp();
+            if (head) context.Decode(step);
+            else if (!context.DecodeSkippingLogits(step)) throw new InvalidOperationException("the graph did not stop before the LM head");
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            context.RemoveTokens(0, prompt.Length);
+            return ms;
+        }
+
+        Time(true);
+        Time(false);
+        var with = new List<double>();
+        var without = new List<double>();
+        for (int r = 0; r < rounds * 16; r++)
+        {
+            if (r % 2 == 0) { with.Add(Time(true)); without.Add(Time(false)); }
+            else { without.Add(Time(false)); with.Add(Time(true)); }
+        }
+
+        double w = Median(with), wo = Median(without);
+        Console.WriteLine($"  one decode step (median of {with.Count}): {w:F2} ms with the LM head, {wo:F2} ms stopped before it: the {model.Vocabulary.Count:N0}-token LM head is {w - wo:F2} ms, {(w - wo) / w:P0} of the step");
     }
 
     private readonly record struct Pass(double Seconds, int Tokens, double DecodeSeconds, double PromptSeconds);
