@@ -119,10 +119,10 @@ public sealed class TiktokenParityTests(ITestOutputHelper output)
 
         foreach (var (parseSpecial, list) in outcomes)
         {
-            output.WriteLine($"{encoding} ({family.Name}, pre-tokenizer {pre}), special tokens {(parseSpecial ? "parsed" : "as text")}: {list.Count} strings");
+            output.WriteLine($"{encoding} ({family.Name}, pre-tokenizer {pre}), special tokens {(parseSpecial ? "parsed" : "as text")}: {list.Count} strings ({list.Select(o => o.Text).Distinct().Count()} different, {list.Count(o => specials.IsMatch(o.Text))} with a special token's text)");
             foreach (var group in list.GroupBy(o => o.Class).OrderByDescending(g => g.Count()))
             {
-                output.WriteLine($"  {group.Key}: {group.Count()} ({string.Join(", ", group.GroupBy(o => o.Kind).Select(k => $"{k.Key} {k.Count()}"))})");
+                output.WriteLine($"  {group.Key}: {group.Count()} ({string.Join(", ", group.GroupBy(o => o.Kind).Select(k => $"{k.Key} {k.Count()}"))}); tokens: llama.cpp {group.Sum(o => o.Llama.Length)}, tiktoken {group.Sum(o => o.Tiktoken.Length)}");
                 if (group.Key == "identical") continue;
                 foreach (var o in group.Take(4))
                 {
@@ -143,6 +143,10 @@ public sealed class TiktokenParityTests(ITestOutputHelper output)
         // gpt-2's and llama-bpe's regexes are tiktoken's gpt2 and cl100k patterns rewritten (no possessive quantifiers,
         // [\r\n]+ for [\r\n]): they split alike. Only gpt-4o's differs (marks, non-ASCII case).
         if (pre != "gpt-4o") Assert.DoesNotContain(all, o => o.Class.StartsWith(PreTokenizer, StringComparison.Ordinal));
+        // The [PADn] fillers are never produced, even where the text spells one (look-alikes such as "[PAD100261]").
+        var unused = Enumerable.Range(0, vocabulary.Count).Where(id => vocabulary.TokenTypes[id] == ByteLevelBpeVocabulary.UnusedTokenType).Select(id => vocabulary.Tokens[id]).ToList();
+        output.WriteLine($"{corpus.Count(c => unused.Any(u => c.Text.Contains(u, StringComparison.Ordinal)))} strings spell an unused [PADn] token of the vocabulary");
+        Assert.DoesNotContain(all, o => o.Llama.Any(id => vocabulary.TokenTypes[id] == ByteLevelBpeVocabulary.UnusedTokenType));
         // Most strings agree exactly: the classes are exceptions, not the rule.
         Assert.True(outcomes[false].Count(o => o.Class == Identical) > 0.9 * StringCount, "fewer than 90% of strings tokenize identically");
     }
