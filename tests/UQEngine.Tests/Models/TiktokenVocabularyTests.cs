@@ -130,7 +130,7 @@ public sealed class TiktokenVocabularyTests
     }
 
     [Fact]
-    public void Synth_refuses_a_real_vocabulary_for_a_family_that_is_not_byte_level_bpe()
+    public void Synth_refuses_a_real_vocabulary_for_a_family_that_is_not_byte_level_bpe_and_writes_it_for_one_that_is()
     {
         using var temp = new TempDirectory();
         var error = Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Gemma2, temp.File("g.gguf"), vocabulary: "o200k_base"));
@@ -143,6 +143,11 @@ public sealed class TiktokenVocabularyTests
         Assert.Equal(1, Run("model", "synth", "--family", "qwen3", "--vocabulary", "r50k_base", "-o", temp.File("q.gguf")));
         Assert.False(File.Exists(temp.File("b.gguf")));
         Assert.False(File.Exists(temp.File("q.gguf")));
+
+        Assert.Equal(0, Run("model", "synth", "--family", "qwen3", "--vocabulary", "gpt2", "-o", temp.File("ok.gguf")));
+        var written = GgufFile.Read(temp.File("ok.gguf"));
+        Assert.Equal("gpt-2", written.Metadata.GetString("tokenizer.ggml.pre"));
+        Assert.Equal(50_257 + 4, written.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length); // + <|im_start|> <|im_end|> <think> </think>
     }
 
     [Fact]
