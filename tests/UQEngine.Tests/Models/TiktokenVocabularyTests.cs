@@ -137,10 +137,12 @@ public sealed class TiktokenVocabularyTests
         Assert.Contains("SentencePiece", error.Message);
         Assert.Contains("llama, qwen2, qwen3", error.Message);
         Assert.Contains("'p50k_base'", Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Llama, temp.File("l.gguf"), vocabulary: "p50k_base")).Message);
+        Assert.Contains("bench size has its own vocabulary", Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Qwen2, temp.File("q2.gguf"), size: "bench", vocabulary: "gpt2")).Message);
         // The command says so and exits 1 instead of writing a file.
         int Run(params string[] args) => new RootCommand { ModelCommand.Create() }.Parse(args).Invoke();
         Assert.Equal(1, Run("model", "synth", "--family", "bert", "--vocabulary", "gpt2", "-o", temp.File("b.gguf")));
         Assert.Equal(1, Run("model", "synth", "--family", "qwen3", "--vocabulary", "r50k_base", "-o", temp.File("q.gguf")));
+        Assert.Equal(1, Run("model", "synth", "--family", "llama", "--size", "bench", "-o", temp.File("q.gguf"))); // bench is qwen2's
         Assert.False(File.Exists(temp.File("b.gguf")));
         Assert.False(File.Exists(temp.File("q.gguf")));
 
