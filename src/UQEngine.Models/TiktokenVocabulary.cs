@@ -138,7 +138,7 @@ public static class TiktokenVocabulary
         return OpenRankFile(entry.Package, entry.Resource);
     }
 
-    private static Stream OpenRankFile(string package, string resource)
+    internal static Stream OpenRankFile(string package, string resource)
     {
         Assembly data;
         try

