@@ -118,16 +118,21 @@ public static class ModelFamilies
     /// <summary>
     /// Writes a synthesized model of <paramref name="family"/> to <paramref name="path"/> and returns it as read back
     /// and validated (<see cref="GgufModelValidator"/>). The same family, size and seed give a byte-identical file.
+    /// A <c>vocabulary</c> (a tiktoken encoding, <see cref="TiktokenVocabulary.Encodings"/>) replaces the family's small
+    /// one, with its llama.cpp pre-tokenizer and the family's special tokens appended where it lacks them (byte-level BPE
+    /// families only); the embedding rows follow its size.
     /// </summary>
-    /// <exception cref="ArgumentException">The size is not one of <see cref="Sizes"/>.</exception>
-    public static GgufFile Write(ModelFamily family, string path, string size = "tiny", ulong seed = 1)
+    /// <exception cref="ArgumentException">The size is not one of <see cref="Sizes"/>, or the vocabulary is unknown or does not fit the family.</exception>
+    public static GgufFile Write(ModelFamily family, string path, string size = "tiny", ulong seed = 1, string? vocabulary = null)
     {
         ArgumentNullException.ThrowIfNull(family);
         ArgumentNullException.ThrowIfNull(path);
         if (!Sizes.Contains(size)) throw new ArgumentException($"unknown size '{size}'; the sizes are {string.Join(", ", Sizes)}", nameof(size));
         if (size == "bench" && !BenchFamilies.Contains(family))
             throw new ArgumentException($"the bench size exists for {string.Join(", ", BenchFamilies.Select(f => f.Name))} only, not '{family.Name}'", nameof(size));
-        var plan = Plan(family, size);
+        if (vocabulary is not null && size == "bench")
+            throw new ArgumentException($"the bench size has its own vocabulary (o200k's first 151,643 ranks and Qwen2.5's special tokens); a tiktoken vocabulary ({vocabulary}) is for the tiny size", nameof(vocabulary));
+        var plan = Plan(family, size, vocabulary);
         // The bench size stores its matrices as F16, as the real models' F16 releases do; 1-D tensors stay F32 (llama.cpp's CPU norms need it).
         bool half = size == "bench";
         GgmlType TypeOf(SynthesizedTensor t) => half && t.IsMatrix ? GgmlType.F16 : GgmlType.F32;
@@ -135,7 +140,7 @@ public static class ModelFamilies
         {
             writer.AddMetadata("general.architecture", GgufValue.FromString(family.Architecture));
             writer.AddMetadata("general.type", GgufValue.FromString("model"));
-            writer.AddMetadata("general.name", GgufValue.FromString($"uqengine-synth-{family.Name}-{size}"));
+            writer.AddMetadata("general.name", GgufValue.FromString($"uqengine-synth-{family.Name}-{size}" + (vocabulary is null ? "" : "-" + vocabulary)));
             writer.AddMetadata("general.size_label", GgufValue.FromString(size));
             writer.AddMetadata("general.file_type", GgufValue.FromUInt32(half ? LlamaFileType.MostlyF16 : LlamaFileType.AllF32));
             foreach (var (key, value) in plan.Metadata) writer.AddMetadata(key, value);
@@ -167,11 +172,16 @@ public static class ModelFamilies
         return file;
     }
 
-    /// <summary>The tensors and architecture/tokenizer metadata of a family at a size (<see cref="Sizes"/>).</summary>
-    public static (ImmutableArray<SynthesizedTensor> Tensors, ImmutableArray<KeyValuePair<string, GgufValue>> Metadata) Plan(ModelFamily family, string size = "tiny")
+    /// <summary>
+    /// The tensors and architecture/tokenizer metadata of a family at a size (<see cref="Sizes"/>), with its own vocabulary
+    /// or the tiktoken <paramref name="encoding"/> (see <see cref="Write"/>).
+    /// </summary>
+    public static (ImmutableArray<SynthesizedTensor> Tensors, ImmutableArray<KeyValuePair<string, GgufValue>> Metadata) Plan(ModelFamily family, string size = "tiny", string? encoding = null)
     {
         ArgumentNullException.ThrowIfNull(family);
         bool bench = size == "bench";
+        if (encoding is not null && family.TokenizerModel != "gpt2")
+            throw new ArgumentException($"family '{family.Name}' has a {(family.TokenizerModel == "bert" ? "WordPiece" : "SentencePiece")} vocabulary; a tiktoken vocabulary ({encoding}) fits the byte-level BPE families only: {string.Join(", ", All.Where(f => f.TokenizerModel == "gpt2").Select(f => f.Name))}", nameof(encoding));
         var tensors = ImmutableArray.CreateBuilder<SynthesizedTensor>();
         var metadata = ImmutableArray.CreateBuilder<KeyValuePair<string, GgufValue>>();
         string a = family.Architecture + ".";
@@ -231,7 +241,7 @@ public static class ModelFamilies
             return (tensors.ToImmutable(), metadata.ToImmutable());
         }
 
-        int vocabularySize = AddTokenizer(family, bench, Meta);
+        int vocabularySize = AddTokenizer(family, bench, Meta, encoding);
         ulong E = (ulong)embd, V = (ulong)vocabularySize, FF = (ulong)ff, Q = (ulong)qWidth, KV = (ulong)kvWidth, HD = (ulong)headDim;
 
         int context = family == Llama || family == Phi3 ? 131072 : family == Qwen2 ? 32768 : family == Qwen3 ? 40960 : family == Mistral ? 32768 : family == Gemma3 ? 32768 : 8192;
@@ -340,27 +350,41 @@ public static class ModelFamilies
         "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
     ];
 
+    /// <summary>
+    /// The byte-level BPE vocabulary a family is written with at the tiny size: its small English one, or the tiktoken
+    /// <paramref name="encoding"/> with the family's special tokens appended where missing.
+    /// </summary>
+    public static ByteLevelBpeVocabulary ByteLevelVocabularyOf(ModelFamily family, string? encoding = null)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        string[] specials = family == Llama ? ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+            : family == Qwen3 ? [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd, "<think>", "</think>"]
+            : family == Qwen2 ? [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd]
+            : throw new ArgumentException($"family '{family.Name}' has no byte-level BPE vocabulary", nameof(family));
+        return encoding is null ? ByteLevelBpeVocabulary.CreateSmallEnglish(specials) : TiktokenVocabulary.Create(encoding).WithSpecialTokens(specials);
+    }
+
     // Writes the family's tokenizer keys and returns the vocabulary size.
-    private static int AddTokenizer(ModelFamily family, bool bench, Action<string, GgufValue> meta)
+    private static int AddTokenizer(ModelFamily family, bool bench, Action<string, GgufValue> meta, string? encoding)
     {
         string? template = family.ChatTemplate;
         IEnumerable<KeyValuePair<string, GgufValue>> keys;
         int count;
+        // A real vocabulary brings its own pre-tokenizer: the family's would split text differently from the encoding's regex.
+        string? pre = encoding is null ? family.PreTokenizer : TiktokenVocabulary.PreTokenizerOf(encoding);
         if (family == Llama)
         {
-            var v = ByteLevelBpeVocabulary.CreateSmallEnglish(["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]);
-            keys = v.TokenizerMetadata(family.PreTokenizer!, bosToken: "<|begin_of_text|>", eosToken: "<|end_of_text|>", endOfTurnToken: "<|eot_id|>", addBosToken: true, chatTemplate: template);
+            var v = ByteLevelVocabularyOf(family, encoding);
+            keys = v.TokenizerMetadata(pre!, bosToken: "<|begin_of_text|>", eosToken: "<|end_of_text|>", endOfTurnToken: "<|eot_id|>", addBosToken: true, chatTemplate: template);
             count = v.Count;
         }
         else if (family == Qwen2 || family == Qwen3)
         {
-            string[] specials = family == Qwen3 ? [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd, "<think>", "</think>"]
-                : [ByteLevelBpeVocabulary.EndOfText, ByteLevelBpeVocabulary.ImStart, ByteLevelBpeVocabulary.ImEnd];
             // Bench: Qwen2.5's 151,643 ordinary tokens are not served here; o200k's first 151,643 stand in (real byte
             // strings and merges), then Qwen2.5's 22 specials, padded to its 151,936 embedding rows.
             var v = bench ? TiktokenVocabulary.Create("o200k_base", firstRanks: 151_643, specialTokens: Qwen25SpecialTokens, size: 151_936)
-                : ByteLevelBpeVocabulary.CreateSmallEnglish(specials);
-            keys = v.TokenizerMetadata(family.PreTokenizer!, bosToken: ByteLevelBpeVocabulary.EndOfText, eosToken: ByteLevelBpeVocabulary.ImEnd, endOfTurnToken: ByteLevelBpeVocabulary.ImEnd, addBosToken: false, chatTemplate: template);
+                : ByteLevelVocabularyOf(family, encoding);
+            keys = v.TokenizerMetadata(pre!, bosToken: ByteLevelBpeVocabulary.EndOfText, eosToken: ByteLevelBpeVocabulary.ImEnd, endOfTurnToken: ByteLevelBpeVocabulary.ImEnd, addBosToken: false, chatTemplate: template);
             count = v.Count;
         }
         else if (family == Gemma2 || family == Gemma3)

@@ -127,8 +127,18 @@ public static class TiktokenVocabulary
         }
     }
 
-    // The rank file: a "Capacity: N" header, then one token a line, "base64" (rank = line number) or "base64 rank".
-    private static List<(byte[] Bytes, int Rank)> ReadRankFile(string package, string resource)
+    /// <summary>
+    /// The encoding's tiktoken rank file, decompressed (what <c>TiktokenTokenizer.Create(Stream, ...)</c> reads): for a
+    /// Microsoft.ML.Tokenizers tokenizer with another pre-tokenizer or other special tokens than CreateForEncoding gives.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The encoding's data package is not referenced (the message names it).</exception>
+    public static Stream OpenRankFile(string encoding)
+    {
+        var entry = Lookup(encoding);
+        return OpenRankFile(entry.Package, entry.Resource);
+    }
+
+    internal static Stream OpenRankFile(string package, string resource)
     {
         Assembly data;
         try
@@ -140,9 +150,15 @@ public static class TiktokenVocabulary
             throw new InvalidOperationException($"the tiktoken rank file {resource} is in the NuGet package {package} (2.0.1), which this application does not reference: add <PackageReference Include=\"{package}\" Version=\"2.0.1\" />", e);
         }
 
-        using var compressed = data.GetManifestResourceStream(resource)
+        var compressed = data.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"{package} has no embedded resource {resource}; expected version 2.0.1");
-        using var reader = new StreamReader(new DeflateStream(compressed, CompressionMode.Decompress), Encoding.UTF8);
+        return new DeflateStream(compressed, CompressionMode.Decompress);
+    }
+
+    // The rank file: a "Capacity: N" header, then one token a line, "base64" (rank = line number) or "base64 rank".
+    private static List<(byte[] Bytes, int Rank)> ReadRankFile(string package, string resource)
+    {
+        using var reader = new StreamReader(OpenRankFile(package, resource), Encoding.UTF8);
         var result = new List<(byte[], int)>(200_000);
         int next = 0;
         while (reader.ReadLine() is { } line)

