@@ -90,7 +90,7 @@ public static class MiniLmGgufConverter
         writer.AddMetadata("bert.attention.causal", GgufValue.FromBool(false));
         writer.AddMetadata("bert.pooling_type", GgufValue.FromUInt32(1)); // mean, as sentence-transformers pools
         writer.AddMetadata("tokenizer.ggml.model", GgufValue.FromString("bert"));
-        writer.AddMetadata("tokenizer.ggml.tokens", GgufValue.FromStringArray(vocab.Select(PhantomSpace)));
+        writer.AddMetadata("tokenizer.ggml.tokens", GgufValue.FromStringArray(vocab.Select(GgufVocabularySpelling.WordPiece)));
         writer.AddMetadata("tokenizer.ggml.token_type", GgufValue.FromArray([.. vocab.Select(t => IsSpecial(t) ? 3 : 1)])); // control : normal
         writer.AddMetadata("tokenizer.ggml.token_type_count", GgufValue.FromUInt32((uint)Require(onnx, "embeddings.token_type_embeddings.weight").Shape[0]));
         int Id(string token) => IndexOf(vocab, token);
@@ -105,12 +105,6 @@ public static class MiniLmGgufConverter
         foreach (var t in tensors) writer.WriteTensorData(t.Values());
         writer.Complete();
     }
-
-    /// <summary>llama.cpp's WordPiece spelling of a BERT vocabulary entry.</summary>
-    public static string PhantomSpace(string token) =>
-        token.StartsWith('[') && token.EndsWith(']') ? token
-        : token.StartsWith("##", StringComparison.Ordinal) ? token[2..]
-        : "\u2581" + token;
 
     private static bool IsSpecial(string token) => token is "[PAD]" or "[UNK]" or "[CLS]" or "[SEP]" or "[MASK]";
 

@@ -32,18 +32,12 @@ public sealed class WordPieceVocabulary
         return new WordPieceVocabulary([.. pieces]);
     }
 
-    /// <summary>llama.cpp's WordPiece spelling of a BERT vocabulary entry.</summary>
-    public static string LlamaCppSpelling(string piece) =>
-        piece.StartsWith('[') && piece.EndsWith(']') ? piece
-        : piece.StartsWith("##", StringComparison.Ordinal) ? piece[2..]
-        : "\u2581" + piece;
-
     /// <summary>Tokenizer keys for a "bert" vocabulary: tokens, types (control for the specials), CLS/SEP/UNK/PAD/MASK ids.</summary>
     public IEnumerable<KeyValuePair<string, GgufValue>> TokenizerMetadata()
     {
         int Id(string t) => Pieces.IndexOf(t);
         yield return new("tokenizer.ggml.model", GgufValue.FromString("bert"));
-        yield return new("tokenizer.ggml.tokens", GgufValue.FromStringArray(Pieces.Select(LlamaCppSpelling)));
+        yield return new("tokenizer.ggml.tokens", GgufValue.FromStringArray(Pieces.Select(GgufVocabularySpelling.WordPiece)));
         yield return new("tokenizer.ggml.token_type", GgufValue.FromArray([.. Pieces.Select(p => Specials.Contains(p) ? 3 : 1)]));
         yield return new("tokenizer.ggml.token_type_count", GgufValue.FromUInt32(2));
         yield return new("tokenizer.ggml.bos_token_id", GgufValue.FromUInt32((uint)Id("[CLS]")));

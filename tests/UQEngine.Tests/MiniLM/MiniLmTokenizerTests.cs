@@ -52,8 +52,8 @@ public sealed class MiniLmTokenizerTests
         var vocab = MiniLmResources.Vocabulary();
         Assert.Equal(30522, vocab.Count);
         Assert.Equal(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], new[] { vocab[0], vocab[100], vocab[101], vocab[102], vocab[103] });
-        Assert.Equal("\u2581hello", MiniLmGgufConverter.PhantomSpace("hello"));
-        Assert.Equal("ing", MiniLmGgufConverter.PhantomSpace("##ing"));
-        Assert.Equal("[CLS]", MiniLmGgufConverter.PhantomSpace("[CLS]"));
+        Assert.Equal("\u2581hello", UQEngine.Gguf.GgufVocabularySpelling.WordPiece("hello"));
+        Assert.Equal("ing", UQEngine.Gguf.GgufVocabularySpelling.WordPiece("##ing"));
+        Assert.Equal("[CLS]", UQEngine.Gguf.GgufVocabularySpelling.WordPiece("[CLS]"));
     }
 }

@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 
 namespace UQEngine.Tests.Server;
 
 /// <summary>`uqengine serve` as a real process: it announces its address, answers, and refuses bad options in one line.</summary>
 [Trait("Category", "Integration")]
-public sealed partial class ServeCommandTests
+public sealed class ServeCommandTests
 {
     private static Process Start(params string[] args)
     {
@@ -17,41 +16,20 @@ public sealed partial class ServeCommandTests
         return Process.Start(start)!;
     }
 
-    [GeneratedRegex(@"serving at (http://127\.0\.0\.1:\d+)/v1")]
-    private static partial Regex ServingLine();
-
     [Fact]
     public async Task Serve_on_a_free_port_answers_health_and_chat()
     {
-        using var process = Start("serve", "-m", TestModels.SyntheticPath, "--port", "0", "--ctx", "256", "--max-sequences", "2", "--threads", "1");
-        try
+        using var serve = await ServeProcess.StartAsync("-m", TestModels.SyntheticPath, "--ctx", "256", "--max-sequences", "2");
+        using var client = new HttpClient { BaseAddress = new Uri(serve.Root) };
+        Assert.Contains("\"ok\"", await client.GetStringAsync("/health"));
+        string model = Path.GetFileNameWithoutExtension(TestModels.SyntheticPath);
+        using var response = await client.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(new
         {
-            string? baseAddress = null;
-            var reading = Task.Run(async () =>
-            {
-                while (await process.StandardError.ReadLineAsync() is { } line)
-                    if (ServingLine().Match(line) is { Success: true } m) return m.Groups[1].Value;
-                return null;
-            });
-            if (await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(60))) == reading) baseAddress = await reading;
-            Assert.NotNull(baseAddress);
-
-            using var client = new HttpClient { BaseAddress = new Uri(baseAddress) };
-            Assert.Contains("\"ok\"", await client.GetStringAsync("/health"));
-            string model = Path.GetFileNameWithoutExtension(TestModels.SyntheticPath);
-            using var response = await client.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(new
-            {
-                model, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 3, n = 2,
-            }), System.Text.Encoding.UTF8, "application/json"));
-            string body = await response.Content.ReadAsStringAsync();
-            Assert.True(response.IsSuccessStatusCode, body);
-            Assert.Equal(2, JsonDocument.Parse(body).RootElement.GetProperty("choices").GetArrayLength());
-        }
-        finally
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
+            model, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 3, n = 2,
+        }), System.Text.Encoding.UTF8, "application/json"));
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        Assert.Equal(2, JsonDocument.Parse(body).RootElement.GetProperty("choices").GetArrayLength());
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace UQEngine.Tests.Remote;
+namespace UQEngine.Tests;
 
 /// <summary>A real `uqengine serve` process on a free loopback port (the demo model unless -m is given), killed on dispose.</summary>
 internal sealed partial class ServeProcess : IDisposable
@@ -14,6 +14,9 @@ internal sealed partial class ServeProcess : IDisposable
     public string BaseAddress { get; }
 
     public int Port => new Uri(BaseAddress).Port;
+
+    /// <summary>"http://127.0.0.1:PORT" (for /health, /metrics).</summary>
+    public string Root => BaseAddress[..^"/v1".Length];
 
     [GeneratedRegex(@"serving at (http://127\.0\.0\.1:\d+/v1)")]
     private static partial Regex ServingLine();
