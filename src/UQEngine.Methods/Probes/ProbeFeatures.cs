@@ -35,7 +35,7 @@ public static class ProbeLayers
 
     /// <summary>
     /// Every probe layer a model can be read at: 0..n_layer, or only the final state (n_layer) for an architecture
-    /// whose per-layer inputs llama.cpp does not report (<see cref="LlamaContext.ExposesLayerInputs"/>).
+    /// whose per-layer inputs cannot be read (<see cref="LlamaContext.ExposesLayerInputs"/>).
     /// </summary>
     public static IReadOnlyList<int> All(ModelFacts facts) =>
         LlamaContext.ExposesLayerInputs(facts.Architecture) ? [.. Enumerable.Range(0, facts.LayerCount + 1)] : [Final(facts)];
@@ -49,7 +49,7 @@ public static class ProbeLayers
                 throw new ArgumentOutOfRangeException(nameof(layers), layer, $"probe layer {layer} is outside 0..{facts.LayerCount} for '{facts.Path}' ({facts.LayerCount} = the final hidden state)");
             // Checked here, not at context creation, so the error speaks of probe layers rather than context options.
             if (layer < facts.LayerCount && !LlamaContext.ExposesLayerInputs(facts.Architecture))
-                throw new ArgumentOutOfRangeException(nameof(layers), layer, $"probe layer {layer} cannot be read for '{facts.Path}': llama.cpp v0.5.0 reports per-layer inputs only for some architectures, not '{facts.Architecture}'; use the final hidden state (layer {facts.LayerCount}, 'final')");
+                throw new ArgumentOutOfRangeException(nameof(layers), layer, $"probe layer {layer} cannot be read for '{facts.Path}': per-layer inputs of architecture '{facts.Architecture}' can be read neither from llama.cpp v0.5.0's record nor from its graph; use the final hidden state (layer {facts.LayerCount}, 'final')");
         }
     }
 

@@ -16,11 +16,16 @@ public sealed class LlamaContext : IDisposable
         "minimax-01", "minimax-m2", "nemotron_h", "bailingmoe3", "hunyuan_vl", "nanbeige", "muse-glimmer", "deepseek4",
     ];
 
+    // Architectures whose graphs record none but name their nodes as the capture expects ("embd", "inp_scaled",
+    // "l_out-i"; checked by the family conformance tests): their layer inputs are read from the graph (LayerInputCapture).
+    private static readonly HashSet<string> CapturedLayerInputArchitectures = ["qwen2", "gemma2", "gemma3", "phi3"];
+
     private readonly SafeLlamaContextHandle _handle;
     private readonly LlamaMemory _memory;
     // The abort flag and the graph-node (early-exit) state, pinned where llama.cpp's callbacks read them.
     private readonly LlamaContextCallbacks _callbacks = new();
     private readonly int[] _hiddenLayers;
+    private readonly LayerInputCapture? _capture;
     private int _lastBatchTokens;
     // The last decode stopped before the LM head (DecodeSkippingLogits): its logits buffer holds stale numbers.
     private bool _logitsSkipped;
@@ -39,8 +44,10 @@ public sealed class LlamaContext : IDisposable
         foreach (int layer in options.HiddenLayers)
             if (layer < 0 || layer >= facts.LayerCount)
                 throw new ArgumentOutOfRangeException(nameof(options), $"hidden layer {layer} is outside 0..{facts.LayerCount - 1} for '{model.Path}'");
-        if (options.HiddenLayers.Count > 0 && !LayerInputArchitectures.Contains(facts.Architecture))
+        if (options.HiddenLayers.Count > 0 && !ExposesLayerInputs(facts.Architecture))
             throw new InferenceException($"per-layer hidden states are not available for architecture '{facts.Architecture}' in llama.cpp v0.5.0; the final hidden state is (ContextOptions.FinalHiddenState).");
+        if (options.HiddenLayers.Count > 0 && (options.CaptureLayerInputs || !LayerInputArchitectures.Contains(facts.Architecture)))
+            _capture = new LayerInputCapture(options.HiddenLayers, facts.EmbeddingSize);
 
         // A context asking for neither pooled nor per-token states gives only logits, which an embedding model lacks.
         if (options.Pooling is null && !options.FinalHiddenState && options.HiddenLayers.Count == 0) model.ThrowIfNoLogits("give next-token logits");
@@ -74,15 +81,16 @@ public sealed class LlamaContext : IDisposable
             _ => options.FinalHiddenState ? LlamaPoolingType.None : LlamaPoolingType.Unspecified,
         };
         if (options.Pooling is not null) p.MicroBatchSize = (uint)options.BatchSize; // a pooled sequence must sit in one micro-batch
-        _callbacks.Install(ref p, earlyExit: options.EarlyExit && (options.HiddenLayers.Count > 0 || options.FinalHiddenState));
+        _callbacks.Install(ref p, earlyExit: options.EarlyExit && (options.HiddenLayers.Count > 0 || options.FinalHiddenState), _capture);
 
         NativeLogging.ClearRecentErrors();
         _handle = SafeLlamaContextHandle.Create(model.Handle, p);
         if (_handle.IsInvalid)
-            throw new InferenceException($"llama.cpp could not create a context ({contextSize} tokens, {options.MaxSequences} sequences) for '{model.Path}': {NativeLogging.RecentErrorText()}");
+            throw Failed(new InferenceException($"llama.cpp could not create a context ({contextSize} tokens, {options.MaxSequences} sequences) for '{model.Path}': {NativeLogging.RecentErrorText()}"));
         _memory = _handle.GetMemory();
         _hiddenLayers = [.. options.HiddenLayers.Distinct().Order()];
-        foreach (int layer in _hiddenLayers) _handle.SetLayerInputRecording((uint)layer, true);
+        if (_capture is null)
+            foreach (int layer in _hiddenLayers) _handle.SetLayerInputRecording((uint)layer, true);
 
         Options = options;
         ContextSize = (int)_handle.ContextSize;
@@ -100,21 +108,29 @@ public sealed class LlamaContext : IDisposable
                 _handle.Dispose();
                 p.PoolingType = LlamaPoolingType.Mean;
                 _handle = SafeLlamaContextHandle.Create(model.Handle, p);
-                if (_handle.IsInvalid) throw new InferenceException($"llama.cpp could not create a mean-pooling context for '{model.Path}': {NativeLogging.RecentErrorText()}");
+                if (_handle.IsInvalid) throw Failed(new InferenceException($"llama.cpp could not create a mean-pooling context for '{model.Path}': {NativeLogging.RecentErrorText()}"));
                 _memory = _handle.GetMemory();
                 pooling = LlamaPoolingType.Mean;
             }
             if (pooling == LlamaPoolingType.Rank)
             {
                 _handle.Dispose();
-                throw new InferenceException($"'{model.Path}' is a reranker (rank pooling): it scores pairs and gives no sentence embeddings");
+                throw Failed(new InferenceException($"'{model.Path}' is a reranker (rank pooling): it scores pairs and gives no sentence embeddings"));
             }
             PoolingType = pooling;
         }
     }
 
-    /// <summary>Whether llama.cpp v0.5.0 reports per-layer inputs (<see cref="ContextOptions.HiddenLayers"/>) for this architecture.</summary>
-    public static bool ExposesLayerInputs(string architecture) => LayerInputArchitectures.Contains(architecture);
+    // A constructor that throws after installing the callbacks frees what they hold.
+    private InferenceException Failed(InferenceException error)
+    {
+        _callbacks.Release();
+        return error;
+    }
+
+    /// <summary>Whether per-layer inputs (<see cref="ContextOptions.HiddenLayers"/>) can be read for this architecture: recorded by llama.cpp v0.5.0, or read from its graph.</summary>
+    public static bool ExposesLayerInputs(string architecture) =>
+        LayerInputArchitectures.Contains(architecture) || CapturedLayerInputArchitectures.Contains(architecture);
 
     /// <summary>The pooling llama.cpp applies (None without <see cref="ContextOptions.Pooling"/>).</summary>
     public LlamaPoolingType PoolingType { get; } = LlamaPoolingType.None;
@@ -151,6 +167,7 @@ public sealed class LlamaContext : IDisposable
         if (batch.Count == 0) throw new ArgumentException("batch is empty", nameof(batch));
         cancellationToken.ThrowIfCancellationRequested();
         _callbacks.ClearAbort();
+        _capture?.Reset();
         int rc;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         NativeLogging.ClearRecentErrors();
@@ -263,7 +280,7 @@ public sealed class LlamaContext : IDisposable
     {
         if (Array.BinarySearch(_hiddenLayers, layer) < 0) throw new InvalidOperationException($"layer {layer} was not requested in ContextOptions.HiddenLayers");
         CheckIndex(batchIndex);
-        return _handle.GetLayerInput((uint)layer, batchIndex, HiddenSize);
+        return _capture is not null ? _capture.Row(layer, batchIndex) : _handle.GetLayerInput((uint)layer, batchIndex, HiddenSize);
     }
 
     private void CheckIndex(int batchIndex)
@@ -362,5 +379,9 @@ public sealed class LlamaContext : IDisposable
 
     internal SafeLlamaContextHandle Handle => _handle;
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _callbacks.Release(); // after the native context: nothing can call back any more
+    }
 }

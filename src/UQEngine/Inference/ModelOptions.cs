@@ -73,6 +73,12 @@ public sealed record ContextOptions
     public bool EarlyExit { get; init; }
 
     /// <summary>
+    /// Read <see cref="HiddenLayers"/> from the graph (LayerInputCapture) even where llama.cpp records them itself:
+    /// lets tests compare the two ways on the same model.
+    /// </summary>
+    internal bool CaptureLayerInputs { get; init; }
+
+    /// <summary>
     /// Pool the final hidden states of each sequence's tokens in a batch into one embedding per sequence
     /// (<see cref="LlamaContext.GetSequenceEmbedding"/>): what embedding models need. Null = no pooling. Excludes
     /// <see cref="FinalHiddenState"/> (llama.cpp keeps either per-token or pooled outputs).

@@ -6,7 +6,8 @@ namespace UQEngine.Native;
 /// <summary>
 /// The state behind a context's two native callbacks, pinned so that llama.cpp reads it by pointer: the abort
 /// flag (llama.cpp's abort callback, polled during a decode) and the graph-node callback that stops a decode once
-/// a named node is computed (early exit). Lives as long as the context it is installed on; no native allocation.
+/// a named node is computed (early exit) and hands wanted nodes to a <see cref="LayerInputCapture"/>. Lives as long
+/// as the context it is installed on; <see cref="Release"/> frees the capture's handle after the context is gone.
 /// </summary>
 internal sealed unsafe class LlamaContextCallbacks
 {
@@ -19,15 +20,28 @@ internal sealed unsafe class LlamaContextCallbacks
     /// Points the context parameters' abort callback at this abort flag and, when <paramref name="earlyExit"/>,
     /// the graph-node callback at this early-exit state.
     /// </summary>
-    public void Install(ref LlamaContextParams parameters, bool earlyExit)
+    public void Install(ref LlamaContextParams parameters, bool earlyExit, LayerInputCapture? capture = null)
     {
-        if (earlyExit)
+        if (capture is not null)
+            fixed (byte* raw = _evalState) ((EvalState*)raw)->Capture = GCHandle.ToIntPtr(GCHandle.Alloc(capture));
+        if (earlyExit || capture is not null)
         {
             parameters.EvalCallback = (nint)(delegate* unmanaged<nint, byte, void*, byte>)&OnGraphNode;
             parameters.EvalCallbackUserData = (nint)Unsafe.AsPointer(ref _evalState[0]);
         }
         parameters.AbortCallback = (nint)(delegate* unmanaged<void*, byte>)&ShouldAbort;
         parameters.AbortCallbackData = (nint)Unsafe.AsPointer(ref _abortFlag[0]);
+    }
+
+    /// <summary>Frees the capture's handle; call once the native context that could call back is disposed.</summary>
+    public void Release()
+    {
+        fixed (byte* raw = _evalState)
+        {
+            var state = (EvalState*)raw;
+            if (state->Capture != 0) GCHandle.FromIntPtr(state->Capture).Free();
+            state->Capture = 0;
+        }
     }
 
     /// <summary>Clears the abort flag (before a decode).</summary>
@@ -70,6 +84,7 @@ internal sealed unsafe class LlamaContextCallbacks
     {
         public int Armed;    // 1: stop after the node named Name
         public int Stopped;  // set when the computation stopped there
+        public nint Capture; // GCHandle of the LayerInputCapture, or 0
         public fixed byte Name[64];
     }
 
@@ -81,19 +96,26 @@ internal sealed unsafe class LlamaContextCallbacks
     private static byte OnGraphNode(nint tensor, byte ask, void* state)
     {
         var s = (EvalState*)state;
-        if (s->Armed == 0) return 0; // nothing wanted: the scheduler computes the graph in one go
-        if (ask != 0)
-        {
-            byte* name = LlamaNative.ggml_get_name(tensor);
-            for (int i = 0; i < 64; i++)
-            {
-                if (name[i] != s->Name[i]) return 0;
-                if (name[i] == 0) return 1;
-            }
-            return 1;
-        }
+        if (s->Armed == 0 && s->Capture == 0) return 0; // nothing wanted: the scheduler computes the graph in one go
+        byte* name = LlamaNative.ggml_get_name(tensor);
+        bool stop = s->Armed != 0 && SameName(name, s->Name);
+        var capture = s->Capture == 0 ? null : (LayerInputCapture?)GCHandle.FromIntPtr(s->Capture).Target;
+        var nameBytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(name);
+        if (ask != 0) return stop || (capture?.Wants(nameBytes) ?? false) ? (byte)1 : (byte)0;
+        capture?.Copy(tensor, nameBytes);
+        if (!stop) return 1;
         s->Stopped = 1;
         return 0;
+    }
+
+    private static bool SameName(byte* name, byte* wanted)
+    {
+        for (int i = 0; i < 64; i++)
+        {
+            if (name[i] != wanted[i]) return false;
+            if (name[i] == 0) return true;
+        }
+        return true;
     }
 
     [UnmanagedCallersOnly]

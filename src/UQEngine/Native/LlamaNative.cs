@@ -27,6 +27,10 @@ internal static unsafe partial class LlamaNative
     [LibraryImport(Llama, EntryPoint = "llama_sampler_chain_default_params")] internal static partial LlamaSamplerChainParams llama_sampler_chain_default_params();
     /// <summary>A tensor's name (ggml.h, in libggml-base); the graph-node callback finds the node to stop after by it.</summary>
     [LibraryImport(GgmlBase, EntryPoint = "ggml_get_name")] internal static partial byte* ggml_get_name(nint tensor);
+    // Reading a graph node's data from the eval callback (LayerInputCapture): size, layout, and a copy from any backend (ggml_nbytes: LlamaNative.Training).
+    [LibraryImport(GgmlBase, EntryPoint = "ggml_nelements")] internal static partial long ggml_nelements(nint tensor);
+    [LibraryImport(GgmlBase, EntryPoint = "ggml_is_contiguous")] [return: MarshalAs(UnmanagedType.U1)] internal static partial bool ggml_is_contiguous(nint tensor);
+    [LibraryImport(GgmlBase, EntryPoint = "ggml_backend_tensor_get")] internal static partial void ggml_backend_tensor_get(nint tensor, void* data, nuint offset, nuint size);
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_load_all_from_path")] internal static partial void ggml_backend_load_all_from_path(byte* dirPath);
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_dev_count")] internal static partial nuint ggml_backend_dev_count();
     [LibraryImport(Ggml, EntryPoint = "ggml_backend_dev_get")] internal static partial nint ggml_backend_dev_get(nuint index);

@@ -124,24 +124,27 @@ public sealed class ProbeCliTests
     }
 
     /// <summary>
-    /// Regression (issue 14's family matrix): `probe sweep`'s default `--layers all` asked qwen2, gemma2, gemma3 and
-    /// phi3 models for layer inputs llama.cpp v0.5.0 does not report, so the command failed for them with an error
-    /// about context options. "all" is now every layer the model can be read at (the final state there), and a layer
-    /// number is refused as a probe layer, naming the architecture and the way out.
+    /// Regression (issue 14's family matrix): `probe sweep`'s default `--layers all` asked models for layer inputs
+    /// that could not be read (qwen2, gemma2, gemma3 and phi3 then), so the command failed with an error about
+    /// context options. "all" is every layer the model can be read at (the final state alone where no layer input
+    /// can be read), and a layer number is refused as a probe layer, naming the architecture and the way out.
+    /// qwen2's layer inputs are read from the graph since (LayerInputCapture).
     /// </summary>
     [Fact]
-    public void All_layers_of_a_final_state_only_architecture_is_the_final_state_and_a_layer_number_a_named_error()
+    public void All_layers_of_an_architecture_without_layer_inputs_is_the_final_state_and_a_layer_number_a_named_error()
     {
-        var qwen2 = new ModelFacts("qwen2.gguf", "qwen2", "", 24, 896, 14, 2, 32768, 151936, "F16", 0, 0, true);
-        Assert.Equal([24], UQEngine.Methods.Probes.ProbeLayers.All(qwen2));
-        Assert.Equal([24], ProbeCommand.ParseLayers("all", qwen2));
-        Assert.Equal([24], ProbeCommand.ParseLayers("final", qwen2));
-        string error = Assert.Throws<CliException>(() => ProbeCommand.ParseLayers("12", qwen2)).Message;
+        var falcon = new ModelFacts("falcon.gguf", "falcon", "", 24, 896, 14, 2, 32768, 151936, "F16", 0, 0, true);
+        Assert.Equal([24], UQEngine.Methods.Probes.ProbeLayers.All(falcon));
+        Assert.Equal([24], ProbeCommand.ParseLayers("all", falcon));
+        Assert.Equal([24], ProbeCommand.ParseLayers("final", falcon));
+        string error = Assert.Throws<CliException>(() => ProbeCommand.ParseLayers("12", falcon)).Message;
         Assert.Contains("probe layer 12", error);
-        Assert.Contains("not 'qwen2'", error);
+        Assert.Contains("'falcon'", error);
         Assert.Contains("'final'", error);
 
-        var llama = qwen2 with { Architecture = "llama" };
+        var qwen2 = falcon with { Architecture = "qwen2" };
+        Assert.Equal(Enumerable.Range(0, 25), UQEngine.Methods.Probes.ProbeLayers.All(qwen2));
+        var llama = falcon with { Architecture = "llama" };
         Assert.Equal(Enumerable.Range(0, 25), UQEngine.Methods.Probes.ProbeLayers.All(llama));
         Assert.Equal([0, 12, 24], ProbeCommand.ParseLayers("0,12,final", llama));
     }
