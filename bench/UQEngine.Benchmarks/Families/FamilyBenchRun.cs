@@ -63,7 +63,7 @@ public static class FamilyBenchRun
         using var model = LlamaModel.Load(path);
         using var context = model.CreateContext(new ContextOptions { ContextSize = 512, Threads = threads });
         using var generator = new Generator(context);
-        Pass Once(bool statistics)
+        Pass Generate(bool statistics)
         {
             context.Counters.Reset();
             long start = Stopwatch.GetTimestamp();
@@ -73,8 +73,8 @@ public static class FamilyBenchRun
             return new Pass(seconds, result.Tokens.Count, c.GenerationSeconds, c.PromptSeconds);
         }
 
-        Once(false);
-        Once(true);
+        Generate(false);
+        Generate(true);
         var off = new List<double>();
         var on = new List<double>();
         var ratios = new List<double>();
@@ -85,8 +85,8 @@ public static class FamilyBenchRun
         for (int r = 0; r < rounds; r++)
         {
             Pass a, b;
-            if (r % 2 == 0) { a = Once(false); b = Once(true); }
-            else { b = Once(true); a = Once(false); }
+            if (r % 2 == 0) { a = Generate(false); b = Generate(true); }
+            else { b = Generate(true); a = Generate(false); }
             tokens = a.Tokens;
             // Decode-phase rate: the prompt's own pass is the same in both modes and not part of the per-token loop.
             double rateOff = a.Tokens / (a.Seconds - a.PromptSeconds), rateOn = b.Tokens / (b.Seconds - b.PromptSeconds);
@@ -154,7 +154,7 @@ public static class FamilyBenchRun
             object Body(bool top) => top
                 ? new { model = "bench", messages = new[] { new { role = "user", content = Prompt } }, max_tokens = Tokens, temperature = 0, logprobs = true, top_logprobs = 20 }
                 : new { model = "bench", messages = new[] { new { role = "user", content = Prompt } }, max_tokens = Tokens, temperature = 0 };
-            async Task<(double Seconds, int Tokens)> Once(bool top)
+            async Task<(double Seconds, int Tokens)> Request(bool top)
             {
                 long start = Stopwatch.GetTimestamp();
                 using var response = await client.PostAsJsonAsync("/v1/chat/completions", Body(top));
@@ -173,8 +173,8 @@ public static class FamilyBenchRun
                 return (seconds, n);
             }
 
-            await Once(false);
-            await Once(true);
+            await Request(false);
+            await Request(true);
             var plain = new List<double>();
             var top = new List<double>();
             var ratios = new List<double>();
@@ -182,8 +182,8 @@ public static class FamilyBenchRun
             for (int r = 0; r < rounds; r++)
             {
                 (double Seconds, int Tokens) a, b;
-                if (r % 2 == 0) { a = await Once(false); b = await Once(true); }
-                else { b = await Once(true); a = await Once(false); }
+                if (r % 2 == 0) { a = await Request(false); b = await Request(true); }
+                else { b = await Request(true); a = await Request(false); }
                 tokens = a.Tokens;
                 plain.Add(a.Tokens / a.Seconds);
                 top.Add(b.Tokens / b.Seconds);

@@ -110,7 +110,7 @@ public class SarBenchmarks
     [Benchmark] public double Sar5L3() => Sar5(_l3 ?? throw NoLayerInputs());
     [Benchmark] public double Sar5L2() => Sar5(_l2 ?? throw NoLayerInputs());
 
-    private InvalidOperationException NoLayerInputs() => new($"llama.cpp gives no layer inputs for '{_model.Facts.Architecture}'");
+    private InvalidOperationException NoLayerInputs() => new($"no layer inputs can be read for '{_model.Facts.Architecture}'");
 
     [Benchmark]
     public double Sar5Naive()

@@ -17,8 +17,8 @@ internal sealed unsafe class LlamaContextCallbacks
     private readonly byte[] _evalState = GC.AllocateArray<byte>(sizeof(EvalState), pinned: true);
 
     /// <summary>
-    /// Points the context parameters' abort callback at this abort flag and, when <paramref name="earlyExit"/>,
-    /// the graph-node callback at this early-exit state.
+    /// Points the context parameters' abort callback at this abort flag and, when <paramref name="earlyExit"/> or a
+    /// <paramref name="capture"/> is given, the graph-node callback at this state (the capture held by a GCHandle).
     /// </summary>
     public void Install(ref LlamaContextParams parameters, bool earlyExit, LayerInputCapture? capture = null)
     {
