@@ -211,13 +211,7 @@ public sealed class DemoFieldEvaluator : IDisposable
         }, options);
         return new DemoFieldSummary(field, rows.Length, accuracy, Auroc(r => r.LogProbability), Auroc(r => r.ConstrainedLogProbability),
             Auroc(r => r.AllowedMass), Auroc(r => r.AnswerLogProbability),
-            rows.Length == 0 ? double.NaN : Median(rows.Select(r => r.LogProbability)), rows.Length == 0 ? double.NaN : rows.Average(r => r.AllowedMass));
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        double[] v = [.. values.Order()];
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+            rows.Length == 0 ? double.NaN : Bootstrap.Median(rows.Select(r => r.LogProbability)), rows.Length == 0 ? double.NaN : rows.Average(r => r.AllowedMass));
     }
 
     /// <summary>A Markdown table of summaries.</summary>

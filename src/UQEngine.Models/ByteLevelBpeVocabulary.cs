@@ -241,12 +241,18 @@ public sealed class ByteLevelBpeVocabulary
     public static string ToByteLevel(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        byte[] utf8 = Encoding.UTF8.GetBytes(text);
-        return string.Create(utf8.Length, utf8, static (chars, bytes) =>
+        return ToByteLevel(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>Spells bytes (a token's, not necessarily whole UTF-8) the way byte-level BPE tokens are spelled, one character per byte.</summary>
+    public static string ToByteLevel(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return string.Create(bytes.Length, bytes, static (chars, b) =>
         {
-            for (int i = 0; i < bytes.Length; i++)
+            for (int i = 0; i < b.Length; i++)
             {
-                chars[i] = ByteToChar[bytes[i]];
+                chars[i] = ByteToChar[b[i]];
             }
         });
     }

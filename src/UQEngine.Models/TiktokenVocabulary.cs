@@ -185,7 +185,7 @@ public static class TiktokenVocabulary
         {
             if ((uint)rank >= (uint)spelled.Length || spelled[rank] is not null)
                 throw new InvalidDataException($"{encoding}: rank {rank} is out of order or repeated; expected ranks 0..{spelled.Length - 1}");
-            string text = string.Create(bytes.Length, bytes, static (chars, b) => { for (int i = 0; i < b.Length; i++) chars[i] = ByteLevelBpeVocabulary.CharForByte(b[i]); });
+            string text = ByteLevelBpeVocabulary.ToByteLevel(bytes);
             spelled[rank] = text;
             rankOf.Add(text, rank);
         }

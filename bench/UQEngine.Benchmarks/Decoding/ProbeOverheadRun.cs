@@ -3,6 +3,7 @@ using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Methods.Probes;
 using UQEngine.Evaluation.Probes;
+using UQEngine.Evaluation.Metrics;
 
 namespace UQEngine.Benchmarks.Decoding;
 
@@ -35,9 +36,9 @@ public static class ProbeOverheadRun
                 ratios.Add(a / b); // tokens/s on ÷ tokens/s off
             }
             Console.WriteLine($"rounds: {rounds}, {ProbeDecodeBenchmarks.Tokens} tokens each, 1 decode thread");
-            Console.WriteLine($"tokens/s off (median): {Median(off):F1}");
-            Console.WriteLine($"tokens/s on  (median): {Median(on):F1}");
-            Console.WriteLine($"ratio on/off, median of per-round ratios: {Median(ratios):F4} (min {ratios.Min():F4}, max {ratios.Max():F4})");
+            Console.WriteLine($"tokens/s off (median): {Bootstrap.Median(off):F1}");
+            Console.WriteLine($"tokens/s on  (median): {Bootstrap.Median(on):F1}");
+            Console.WriteLine($"ratio on/off, median of per-round ratios: {Bootstrap.Median(ratios):F4} (min {ratios.Min():F4}, max {ratios.Max():F4})");
             return 0;
         }
         finally { bench.Cleanup(); }
@@ -51,9 +52,4 @@ public static class ProbeOverheadRun
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
-    private static double Median(List<double> values)
-    {
-        var s = values.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 }

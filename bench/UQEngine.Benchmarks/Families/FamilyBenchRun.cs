@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using UQEngine.Benchmarks.Sampling;
+using UQEngine.Evaluation.Metrics;
 using UQEngine.Gguf;
 using UQEngine.Inference;
 using UQEngine.Models;
@@ -99,8 +100,8 @@ public static class FamilyBenchRun
         }
 
         LmHeadShare(model, rounds, threads);
-        Console.WriteLine($"decode, {tokens} greedy tokens after \"{Prompt}\": tokens/s off {Median(off):F2}, on {Median(on):F2}; on/off (median of rounds) {Median(ratios):F3} (min {ratios.Min():F3}, max {ratios.Max():F3}; target >= 0.97)");
-        Console.WriteLine($"  per step with statistics on: {Median(stepOn):F1} ms, of which outside llama_decode {Median(outsideOn):F2} ms (statistics off: {Median(outsideOff):F2} ms): logits read, statistics kernel, pick, detokenize");
+        Console.WriteLine($"decode, {tokens} greedy tokens after \"{Prompt}\": tokens/s off {Bootstrap.Median(off):F2}, on {Bootstrap.Median(on):F2}; on/off (median of rounds) {Bootstrap.Median(ratios):F3} (min {ratios.Min():F3}, max {ratios.Max():F3}; target >= 0.97)");
+        Console.WriteLine($"  per step with statistics on: {Bootstrap.Median(stepOn):F1} ms, of which outside llama_decode {Bootstrap.Median(outsideOn):F2} ms (statistics off: {Bootstrap.Median(outsideOff):F2} ms): logits read, statistics kernel, pick, detokenize");
     }
 
     /// <summary>
@@ -137,7 +138,7 @@ public static class FamilyBenchRun
             else { without.Add(Time(false)); with.Add(Time(true)); }
         }
 
-        double w = Median(with), wo = Median(without);
+        double w = Bootstrap.Median(with), wo = Bootstrap.Median(without);
         Console.WriteLine($"  one decode step (median of {with.Count}): {w:F2} ms with the LM head, {wo:F2} ms stopped before it: the {model.Vocabulary.Count:N0}-token LM head is {w - wo:F2} ms, {(w - wo) / w:P0} of the step");
     }
 
@@ -190,7 +191,7 @@ public static class FamilyBenchRun
                 ratios.Add(b.Tokens / b.Seconds / (a.Tokens / a.Seconds));
             }
 
-            Console.WriteLine($"serve, /v1/chat/completions, {tokens} tokens per request (prompt included in the time): tokens/s plain {Median(plain):F2}, with logprobs + top_logprobs 20 {Median(top):F2}; ratio {Median(ratios):F3} (min {ratios.Min():F3}, max {ratios.Max():F3})");
+            Console.WriteLine($"serve, /v1/chat/completions, {tokens} tokens per request (prompt included in the time): tokens/s plain {Bootstrap.Median(plain):F2}, with logprobs + top_logprobs 20 {Bootstrap.Median(top):F2}; ratio {Bootstrap.Median(ratios):F3} (min {ratios.Min():F3}, max {ratios.Max():F3})");
         }
         finally
         {
@@ -199,11 +200,6 @@ public static class FamilyBenchRun
         }
     }
 
-    private static double Median(List<double> values)
-    {
-        var s = values.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";

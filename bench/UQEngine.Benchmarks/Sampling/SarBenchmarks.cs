@@ -169,7 +169,7 @@ public class SarBenchmarks
                     c.Run();
                     times[c.Name].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }
-            double Median(string name) { var v = times[name].Order().ToList(); return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2; }
+            double Median(string name) => UQEngine.Evaluation.Metrics.Bootstrap.Median(times[name]);
             Console.WriteLine($"| case | median ms ({rounds} interleaved rounds, {threads} thread(s)) | min ms | max ms |");
             Console.WriteLine("|---|---:|---:|---:|");
             foreach (var c in cases) Console.WriteLine($"| {c.Name} | {Median(c.Name):F1} | {times[c.Name].Min():F1} | {times[c.Name].Max():F1} |");

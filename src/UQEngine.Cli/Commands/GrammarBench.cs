@@ -66,8 +66,7 @@ internal static class GrammarBench
                 freeTokens = a.Tokens; constrainedTokens = b.Tokens;
             }
             if (free.Count == 0 || constrained.Count == 0) throw new CliException("a decode gave fewer than two steps; use another --prompt");
-            static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
-            double freeStep = Median(free), constrainedStep = Median(constrained);
+            double freeStep = UQEngine.Evaluation.Metrics.Bootstrap.Median(free), constrainedStep = UQEngine.Evaluation.Metrics.Bootstrap.Median(constrained);
             var report = new
             {
                 model = Path.GetFileName(path), vocabulary = llm.Facts.VocabularySize, schema = file.Name, tokens = n, rounds = r,

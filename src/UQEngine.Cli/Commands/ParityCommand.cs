@@ -7,6 +7,7 @@ using UQEngine.Gguf;
 using UQEngine.Inference;
 using UQEngine.Models;
 using UQEngine.Native;
+using UQEngine.Evaluation.Metrics;
 
 namespace UQEngine.Cli.Commands;
 
@@ -282,8 +283,8 @@ internal static class ParityCommand
                 model = Path.GetFileName(path), vocabulary = llm.Facts.VocabularySize, layers = llm.Facts.LayerCount, hidden_size = llm.Facts.EmbeddingSize,
                 threads = context.Options.Threads > 0 ? context.Options.Threads : ContextOptions.DefaultThreads,
                 tokens = n, rounds = r,
-                tokens_per_second_off_median = Median(off), tokens_per_second_on_median = Median(on),
-                ratio_on_over_off_median = Median(ratios), ratio_min = ratios.Min(), ratio_max = ratios.Max(),
+                tokens_per_second_off_median = Bootstrap.Median(off), tokens_per_second_on_median = Bootstrap.Median(on),
+                ratio_on_over_off_median = Bootstrap.Median(ratios), ratio_min = ratios.Min(), ratio_max = ratios.Max(),
                 tokens_per_second_off = off, tokens_per_second_on = on,
             };
             if (result.GetValue(output) is { Length: > 0 } o) File.WriteAllText(o, JsonSerializer.Serialize(report, Indented));
@@ -301,11 +302,6 @@ internal static class ParityCommand
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 
     // ---------------------------------------------------------------- bench-model
 

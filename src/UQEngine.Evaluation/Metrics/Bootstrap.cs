@@ -159,6 +159,14 @@ public static class Bootstrap
         return result;
     }
 
+    /// <summary>The median of <paramref name="values"/> in any order (the type-7 quantile at 1/2: the mean of the two middle values for an even count).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        double[] sorted = [.. values.Order()];
+        return Quantile(sorted, 0.5);
+    }
+
     /// <summary>Type-7 quantile of ascending <paramref name="sorted"/> values (linear interpolation, h = (n − 1)p).</summary>
     public static double Quantile(ReadOnlySpan<double> sorted, double p)
     {

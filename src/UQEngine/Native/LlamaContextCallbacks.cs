@@ -97,25 +97,14 @@ internal sealed unsafe class LlamaContextCallbacks
     {
         var s = (EvalState*)state;
         if (s->Armed == 0 && s->Capture == 0) return 0; // nothing wanted: the scheduler computes the graph in one go
-        byte* name = LlamaNative.ggml_get_name(tensor);
-        bool stop = s->Armed != 0 && SameName(name, s->Name);
+        var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(LlamaNative.ggml_get_name(tensor));
+        bool stop = s->Armed != 0 && name.SequenceEqual(MemoryMarshal.CreateReadOnlySpanFromNullTerminated(s->Name));
         var capture = s->Capture == 0 ? null : (LayerInputCapture?)GCHandle.FromIntPtr(s->Capture).Target;
-        var nameBytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(name);
-        if (ask != 0) return stop || (capture?.Wants(nameBytes) ?? false) ? (byte)1 : (byte)0;
-        capture?.Copy(tensor, nameBytes);
+        if (ask != 0) return stop || (capture?.Wants(name) ?? false) ? (byte)1 : (byte)0;
+        capture?.Copy(tensor, name);
         if (!stop) return 1;
         s->Stopped = 1;
         return 0;
-    }
-
-    private static bool SameName(byte* name, byte* wanted)
-    {
-        for (int i = 0; i < 64; i++)
-        {
-            if (name[i] != wanted[i]) return false;
-            if (name[i] == 0) return true;
-        }
-        return true;
     }
 
     [UnmanagedCallersOnly]
