@@ -32,7 +32,8 @@ internal readonly record struct ConstrainedStep(int AllowedCount, float LogSumEx
 
 /// <summary>
 /// One sequence's grammar state (llama.cpp's grammar sampler) and its candidates buffer. Each step copies the raw
-/// logits of the plausible tokens into the candidates, lets the grammar set rejected ones to −∞ (llama_sampler_apply),
+/// logits of the plausible tokens into the candidates, lets the grammar set rejected ones to −∞ (llama_sampler_apply)
+/// and, the same way, tokens that would make the text invalid UTF-8 (<see cref="Utf8State"/>),
 /// reads the allowed set back in one pass, and picks the token among the allowed ones; the raw logits themselves are
 /// never changed, so the token statistics still describe the model's own distribution.
 /// </summary>
@@ -41,6 +42,8 @@ internal sealed unsafe class GrammarConstraint : IDisposable
     private readonly SafeLlamaSamplerHandle _grammar;
     private readonly LlamaTokenData[] _candidates;
     private readonly Vocabulary _vocab;
+    // The text so far as UTF-8: a token that would make it invalid is masked like one the grammar rejects.
+    private Utf8State _utf8 = Utf8State.Start;
 
     public GrammarConstraint(GenerationGrammar grammar, Vocabulary vocab)
     {
@@ -91,6 +94,12 @@ internal sealed unsafe class GrammarConstraint : IDisposable
             _grammar.Apply(ref array);
         }
 
+        for (int i = 0; i < _count; i++)
+        {
+            ref var c = ref _candidates[i];
+            if (!float.IsNegativeInfinity(c.Logit) && _utf8.After(_vocab.TokenBytes(c.Id)) is null) c.Logit = float.NegativeInfinity;
+        }
+
         // Pass 1: the largest allowed logit. The grammar writes −∞ to rejected tokens; an allowed token whose raw
         // logit is −∞ carries no mass, so "allowed" here means "kept by the grammar" = not −∞ after the mask.
         int allowed = 0, best = -1;
@@ -132,7 +141,9 @@ internal sealed unsafe class GrammarConstraint : IDisposable
     /// <summary>Advances the grammar past a chosen token. End-of-generation tokens end the sequence and are not fed to it.</summary>
     public void Accept(int token)
     {
-        if (!_vocab.IsEndOfGeneration(token)) _grammar.Accept(token);
+        if (_vocab.IsEndOfGeneration(token)) return;
+        _grammar.Accept(token);
+        _utf8 = _utf8.After(_vocab.TokenBytes(token)) ?? Utf8State.Start;
     }
 
     public void Dispose() => _grammar.Dispose();
